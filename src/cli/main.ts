@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import * as send from "./send.js";
+import * as serve from "./serve.js";
+import { UsageError } from "./usage.js";
+
+interface Command {
+  summary: string;
+  usage?: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  start: { summary: serve.summary, run: serve.runServe },
+  send: { summary: send.summary, usage: send.usage, run: send.runSend },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `Usage: postern <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun "postern <command> --help" for a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(help());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`postern: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(`${command.usage ?? `postern ${name}`}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(args);
+  } catch (error) {
+    const usage = error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS");
+    process.stderr.write(`postern ${name}: ${(error as Error).message}\n`);
+    if (usage && command.usage) process.stderr.write(`\n${command.usage}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,61 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { PosternClient, PosternRequestError } from "../client/index.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "sign a message with a client certificate and post it to the gateway";
+
+export const usage = `postern send [options]
+  --url URL            gateway URL with path (default https://localhost:8443/v1/messages/demo)
+  --cert FILE          client certificate chain PEM (default certs/demo-client.crt)
+  --key FILE           client private key PEM (default certs/demo-client.key)
+  --ca FILE            CA bundle that issued the gateway's certificate (default certs/ca-bundle.pem)
+  --data TEXT          message body
+  --file FILE          read the body from FILE ("-" for standard input)
+  --content-type TYPE  default application/json`;
+
+/** `postern send`: prints the gateway's JSON answer; exit 0 on acceptance, 1 on a refusal. */
+export async function runSend(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: "string", default: "https://localhost:8443/v1/messages/demo" },
+      cert: { type: "string", default: "certs/demo-client.crt" },
+      key: { type: "string", default: "certs/demo-client.key" },
+      ca: { type: "string", default: "certs/ca-bundle.pem" },
+      data: { type: "string" },
+      file: { type: "string" },
+      "content-type": { type: "string", default: "application/json" },
+    },
+    strict: true,
+  });
+  if ((values.data === undefined) === (values.file === undefined)) throw new UsageError("give exactly one of --data or --file");
+  const body = values.data ?? (values.file === "-" ? await readStdin() : await readFile(values.file!));
+  const url = new URL(values.url);
+  const client = new PosternClient({
+    url: url.origin,
+    cert: await readFile(values.cert),
+    key: await readFile(values.key),
+    ca: await readFile(values.ca),
+  });
+  try {
+    const result = await client.send(url.pathname + url.search, body, values["content-type"]);
+    process.stdout.write(JSON.stringify({ status: result.status, ...result.body }) + "\n");
+    return 0;
+  } catch (error) {
+    if (error instanceof PosternRequestError) {
+      process.stdout.write(JSON.stringify(error.problem) + "\n");
+      process.stderr.write(`postern send: refused: ${error.status} ${error.code}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await client.close();
+  }
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,151 @@
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
+import { Agent, request, type Dispatcher } from "undici";
+import {
+  certificateThumbprint,
+  createContentDigest,
+  PROFILE_COMPONENTS,
+  PROFILE_TAG,
+  signMessage,
+} from "../signing/index.js";
+import { PosternRequestError } from "./errors.js";
+
+export interface PosternClientOptions {
+  /** The gateway's base URL, e.g. https://localhost:8443 */
+  url: string;
+  /** PEM of the client certificate followed by its issuing CA (the gateway needs the chain). */
+  cert: string | Buffer;
+  /** PEM of the client's private key. */
+  key: string | Buffer;
+  /** PEM of the CA bundle that issued the gateway's server certificate. */
+  ca: string | Buffer;
+  /** Attempts on network errors (the same signed request, so the gateway accepts it once). Default 3. */
+  attempts?: number;
+  now?: () => number;
+  /** Injected for tests; default 24 random bytes, base64url. */
+  nonce?: () => string;
+}
+
+/** A signed request, ready to send (and to re-send unchanged). */
+export interface PreparedMessage {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface SendResult {
+  status: number;
+  /** The message id the gateway assigned. */
+  id: string;
+  /** True when a retry found the message already accepted. */
+  duplicate: boolean;
+  body: Record<string, unknown>;
+}
+
+/**
+ * Postern's client: signs each message per the gateway's profile (RFC 9421 over method,
+ * authority, path, query, content type and an RFC 9530 Content-Digest; keyid = the client
+ * certificate's thumbprint; a fresh nonce), sends it over mTLS with keep-alive, and retries
+ * network failures with the same signature so the gateway accepts the message at most once.
+ */
+export class PosternClient {
+  private readonly base: URL;
+  private readonly key: KeyObject;
+  private readonly keyid: string;
+  private readonly agent: Agent;
+  private readonly now: () => number;
+  private readonly nonce: () => string;
+
+  constructor(private readonly options: PosternClientOptions) {
+    this.base = new URL(options.url);
+    this.key = createPrivateKey(options.key);
+    this.keyid = certificateThumbprint(new X509Certificate(options.cert).raw);
+    this.agent = new Agent({
+      connect: { cert: options.cert, key: options.key, ca: options.ca },
+      keepAliveTimeout: 30_000,
+    });
+    this.now = options.now ?? Date.now;
+    this.nonce = options.nonce ?? (() => randomBytes(24).toString("base64url"));
+  }
+
+  /** Signs a message for `path` (may carry a query). */
+  prepare(path: string, body: string | Uint8Array, contentType = "application/json", method = "POST"): PreparedMessage {
+    const url = new URL(path, this.base);
+    const bytes = Buffer.from(body);
+    const headers: Record<string, string> = {
+      "content-type": contentType,
+      "content-digest": createContentDigest(bytes, "sha-256"),
+    };
+    const signed = signMessage(
+      {
+        method,
+        scheme: "https",
+        authority: url.host,
+        path: url.pathname,
+        query: url.search,
+        headers: Object.entries(headers),
+      },
+      {
+        key: this.key,
+        keyid: this.keyid,
+        components: PROFILE_COMPONENTS,
+        created: Math.floor(this.now() / 1000),
+        nonce: this.nonce(),
+        tag: PROFILE_TAG,
+      },
+    );
+    headers["signature-input"] = signed.signatureInput;
+    headers["signature"] = signed.signature;
+    return { method, url: url.toString(), headers, body: bytes };
+  }
+
+  /** Sends one prepared message once; returns status, headers and parsed body, whatever the status. */
+  async dispatch(message: PreparedMessage): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: unknown }> {
+    const response = await request(message.url, {
+      method: message.method as Dispatcher.HttpMethod,
+      headers: message.headers,
+      body: message.body,
+      dispatcher: this.agent,
+    });
+    const text = await response.body.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.statusCode, headers: response.headers, body };
+  }
+
+  /**
+   * Signs and sends a message. Resolves with the message id on 2xx; throws
+   * PosternRequestError for a problem answer and the network error after the last attempt.
+   */
+  async send(path: string, body: string | Uint8Array, contentType = "application/json"): Promise<SendResult> {
+    const message = this.prepare(path, body, contentType);
+    const attempts = Math.max(1, this.options.attempts ?? 3);
+    for (let attempt = 1; ; attempt++) {
+      let answer: Awaited<ReturnType<PosternClient["dispatch"]>>;
+      try {
+        answer = await this.dispatch(message);
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        continue;
+      }
+      const problem = (typeof answer.body === "object" && answer.body !== null ? answer.body : {}) as Record<string, unknown>;
+      if (answer.status >= 200 && answer.status < 300) {
+        return { status: answer.status, id: String(problem.id ?? ""), duplicate: false, body: problem };
+      }
+      // A retry of a message whose first answer was lost: the gateway names the original.
+      if (attempt > 1 && answer.status === 409 && typeof problem.messageId === "string") {
+        return { status: 202, id: problem.messageId, duplicate: true, body: problem };
+      }
+      throw new PosternRequestError(answer.status, problem);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}

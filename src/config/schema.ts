@@ -1,0 +1,136 @@
+import { z } from "zod";
+
+/**
+ * The one schema of Postern's configuration: every key, its default, units in the names.
+ * `config/postern.yaml` mirrors these defaults for people to read; this file is the truth.
+ */
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+
+const listener = (defaultHost: string, defaultPort: number) =>
+  z.strictObject({ host: host.default(defaultHost), port: port.default(defaultPort) }).prefault({});
+
+const nonEmptyName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 of [A-Za-z0-9._-]");
+
+const streamBackend = z.strictObject({
+  type: z.literal("stream"),
+  /** Redis Stream key suffix; the full key is <redis.keyPrefix>{<backend name>}:<stream>. */
+  stream: nonEmptyName.default("messages"),
+  /** Approximate MAXLEN trimming of the stream; 0 disables trimming. */
+  maxLength: z.number().int().min(0).default(1_000_000),
+});
+
+const httpBackend = z.strictObject({
+  type: z.literal("http"),
+  url: z.url({ protocol: /^https?$/ }),
+  timeoutSeconds: z.number().positive().max(300).default(10),
+});
+
+export const backendSchema = z.discriminatedUnion("type", [streamBackend, httpBackend]);
+
+const routePath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._~:\/-]*$/, "must start with / and hold only path characters and :params");
+
+export const routeSchema = z.strictObject({
+  name: nonEmptyName,
+  method: z.enum(["POST", "PUT", "PATCH", "DELETE", "GET"]).default("POST"),
+  /** Path pattern; `:name` matches one segment. */
+  path: routePath,
+  backend: nonEmptyName,
+  allow: z
+    .strictObject({
+      /** Identities (SAN URI or CN) allowed; `*` at the end matches any suffix. */
+      identities: z.array(z.string().min(1)).default([]),
+      /** Roles (certificate OU) allowed. */
+      roles: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
+  contentTypes: z.array(z.string().min(1)).min(1).default(["application/json"]),
+});
+
+export const configSchema = z
+  .strictObject({
+    listeners: z
+      .strictObject({
+        data: listener("0.0.0.0", 8443),
+        admin: listener("127.0.0.1", 8444),
+        public: listener("127.0.0.1", 9464),
+      })
+      .prefault({}),
+    tls: z
+      .strictObject({
+        minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
+        handshakeTimeoutSeconds: z.number().positive().max(120).default(10),
+      })
+      .prefault({}),
+    pki: z
+      .strictObject({
+        /** Where the CA, server and signing keys live; bootstrapped on first start. */
+        dir: z.string().min(1).default("certs"),
+        /** Extra server certificate SANs (localhost, 127.0.0.1, ::1 and the host name are always in). */
+        hostnames: z.array(z.string().min(1)).default([]),
+        /** Base URL of the public listener as clients reach it, for CRL and OCSP URLs in certificates. */
+        publicBaseUrl: z.url().optional(),
+      })
+      .prefault({}),
+    redis: z
+      .strictObject({
+        /** redis:// or rediss:// URL; empty means the single-instance embedded mode. */
+        url: z.string().default(""),
+        keyPrefix: z.string().regex(/^[A-Za-z0-9:._-]*$/).default("postern:"),
+        commandTimeoutSeconds: z.number().positive().max(60).default(2),
+      })
+      .prefault({}),
+    signature: z
+      .strictObject({
+        maxAgeSeconds: z.number().int().positive().max(86_400).default(300),
+        clockSkewSeconds: z.number().int().min(0).max(600).default(30),
+        tag: z.string().min(1).default("postern"),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+        requestTimeoutSeconds: z.number().positive().max(600).default(30),
+        keepAliveTimeoutSeconds: z.number().positive().max(600).default(60),
+      })
+      .prefault({}),
+    data: z.strictObject({ dir: z.string().min(1).default("data") }).prefault({}),
+    shutdown: z
+      .strictObject({ drainTimeoutSeconds: z.number().min(0).max(600).default(10) })
+      .prefault({}),
+    backends: z
+      .record(nonEmptyName, backendSchema)
+      .default({ messages: { type: "stream", stream: "messages", maxLength: 1_000_000 } }),
+    routes: z
+      .array(routeSchema)
+      .default([
+        {
+          name: "messages",
+          method: "POST",
+          path: "/v1/messages/:topic",
+          backend: "messages",
+          allow: { identities: [], roles: ["client"] },
+          maxBodyBytes: 1024 * 1024,
+          contentTypes: ["application/json"],
+        },
+      ]),
+  })
+  .superRefine((config, ctx) => {
+    config.routes.forEach((route, i) => {
+      if (!Object.hasOwn(config.backends, route.backend)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", i, "backend"],
+          message: `names backend "${route.backend}", which is not defined under backends`,
+        });
+      }
+    });
+  });
+
+export type PosternConfig = z.infer<typeof configSchema>;
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type BackendConfig = z.infer<typeof backendSchema>;

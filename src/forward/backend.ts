@@ -1,0 +1,36 @@
+import type { ClientIdentity } from "../pki/identity.js";
+import type { NonceClaim } from "../replay/nonce.js";
+
+/** A message that passed every check, on its way to a backend. */
+export interface AcceptedMessage {
+  messageId: string;
+  route: string;
+  identity: ClientIdentity;
+  clientCertDer: Uint8Array;
+  method: string;
+  authority: string;
+  path: string;
+  /** Raw query with its "?", or "". */
+  query: string;
+  contentType: string;
+  contentDigest: string;
+  body: Buffer;
+  receivedAtMs: number;
+}
+
+export type Delivery =
+  | { kind: "accepted"; messageId: string; entryId?: string }
+  | { kind: "duplicate"; messageId: string; entryId?: string }
+  | { kind: "replayed" };
+
+/**
+ * Where accepted messages go. `deliver` claims the nonce and hands the message over as one
+ * step: it resolves only once the backend holds the message (fsync, XADD), and it throws a
+ * PosternError when it could not (nothing is half-accepted).
+ */
+export interface Backend {
+  readonly name: string;
+  readonly kind: string;
+  deliver(message: AcceptedMessage, claim: NonceClaim): Promise<Delivery>;
+  close(): Promise<void>;
+}

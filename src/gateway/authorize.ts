@@ -1,0 +1,13 @@
+import type { RouteConfig } from "../config/schema.js";
+import type { ClientIdentity } from "../pki/identity.js";
+
+/**
+ * Whether `identity` may use a route: its id is listed (a trailing `*` matches any suffix) or
+ * one of its roles is. Fails closed: a route that lists nobody admits nobody.
+ */
+export function isAuthorized(identity: ClientIdentity, allow: RouteConfig["allow"]): boolean {
+  if (allow.roles.some((role) => identity.roles.includes(role))) return true;
+  return allow.identities.some((pattern) =>
+    pattern.endsWith("*") ? identity.id.startsWith(pattern.slice(0, -1)) : identity.id === pattern,
+  );
+}

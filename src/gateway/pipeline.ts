@@ -1,0 +1,148 @@
+import { randomUUID } from "node:crypto";
+import type { PosternConfig } from "../config/schema.js";
+import { PosternError } from "../errors.js";
+import type { AcceptedMessage, Backend } from "../forward/backend.js";
+import type { MetricsRecorder } from "../metrics/recorder.js";
+import type { ClientIdentity } from "../pki/identity.js";
+import { isValidNonce } from "../replay/nonce.js";
+import {
+  PROFILE_COMPONENTS,
+  verifyContentDigest,
+  verifyMessage,
+  type HttpMessageParts,
+  type PublicKeyCache,
+} from "../signing/index.js";
+import { isAuthorized } from "./authorize.js";
+import type { RouteTable } from "./routes.js";
+
+/** A data-plane request as the gateway sees it: plain values and a body reader. */
+export interface InboundRequest {
+  identity: ClientIdentity;
+  peerCertDer: Uint8Array;
+  message: HttpMessageParts;
+  /** Reads the whole body; rejects with `body-too-large` past `maxBodyBytes`. */
+  readBody(maxBodyBytes: number): Promise<Buffer>;
+}
+
+export interface GatewayAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export interface GatewayDeps {
+  routes: RouteTable;
+  backends: ReadonlyMap<string, Backend>;
+  signature: PosternConfig["signature"];
+  keys: PublicKeyCache;
+  metrics: MetricsRecorder;
+  now: () => number;
+}
+
+const REQUIRED_PARAMETERS = ["created", "nonce", "keyid", "tag"] as const;
+
+/**
+ * The data-plane pipeline, cheapest checks first: route, authorization, content type, body
+ * size, Content-Digest, signature and freshness, then nonce claim and hand-over as one step.
+ * Nothing reaches a backend or the replay store before the signature is proven.
+ * @throws PosternError with the code of the first check that fails.
+ */
+export class Gateway {
+  constructor(private readonly deps: GatewayDeps) {}
+
+  /** The route name a request maps to, for metrics ("none" when it maps to none). */
+  routeName(method: string, path: string): string {
+    try {
+      return this.deps.routes.find(method, path).route.name;
+    } catch {
+      return "none";
+    }
+  }
+
+  async handle(request: InboundRequest): Promise<GatewayAnswer> {
+    const { message, identity } = request;
+    const { route } = this.deps.routes.find(message.method, message.path);
+    if (!isAuthorized(identity, route.allow)) {
+      throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
+    }
+    const contentType = singleHeader(message, "content-type");
+    if (contentType === undefined || !route.contentTypes.includes(mediaType(contentType))) {
+      throw new PosternError("unsupported-media-type", `accepted: ${route.contentTypes.join(", ")}`);
+    }
+    const body = await request.readBody(route.maxBodyBytes);
+
+    const verifyStarted = performance.now();
+    const digestLines = headerLines(message, "content-digest");
+    const digest = verifyContentDigest(digestLines, body);
+    if (!digest.ok) throw new PosternError(digest.code, digest.detail);
+    const verified = verifyMessage(message, {
+      resolveKey: (keyid) =>
+        keyid === identity.fingerprint ? { key: this.deps.keys.get(request.peerCertDer, identity.fingerprint) } : undefined,
+      now: this.deps.now,
+      maxAgeSeconds: this.deps.signature.maxAgeSeconds,
+      clockSkewSeconds: this.deps.signature.clockSkewSeconds,
+      tag: this.deps.signature.tag,
+      requiredComponents: PROFILE_COMPONENTS,
+      requiredParameters: REQUIRED_PARAMETERS,
+    });
+    this.deps.metrics.observeSeconds("verify", (performance.now() - verifyStarted) / 1000);
+    if (!verified.ok) throw new PosternError(verified.code, verified.detail);
+    const { nonce, created } = verified.params;
+    if (nonce === undefined || !isValidNonce(nonce)) {
+      throw new PosternError("signature-profile", "nonce must be 16-128 characters of [A-Za-z0-9._~-]");
+    }
+
+    const backend = this.deps.backends.get(route.backend);
+    if (!backend) throw new PosternError("internal", "route has no backend");
+    const accepted: AcceptedMessage = {
+      messageId: randomUUID(),
+      route: route.name,
+      identity,
+      clientCertDer: request.peerCertDer,
+      method: message.method,
+      authority: message.authority,
+      path: message.path,
+      query: message.query,
+      contentType,
+      contentDigest: digestLines.join(", "),
+      body,
+      receivedAtMs: this.deps.now(),
+    };
+    const window = this.deps.signature.maxAgeSeconds + this.deps.signature.clockSkewSeconds;
+    const claimStarted = performance.now();
+    const delivery = await backend.deliver(accepted, {
+      backend: backend.name,
+      client: identity.fingerprint,
+      nonce,
+      digest: accepted.contentDigest,
+      // A claim outlives the window in which the signature could pass the freshness check.
+      expiresAtMs: ((created ?? 0) + window) * 1000 + 1000,
+    });
+    this.deps.metrics.observeSeconds("replay_claim", (performance.now() - claimStarted) / 1000);
+
+    if (delivery.kind === "replayed") throw new PosternError("replayed", "this nonce was already used with other content");
+    if (delivery.kind === "duplicate") {
+      // An exact re-send is refused like any replay, but it names the message it duplicates,
+      // so a client retrying after a lost answer learns its message was accepted.
+      throw new PosternError("replayed", "this request was already accepted", {
+        extensions: { messageId: delivery.messageId },
+      });
+    }
+    return { status: 202, body: { id: delivery.messageId, route: route.name, status: "accepted" } };
+  }
+}
+
+function headerLines(message: HttpMessageParts, name: string): string[] {
+  const lines: string[] = [];
+  for (const [key, value] of message.headers) if (key.toLowerCase() === name) lines.push(value);
+  return lines;
+}
+
+function singleHeader(message: HttpMessageParts, name: string): string | undefined {
+  const lines = headerLines(message, name);
+  if (lines.length > 1) throw new PosternError("bad-request", `more than one ${name} header`);
+  return lines[0]?.trim();
+}
+
+function mediaType(contentType: string): string {
+  return (contentType.split(";")[0] ?? "").trim().toLowerCase();
+}

@@ -1,0 +1,74 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { PosternError } from "../errors.js";
+import type { Gateway } from "../gateway/pipeline.js";
+import type { Logger } from "../log.js";
+import type { MetricsRecorder } from "../metrics/recorder.js";
+import type { HttpMessageParts } from "../signing/index.js";
+import { readBody } from "./body.js";
+import type { Peer } from "./mtls-server.js";
+import { sendJson, sendProblem } from "./problem.js";
+
+/** The data-plane request handler: turns a Node request into the gateway's plain values. */
+export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecorder; log: Logger }) {
+  return (req: IncomingMessage, res: ServerResponse, peer: Peer): void => {
+    const started = performance.now();
+    const method = req.method ?? "";
+    const target = req.url ?? "";
+    const queryAt = target.indexOf("?");
+    const path = queryAt === -1 ? target : target.slice(0, queryAt);
+    const route = deps.gateway.routeName(method, path);
+
+    const finish = (outcome: string, status: number) => {
+      deps.metrics.request(route, outcome, status);
+      deps.metrics.observeSeconds("request", (performance.now() - started) / 1000);
+    };
+
+    let message: HttpMessageParts;
+    try {
+      message = {
+        method,
+        scheme: "https",
+        authority: authorityOf(req),
+        path,
+        query: queryAt === -1 ? "" : target.slice(queryAt),
+        headers: pairs(req.rawHeaders),
+      };
+    } catch (error) {
+      const problem = sendProblem(res, error, deps.log, path);
+      finish(problem.code, problem.status);
+      return;
+    }
+
+    deps.gateway
+      .handle({
+        identity: peer.identity,
+        peerCertDer: peer.certDer,
+        message,
+        readBody: (limit) => readBody(req, limit),
+      })
+      .then(
+        (answer) => {
+          sendJson(res, answer.status, answer.body);
+          finish("accepted", answer.status);
+        },
+        (error: unknown) => {
+          const problem = sendProblem(res, error, deps.log, path);
+          // An unread body would be parsed as the next request: close instead.
+          if (!req.complete) res.once("finish", () => req.socket.destroySoon());
+          finish(problem.code, problem.status);
+        },
+      );
+  };
+}
+
+function authorityOf(req: IncomingMessage): string {
+  const host = req.headers.host;
+  if (!host) throw new PosternError("bad-request", "the Host header is required");
+  return host.toLowerCase();
+}
+
+function pairs(raw: readonly string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}

@@ -1,0 +1,156 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
+import type { Logger } from "../log.js";
+import type { MetricsRecorder } from "../metrics/recorder.js";
+import { identityFromCertificate, type ClientIdentity } from "../pki/identity.js";
+import { clientErrorReason, handshakeRefusal } from "../tls/handshake.js";
+import type { RevocationIndex } from "../tls/revocation-index.js";
+
+/** The verified peer of a connection: its identity and certificate DER. */
+export interface Peer {
+  identity: ClientIdentity;
+  certDer: Buffer;
+}
+
+export type PeerHandler = (req: IncomingMessage, res: ServerResponse, peer: Peer) => void;
+
+export interface MtlsServerOptions {
+  name: string;
+  secureContext: () => SecureContextOptions;
+  minVersion: "TLSv1.2" | "TLSv1.3";
+  handshakeTimeoutSeconds: number;
+  maxHeaderBytes: number;
+  requestTimeoutSeconds: number;
+  keepAliveTimeoutSeconds: number;
+  revocations: RevocationIndex;
+  metrics: MetricsRecorder;
+  log: Logger;
+  handler: PeerHandler;
+}
+
+const peers = new WeakMap<object, Peer>();
+
+/**
+ * An HTTPS listener that serves only clients whose certificate chains to Postern's CA and
+ * is not revoked. TLS and HTTP are split on purpose: the TLS server judges each completed
+ * handshake, names the reason for a refusal in a metric, and hands only accepted sockets to
+ * the HTTP server, so a refused client never reaches HTTP parsing.
+ */
+export class MtlsServer {
+  private readonly tls;
+  private readonly http;
+  private readonly sockets = new Set<TLSSocket>();
+  private inFlight = 0;
+  private draining = false;
+
+  constructor(private readonly options: MtlsServerOptions) {
+    this.http = createHttpServer(
+      {
+        maxHeaderSize: options.maxHeaderBytes,
+        requestTimeout: options.requestTimeoutSeconds * 1000,
+        headersTimeout: Math.min(options.requestTimeoutSeconds, 60) * 1000,
+        keepAliveTimeout: options.keepAliveTimeoutSeconds * 1000,
+      },
+      (req, res) => this.onRequest(req, res),
+    );
+    this.tls = createTlsServer({
+      ...options.secureContext(),
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: options.minVersion,
+      handshakeTimeout: options.handshakeTimeoutSeconds * 1000,
+      ALPNProtocols: ["http/1.1"],
+    });
+    this.tls.on("secureConnection", (socket) => this.onSecureConnection(socket));
+    this.tls.on("tlsClientError", (error) => options.metrics.handshakeFailure(clientErrorReason(error)));
+  }
+
+  private onSecureConnection(socket: TLSSocket): void {
+    const { metrics, log, revocations } = this.options;
+    const refusal = handshakeRefusal(socket);
+    let peer: Peer | undefined;
+    if (!refusal) {
+      const certificate = socket.getPeerCertificate();
+      peer = { identity: identityFromCertificate(certificate), certDer: certificate.raw };
+    }
+    const reason = refusal ?? (peer && revocations.has(peer.identity.serial) ? "revoked" : undefined);
+    if (reason || !peer || this.draining) {
+      if (reason) {
+        metrics.handshakeFailure(reason);
+        log.info("handshake refused", { listener: this.options.name, reason, remote: socket.remoteAddress });
+      }
+      socket.destroy();
+      return;
+    }
+    metrics.handshake();
+    metrics.connectionOpened();
+    this.sockets.add(socket);
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      metrics.connectionClosed();
+    });
+    peers.set(socket, peer);
+    this.http.emit("connection", socket);
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const peer = peers.get(req.socket);
+    if (!peer) {
+      req.socket.destroy();
+      return;
+    }
+    this.inFlight += 1;
+    res.once("close", () => {
+      this.inFlight -= 1;
+    });
+    res.setHeader("date", new Date().toUTCString());
+    if (this.draining) res.setHeader("connection", "close");
+    this.options.handler(req, res, peer);
+  }
+
+  /** Drops connections whose peer certificate has this serial (revocation reaching live connections). */
+  closeConnectionsOf(serial: string): number {
+    let closed = 0;
+    for (const socket of this.sockets) {
+      const peer = peers.get(socket);
+      if (peer && this.options.revocations.has(peer.identity.serial) && peer.identity.serial === serial) {
+        socket.destroy();
+        closed += 1;
+      }
+    }
+    return closed;
+  }
+
+  /** Replaces certificates and CA bundle for new handshakes, keeping live connections. */
+  reloadContext(): void {
+    this.tls.setSecureContext(this.options.secureContext());
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.tls.once("error", reject);
+      this.tls.listen(port, host, () => {
+        this.tls.off("error", reject);
+        resolve(this.tls.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (answering with `Connection: close`),
+   * closes idle keep-alive connections, and after `drainTimeoutMs` drops what is left.
+   */
+  async close(drainTimeoutMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.tls.close(() => resolve()));
+    this.http.closeIdleConnections();
+    const deadline = Date.now() + drainTimeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      this.http.closeIdleConnections();
+    }
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+}

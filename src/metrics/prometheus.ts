@@ -1,0 +1,104 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { HandshakeFailure, MetricsRecorder, TimedStage } from "./recorder.js";
+
+/** Prometheus metrics, on a private registry. Metric names are API: prefix `postern_`. */
+export class PrometheusRecorder implements MetricsRecorder {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly requests: Counter<"route" | "outcome" | "status">;
+  private readonly durations: Record<TimedStage, Histogram>;
+  private readonly handshakes: Counter;
+  private readonly handshakeFailures: Counter<"reason">;
+  private readonly connections: Gauge;
+  private readonly redisUp: Gauge;
+  private readonly certificates: Counter<"kind">;
+  private readonly revocations: Counter<"reason">;
+  private readonly expiry: Gauge<"what">;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "postern_" });
+    this.requests = new Counter({
+      name: "postern_requests_total",
+      help: "Data-plane requests by route and outcome code",
+      labelNames: ["route", "outcome", "status"],
+      registers,
+    });
+    const histogram = (stage: TimedStage, help: string) =>
+      new Histogram({
+        name: `postern_${stage}_duration_seconds`,
+        help,
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        registers,
+      });
+    this.durations = {
+      request: histogram("request", "Whole data-plane request handling time"),
+      verify: histogram("verify", "Content-Digest and signature verification time"),
+      replay_claim: histogram("replay_claim", "Nonce claim (and enqueue, for stream backends) time"),
+      forward: histogram("forward", "Time spent handing a message to its backend"),
+    };
+    this.handshakes = new Counter({ name: "postern_tls_handshakes_total", help: "Completed and accepted mTLS handshakes", registers });
+    this.handshakeFailures = new Counter({
+      name: "postern_tls_handshake_failures_total",
+      help: "Refused or failed TLS handshakes by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.connections = new Gauge({ name: "postern_connections", help: "Live data-plane TLS connections", registers });
+    this.redisUp = new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers });
+    this.certificates = new Counter({
+      name: "postern_certificates_total",
+      help: "Certificates issued or renewed",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.revocations = new Counter({
+      name: "postern_certificates_revoked_total",
+      help: "Certificates revoked by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.expiry = new Gauge({
+      name: "postern_expiry_seconds",
+      help: "Seconds until expiry: what=ca|crl|earliest_certificate",
+      labelNames: ["what"],
+      registers,
+    });
+  }
+
+  request(route: string, outcome: string, status: number): void {
+    this.requests.inc({ route, outcome, status: String(status) });
+  }
+  observeSeconds(stage: TimedStage, seconds: number): void {
+    this.durations[stage].observe(seconds);
+  }
+  handshake(): void {
+    this.handshakes.inc();
+  }
+  handshakeFailure(reason: HandshakeFailure): void {
+    this.handshakeFailures.inc({ reason });
+  }
+  connectionOpened(): void {
+    this.connections.inc();
+  }
+  connectionClosed(): void {
+    this.connections.dec();
+  }
+  redisAvailable(up: boolean): void {
+    this.redisUp.set(up ? 1 : 0);
+  }
+  certificateIssued(kind: "issued" | "renewed"): void {
+    this.certificates.inc({ kind });
+  }
+  certificateRevoked(reason: string): void {
+    this.revocations.inc({ reason });
+  }
+  expirySeconds(what: "ca" | "crl" | "earliest_certificate", seconds: number): void {
+    this.expiry.set({ what }, seconds);
+  }
+
+  /** The exposition text. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * What the rest of Postern reports. Only `prometheus.ts` knows prom-client; everything else
+ * depends on this port, and tests may pass `noopRecorder`.
+ */
+export type HandshakeFailure = "no_cert" | "unknown_ca" | "expired" | "revoked" | "not_yet_valid" | "timeout" | "protocol" | "other";
+
+export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
+
+export interface MetricsRecorder {
+  /** One finished request on the data plane: the route name ("none" if unmatched) and the outcome code ("accepted" or an error code). */
+  request(route: string, outcome: string, status: number): void;
+  observeSeconds(stage: TimedStage, seconds: number): void;
+  handshake(): void;
+  handshakeFailure(reason: HandshakeFailure): void;
+  connectionOpened(): void;
+  connectionClosed(): void;
+  redisAvailable(up: boolean): void;
+  certificateIssued(kind: "issued" | "renewed"): void;
+  certificateRevoked(reason: string): void;
+  /** Seconds until the CA, the CRL's nextUpdate and the earliest issued certificate expire. */
+  expirySeconds(what: "ca" | "crl" | "earliest_certificate", seconds: number): void;
+}
+
+export const noopRecorder: MetricsRecorder = {
+  request() {},
+  observeSeconds() {},
+  handshake() {},
+  handshakeFailure() {},
+  connectionOpened() {},
+  connectionClosed() {},
+  redisAvailable() {},
+  certificateIssued() {},
+  certificateRevoked() {},
+  expirySeconds() {},
+};

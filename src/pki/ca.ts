@@ -1,0 +1,213 @@
+/**
+ * The two-level CA: an offline-capable root and an online issuing (intermediate) CA. Private
+ * keys are PKCS#8 encrypted with the CA passphrase (AES-256-CBC, PBES2) and written 0600.
+ * `initCa` never overwrites an existing CA unless told to (`force`).
+ */
+import { mkdir } from "node:fs/promises";
+import type { KeyObject } from "node:crypto";
+import { PosternError } from "../errors.js";
+import type { Bytes } from "./ca-der.js";
+import {
+  PKI_FILES,
+  PUBLIC_MODE,
+  SECRET_MODE,
+  exists,
+  pkiPaths,
+  readText,
+  resolvePassphrase,
+  writeFileAtomic,
+} from "./ca-files.js";
+import type { IssuingCa } from "./issue-context.js";
+import { tbsChildren } from "./issue-context.js";
+import {
+  KEY_USAGE,
+  authorityKeyIdentifier,
+  basicConstraints,
+  derToPem,
+  encodeName,
+  keyIdentifierOf,
+  keyUsage,
+  randomSerial,
+  signCertificate,
+  subjectKeyIdentifier,
+} from "./issue-tbs.js";
+import {
+  decryptPrivateKeyPem,
+  encryptPrivateKeyPem,
+  generateKeyPair,
+  signatureSchemeFor,
+  spkiOf,
+  toPrivateCryptoKey,
+  type KeyAlgorithm,
+} from "./keys.js";
+import { x509 } from "./x509.js";
+
+export type { IssuingCa } from "./issue-context.js";
+
+const DAY_MS = 86_400_000;
+
+export interface InitCaOptions {
+  dir: string;
+  /** CA key type, default P-256. */
+  keyAlgorithm?: KeyAlgorithm;
+  /** Default 3650 (10 years). */
+  rootLifetimeDays?: number;
+  /** Default 1825 (5 years); capped by the root's lifetime. */
+  issuingLifetimeDays?: number;
+  /** RFC 4514-style, e.g. "CN=Acme Root CA, O=Acme"; default "O=Postern, CN=Postern Root CA". */
+  rootSubject?: string;
+  issuingSubject?: string;
+  /** Else `passphraseFile`, else POSTERN_CA_PASSPHRASE, else `<dir>/ca-passphrase` (generated). */
+  passphrase?: string;
+  passphraseFile?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Replace an existing CA. Without it an existing CA is a `conflict`. */
+  force?: boolean;
+  now?: () => number;
+}
+
+export interface CaMaterial {
+  root: { cert: x509.X509Certificate };
+  issuer: IssuingCa;
+  /** Issuing CA then root: the trust bundle for TLS `ca`. */
+  caBundlePem: string;
+  rootCertPem: string;
+  issuingCertPem: string;
+}
+
+export interface InitCaResult extends CaMaterial {
+  passphrase: string;
+  createdFiles: string[];
+}
+
+/** Creates the root and issuing CA under `dir`. Throws `conflict` if a CA exists and !force. */
+export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
+  const paths = pkiPaths(opts.dir);
+  if (!opts.force && ((await exists(paths.rootCert)) || (await exists(paths.rootKey)))) {
+    throw new PosternError("conflict", `a CA already exists in ${opts.dir}; use force to replace it`);
+  }
+  const algorithm = opts.keyAlgorithm ?? "P-256";
+  const nowMs = (opts.now ?? Date.now)();
+  await mkdir(opts.dir, { recursive: true });
+  const { passphrase, createdFile } = await resolvePassphrase(opts, true);
+  const [rootKeys, issuingKeys] = await Promise.all([generateKeyPair(algorithm), generateKeyPair(algorithm)]);
+  const rootName = subjectName(opts.rootSubject, "Postern Root CA");
+  const rootNotAfter = nowMs + (opts.rootLifetimeDays ?? 3650) * DAY_MS;
+  const rootSpki = spkiOf(rootKeys.publicKey);
+  const rootKeyId = keyIdentifierOf(rootSpki);
+  const rootDer = caCertificate({
+    issuerName: rootName, subjectName: rootName, spki: rootSpki, keyId: rootKeyId, authorityKeyId: rootKeyId,
+    pathLength: 1, notBeforeMs: nowMs - 60_000, notAfterMs: rootNotAfter, signer: rootKeys.privateKey,
+  });
+  const issuingSpki = spkiOf(issuingKeys.publicKey);
+  const issuingDer = caCertificate({
+    issuerName: rootName, subjectName: subjectName(opts.issuingSubject, "Postern Issuing CA 1"),
+    spki: issuingSpki, keyId: keyIdentifierOf(issuingSpki), authorityKeyId: rootKeyId, pathLength: 0,
+    notBeforeMs: nowMs - 60_000, notAfterMs: Math.min(nowMs + (opts.issuingLifetimeDays ?? 1825) * DAY_MS, rootNotAfter),
+    signer: rootKeys.privateKey,
+  });
+  const rootCertPem = derToPem(rootDer);
+  const issuingCertPem = derToPem(issuingDer);
+  const caBundlePem = issuingCertPem + rootCertPem;
+  await writeFileAtomic(paths.rootKey, encryptPrivateKeyPem(rootKeys.privateKey, passphrase), SECRET_MODE);
+  await writeFileAtomic(paths.issuingKey, encryptPrivateKeyPem(issuingKeys.privateKey, passphrase), SECRET_MODE);
+  await writeFileAtomic(paths.rootCert, rootCertPem, PUBLIC_MODE);
+  await writeFileAtomic(paths.issuingCert, issuingCertPem, PUBLIC_MODE);
+  await writeFileAtomic(paths.caBundle, caBundlePem, PUBLIC_MODE);
+  const createdFiles = [paths.rootCert, paths.rootKey, paths.issuingCert, paths.issuingKey, paths.caBundle];
+  if (createdFile) createdFiles.push(createdFile);
+  return {
+    root: { cert: new x509.X509Certificate(rootDer) },
+    issuer: {
+      cert: new x509.X509Certificate(issuingDer),
+      privateKey: await toPrivateCryptoKey(issuingKeys.privateKey),
+      chainPem: issuingCertPem,
+    },
+    caBundlePem,
+    rootCertPem,
+    issuingCertPem,
+    passphrase,
+    createdFiles,
+  };
+}
+
+/** True when `dir` holds a root CA certificate. */
+export async function caExists(dir: string): Promise<boolean> {
+  return exists(pkiPaths(dir).rootCert);
+}
+
+/**
+ * Loads the CA from `dir`, decrypting only the issuing key (the root key may be offline).
+ * Throws `not-found` for missing files and `internal` for a wrong passphrase or a CA pair that
+ * does not chain.
+ */
+export async function loadCa(dir: string, passphrase: string): Promise<CaMaterial> {
+  const paths = pkiPaths(dir);
+  const [rootCertPem, issuingCertPem, issuingKeyPem] = await Promise.all([
+    readText(paths.rootCert),
+    readText(paths.issuingCert),
+    readText(paths.issuingKey),
+  ]);
+  const key = decryptPrivateKeyPem(issuingKeyPem, passphrase, paths.issuingKey);
+  const root = new x509.X509Certificate(rootCertPem);
+  const issuingCert = new x509.X509Certificate(issuingCertPem);
+  await checkCaPair(root, issuingCert, key);
+  return {
+    root: { cert: root },
+    issuer: { cert: issuingCert, privateKey: await toPrivateCryptoKey(key), chainPem: issuingCertPem },
+    caBundlePem: issuingCertPem + rootCertPem,
+    rootCertPem,
+    issuingCertPem,
+  };
+}
+
+async function checkCaPair(root: x509.X509Certificate, issuing: x509.X509Certificate, key: KeyObject): Promise<void> {
+  const signedByRoot = await issuing.verify({ publicKey: root.publicKey, signatureOnly: true });
+  const issuingSpki = tbsChildren(new Uint8Array(issuing.rawData)).spki.bytes;
+  const keyMatches = Buffer.from(spkiOf(key)).equals(Buffer.from(issuingSpki));
+  if (!signedByRoot || !keyMatches) {
+    throw new PosternError("internal", `${PKI_FILES.issuingCert} does not chain to ${PKI_FILES.rootCert} or its key`);
+  }
+}
+
+function subjectName(text: string | undefined, defaultCn: string): Uint8Array {
+  if (text === undefined) return encodeName({ organization: "Postern", commonName: defaultCn });
+  try {
+    return new Uint8Array(new x509.Name(text).toArrayBuffer());
+  } catch (cause) {
+    throw new PosternError("bad-request", `cannot parse subject "${text.slice(0, 40)}"`, { cause });
+  }
+}
+
+interface CaCertificateParams {
+  issuerName: Uint8Array;
+  subjectName: Uint8Array;
+  spki: Uint8Array;
+  keyId: Uint8Array;
+  authorityKeyId: Uint8Array;
+  pathLength: number;
+  notBeforeMs: number;
+  notAfterMs: number;
+  signer: KeyObject;
+}
+
+function caCertificate(p: CaCertificateParams): Bytes {
+  return signCertificate(
+    {
+      serial: randomSerial(),
+      issuerName: p.issuerName,
+      subjectName: p.subjectName,
+      notBeforeMs: p.notBeforeMs,
+      notAfterMs: p.notAfterMs,
+      spki: p.spki,
+      extensions: [
+        basicConstraints(true, p.pathLength),
+        keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]),
+        subjectKeyIdentifier(p.keyId),
+        authorityKeyIdentifier(p.authorityKeyId),
+      ],
+    },
+    p.signer,
+    signatureSchemeFor(p.signer),
+  );
+}

@@ -1,0 +1,72 @@
+import type { ClaimResult, NonceClaim } from "./nonce.js";
+import { nonceKey } from "./nonce.js";
+
+interface Held {
+  digest: string;
+  messageId: string;
+  entryId?: string;
+  expiresAtMs: number;
+  /** Set while the claim's commit runs; later claims of the same nonce wait for it. */
+  pending?: Promise<void>;
+}
+
+/**
+ * The embedded, single-process replay guard. A claim and its commit (the durable write of the
+ * message) are one step: while the commit runs, the nonce is held; a failed commit releases it,
+ * so a retry can succeed and nothing is half-accepted.
+ */
+export class MemoryReplayGuard {
+  private readonly held = new Map<string, Held>();
+  private lastSweepMs = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async claim(
+    claim: NonceClaim,
+    messageId: string,
+    commit: () => Promise<string | undefined> = async () => undefined,
+  ): Promise<ClaimResult> {
+    this.sweep();
+    const key = nonceKey("", claim);
+    for (;;) {
+      const prior = this.held.get(key);
+      if (!prior || prior.expiresAtMs <= this.now()) break;
+      if (prior.pending) {
+        await prior.pending.catch(() => undefined);
+        continue;
+      }
+      return prior.digest === claim.digest
+        ? { outcome: "duplicate", messageId: prior.messageId, ...(prior.entryId ? { entryId: prior.entryId } : {}) }
+        : { outcome: "replayed" };
+    }
+    const entry: Held = { digest: claim.digest, messageId, expiresAtMs: claim.expiresAtMs };
+    let settle!: () => void;
+    entry.pending = new Promise<void>((resolve) => (settle = resolve));
+    this.held.set(key, entry);
+    try {
+      const entryId = await commit();
+      if (entryId !== undefined) entry.entryId = entryId;
+      delete entry.pending;
+      return { outcome: "claimed", messageId, ...(entryId ? { entryId } : {}) };
+    } catch (error) {
+      this.held.delete(key);
+      throw error;
+    } finally {
+      settle();
+    }
+  }
+
+  /** Drops expired claims, at most once a second, so memory stays bounded by the freshness window. */
+  private sweep(): void {
+    const now = this.now();
+    if (now - this.lastSweepMs < 1000) return;
+    this.lastSweepMs = now;
+    for (const [key, held] of this.held) {
+      if (held.expiresAtMs <= now && !held.pending) this.held.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+}
