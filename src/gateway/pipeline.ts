@@ -127,7 +127,7 @@ export class Gateway {
         extensions: { messageId: delivery.messageId },
       });
     }
-    return { status: 202, body: { id: delivery.messageId, route: route.name, status: "accepted" } };
+    return { status: 202, body: { id: delivery.messageId, route: route.name } };
   }
 }
 

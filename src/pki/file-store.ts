@@ -32,6 +32,12 @@ export interface FileStoreOptions {
   compactMinLines?: number;
 }
 
+interface HeldWrite {
+  line: string;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 const JOURNAL = "pki-store.jsonl";
 const LOCK = "pki-store.lock";
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -51,7 +57,7 @@ export class FileStore implements PkiStore {
   #appender!: DurableAppender;
   #release!: () => Promise<void>;
   #lastWrite: Promise<void> = Promise.resolve();
-  #held: { line: string; resolve: () => void; reject: (e: unknown) => void }[] | undefined;
+  #held: HeldWrite[] | undefined;
   #compaction: Promise<void> | undefined;
   #failed: unknown;
   #closed = false;
@@ -151,28 +157,34 @@ export class FileStore implements PkiStore {
 
   /** Rewrites the journal as the current state. Writes arriving meanwhile are held, then appended. */
   async #compact(): Promise<void> {
-    const held: NonNullable<typeof this.held> = [];
+    const held: HeldWrite[] = [];
     this.#held = held;
-    await this.#appender.close();
-    const included = held.length; // these are applied in memory, so the snapshot holds them
-    const chunks = this.#snapshotChunks();
-    let ok = true;
+    let included = 0;
+    let lineCount = -1;
     try {
-      await writeFileAtomic(this.#path, chunks);
-    } catch {
-      ok = false; // the old journal is intact: keep appending to it
+      await this.#appender.close();
+      included = held.length; // applied in memory already, so the snapshot contains them
+      const chunks = this.#snapshotChunks();
+      try {
+        await writeFileAtomic(this.#path, chunks);
+        lineCount = chunks.lineCount;
+      } catch {
+        // The rename never happened: the old journal is intact, keep appending to it.
+      }
+      this.#appender = await DurableAppender.open(this.#path);
+    } catch (err) {
+      this.#failed ??= err;
+      this.#held = undefined;
+      for (const h of held) h.reject(err);
+      return;
     }
-    this.#appender = await DurableAppender.open(this.#path);
     this.#held = undefined;
-    if (ok) this.#lines = chunks.lineCount + held.length - included;
+    const compacted = lineCount >= 0;
+    if (compacted) this.#lines = lineCount + held.length - included;
     held.forEach((h, i) => {
-      if (ok && i < included) h.resolve();
+      if (compacted && i < included) h.resolve();
       else this.#appender.append(h.line).then(h.resolve, h.reject);
     });
-  }
-
-  private get held() {
-    return this.#held;
   }
 
   #snapshotChunks(): string[] & { lineCount: number } {

@@ -1,4 +1,4 @@
-import t from "tap";
+import t, { type Test } from "tap";
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -14,7 +14,7 @@ import { PosternError } from "../../src/errors.js";
 t.setTimeout(120_000);
 const run = promisify(execFile);
 
-async function tempDir(t: Tap.Test): Promise<string> {
+async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "postern-bootstrap-"));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;

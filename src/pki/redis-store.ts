@@ -1,0 +1,213 @@
+/**
+ * The PKI store for several replicas, on Redis. Certificates are immutable JSON; revocations
+ * live in a hash (first writer wins, in a Lua script that also publishes on
+ * `<prefix>revocations`); tokens are consumed with GETDEL; the cRLNumber is an INCR counter.
+ * Every key carries the prefix's single hash tag, so one Redis Cluster slot holds the store.
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { PosternError } from "../errors.js";
+import {
+  checkCertificateRecord, checkTokenRecord, decodeCursor, encodeCursor, isRevocationReason,
+  matchesFilter, normalizeSerial, pageLimit,
+} from "./store-common.js";
+import { PUT_CERTIFICATE, REVOKE, runScript } from "./store-redis-scripts.js";
+import type {
+  CertificateFilter, CertificatePage, CertificateRecord, EnrollmentTokenRecord, PkiStore,
+  RevocationReason, RevokedEntry,
+} from "./store.js";
+
+export interface RedisStoreOptions {
+  /** A connected ioredis client. The caller owns it: `close()` does not quit it. */
+  redis: Redis;
+  /** Key prefix with exactly one hash tag, such as `postern:{pki}:`. */
+  keyPrefix: string;
+}
+
+/** Redis keeps a token this much past its expiry so server clock skew never expires it early. */
+const TOKEN_TTL_SLACK_MS = 60_000;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const HASH_TAGGED = /^[^{}]*\{[^{}]+\}[^{}]*$/;
+
+interface Revocation {
+  revokedAtMs: number;
+  reason: RevocationReason;
+}
+
+/** Redis-backed `PkiStore`; atomic across replicas. */
+export class RedisStore implements PkiStore {
+  readonly #redis: Redis;
+  readonly #p: string;
+  readonly #subscribers = new Set<Redis>();
+
+  /** Throws RangeError unless `keyPrefix` has exactly one non-empty `{hash tag}`. */
+  constructor(opts: RedisStoreOptions) {
+    if (!HASH_TAGGED.test(opts.keyPrefix)) {
+      throw new RangeError("keyPrefix must contain exactly one {hash tag}, e.g. postern:{pki}:");
+    }
+    this.#redis = opts.redis;
+    this.#p = opts.keyPrefix;
+  }
+
+  #certKey = (serial: string) => `${this.#p}cert:${serial}`;
+  #allKey = () => `${this.#p}certs`;
+  #identityKey = (identity: string) => `${this.#p}certs:id:${createHash("sha256").update(identity).digest("hex")}`;
+  #revokedKey = () => `${this.#p}revoked`;
+  #revokedIndexKey = () => `${this.#p}revoked:idx`;
+  #tokenKey = (hash: string) => `${this.#p}token:${hash}`;
+  #channel = () => `${this.#p}revocations`;
+
+  async putCertificate(record: CertificateRecord): Promise<void> {
+    const rec = checkCertificateRecord(record);
+    const { status: _s, revokedAtMs, revocationReason, ...immutable } = rec;
+    const revocation = rec.status === "revoked" ? JSON.stringify({ revokedAtMs, reason: revocationReason }) : "";
+    const event = JSON.stringify({ serial: rec.serial, revokedAtMs, reason: revocationReason });
+    const result = await runScript(
+      this.#redis,
+      PUT_CERTIFICATE,
+      [this.#certKey(rec.serial), this.#allKey(), this.#identityKey(rec.identity), this.#revokedKey(), this.#revokedIndexKey()],
+      [JSON.stringify(immutable), rec.fingerprint, rec.serial, revocation, this.#channel(), event],
+    );
+    if (result === -1) throw new PosternError("conflict", "a different certificate with this serial exists");
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
+    const key = normalizeSerial(serial);
+    const [json, rev] = await Promise.all([this.#redis.get(this.#certKey(key)), this.#redis.hget(this.#revokedKey(), key)]);
+    return json ? merge(json, rev) : undefined;
+  }
+
+  async listCertificates(filter: CertificateFilter): Promise<CertificatePage> {
+    const limit = pageLimit(filter);
+    let after = decodeCursor(filter.cursor);
+    const index =
+      filter.identity !== undefined ? this.#identityKey(filter.identity)
+      : filter.status === "revoked" ? this.#revokedIndexKey()
+      : this.#allKey();
+    const batchSize = Math.max(limit + 1, 200);
+    const items: CertificateRecord[] = [];
+    while (items.length <= limit) {
+      const serials = await this.#redis.zrangebylex(index, after === undefined ? "-" : `(${after}`, "+", "LIMIT", 0, batchSize);
+      if (serials.length === 0) break;
+      const [jsons, revs] = await Promise.all([
+        this.#redis.mget(serials.map((s) => this.#certKey(s))),
+        this.#redis.hmget(this.#revokedKey(), ...serials),
+      ]);
+      serials.forEach((_, i) => {
+        const json = jsons[i];
+        if (!json || items.length > limit) return;
+        const rec = merge(json, revs[i] ?? null);
+        if (matchesFilter(rec, filter)) items.push(rec);
+      });
+      after = serials[serials.length - 1];
+      if (serials.length < batchSize) break;
+    }
+    // One look-ahead match decides whether a next page exists, so the last page has no cursor.
+    if (items.length <= limit) return { items };
+    items.length = limit;
+    return { items, nextCursor: encodeCursor(items[limit - 1]?.serial ?? "") };
+  }
+
+  async revoke(serial: string, reason: RevocationReason, atMs: number): Promise<CertificateRecord | undefined> {
+    const key = normalizeSerial(serial);
+    if (!isRevocationReason(reason)) throw new PosternError("bad-request", "unknown revocation reason");
+    if (!Number.isFinite(atMs)) throw new PosternError("bad-request", "invalid revocation time");
+    const result = (await runScript(
+      this.#redis,
+      REVOKE,
+      [this.#certKey(key), this.#revokedKey(), this.#revokedIndexKey()],
+      [key, JSON.stringify({ revokedAtMs: atMs, reason }), this.#channel(), JSON.stringify({ serial: key, revokedAtMs: atMs, reason })],
+    )) as [string, string] | null;
+    return result ? merge(result[0], result[1]) : undefined;
+  }
+
+  /** Reads revocations with HSCAN so a large set never blocks Redis for other clients. */
+  async listRevoked(): Promise<RevokedEntry[]> {
+    const out = new Map<string, RevokedEntry>();
+    let cursor = "0";
+    do {
+      const [next, flat] = await this.#redis.hscan(this.#revokedKey(), cursor, "COUNT", 1000);
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const serial = flat[i] ?? "";
+        const rev = JSON.parse(flat[i + 1] ?? "{}") as Revocation;
+        out.set(serial, { serial, revokedAtMs: rev.revokedAtMs, reason: rev.reason });
+      }
+      cursor = next;
+    } while (cursor !== "0");
+    return [...out.values()];
+  }
+
+  async putToken(record: EnrollmentTokenRecord): Promise<void> {
+    const rec = checkTokenRecord(record);
+    const pxat = Math.max(1, Math.floor(rec.expiresAtMs) + TOKEN_TTL_SLACK_MS);
+    const ok = await this.#redis.set(this.#tokenKey(rec.tokenHash), JSON.stringify(rec), "PXAT", pxat, "NX");
+    if (ok !== "OK") throw new PosternError("conflict", "token already exists");
+  }
+
+  /** GETDEL makes the first consumer the only one; expiry is then checked against `nowMs`. */
+  async consumeToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined> {
+    if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return undefined;
+    const json = await this.#redis.getdel(this.#tokenKey(tokenHash));
+    if (!json) return undefined;
+    const rec = JSON.parse(json) as EnrollmentTokenRecord;
+    return nowMs < rec.expiresAtMs ? rec : undefined;
+  }
+
+  async nextCrlNumber(): Promise<bigint> {
+    return BigInt(await this.#redis.incr(`${this.#p}crl-number`));
+  }
+
+  /** Subscribes on a duplicate connection (a subscribed connection can run nothing else). */
+  async subscribeRevocations(onRevoked: (entry: RevokedEntry) => void): Promise<() => Promise<void>> {
+    const sub = this.#redis.duplicate();
+    this.#subscribers.add(sub);
+    const channel = this.#channel();
+    sub.on("message", (ch: string, message: string) => {
+      if (ch !== channel) return;
+      const entry = parseEvent(message);
+      if (!entry) return;
+      try {
+        onRevoked(entry);
+      } catch {
+        // A subscriber's bug must not kill the connection's event loop.
+      }
+    });
+    try {
+      await sub.subscribe(channel);
+    } catch (err) {
+      this.#subscribers.delete(sub);
+      sub.disconnect();
+      throw err;
+    }
+    return async () => {
+      if (!this.#subscribers.delete(sub)) return;
+      await sub.quit().catch(() => sub.disconnect());
+    };
+  }
+
+  /** Closes the subscription connections; the injected client stays open. */
+  async close(): Promise<void> {
+    const subs = [...this.#subscribers];
+    this.#subscribers.clear();
+    await Promise.all(subs.map((s) => s.quit().catch(() => s.disconnect())));
+  }
+}
+
+function merge(json: string, revocation: string | null): CertificateRecord {
+  const rec = JSON.parse(json) as CertificateRecord;
+  if (!revocation) return { ...rec, status: "valid" };
+  const rev = JSON.parse(revocation) as Revocation;
+  return { ...rec, status: "revoked", revokedAtMs: rev.revokedAtMs, revocationReason: rev.reason };
+}
+
+function parseEvent(message: string): RevokedEntry | undefined {
+  try {
+    const e = JSON.parse(message) as Partial<RevokedEntry>;
+    if (typeof e.serial === "string" && typeof e.revokedAtMs === "number" && isRevocationReason(e.reason)) {
+      return { serial: e.serial, revokedAtMs: e.revokedAtMs, reason: e.reason };
+    }
+  } catch {
+    // Not ours or garbled: ignore rather than crash the subscriber.
+  }
+  return undefined;
+}

@@ -1,0 +1,43 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** tsx's loader by absolute URL, so children may run in any working directory. */
+const TSX = import.meta.resolve("tsx");
+
+/** Runs a TypeScript entry point of the project in a child process (through tsx). */
+export function spawnTs(entry: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
+  return spawn(process.execPath, ["--import", TSX, `${ROOT}/${entry}`, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Collects a child's output and exit code. */
+export function finished(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d) => (stdout += d));
+  child.stderr?.on("data", (d) => (stderr += d));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+/** Resolves with stdout so far once it matches `pattern`, or rejects after `timeoutMs`. */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; got: ${seen}`)), timeoutMs);
+    child.stdout?.on("data", (d) => {
+      seen += d;
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve(seen);
+      }
+    });
+    child.on("close", () => {
+      clearTimeout(timer);
+      reject(new Error(`exited before ${pattern}; got: ${seen}`));
+    });
+  });
+}

@@ -1,0 +1,224 @@
+/**
+ * The PkiStore contract, run against every adapter (store-file.test.ts, store-redis.test.ts).
+ * Each subtest gets a fresh, empty store from `open`.
+ */
+import type { Test } from "tap";
+import { createHash, randomBytes } from "node:crypto";
+import type { CertificateRecord, EnrollmentTokenRecord, PkiStore, RevokedEntry } from "../../src/pki/store.js";
+
+export interface StoreHarness {
+  store: PkiStore;
+  /** Closes and reopens the same underlying state, when the adapter is persistent. */
+  reopen: () => Promise<PkiStore>;
+}
+
+const HOUR = 3600_000;
+const T0 = Date.UTC(2030, 0, 1);
+
+export function certRecord(serial: string, over: Partial<CertificateRecord> = {}): CertificateRecord {
+  return {
+    serial,
+    identity: "spiffe://org/service/a",
+    roles: ["client"],
+    fingerprint: createHash("sha256").update(serial).digest("base64url"),
+    notBeforeMs: T0,
+    notAfterMs: T0 + 24 * HOUR,
+    issuedAtMs: T0,
+    pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    status: "valid",
+    profile: "default",
+    ...over,
+  };
+}
+
+export function tokenRecord(over: Partial<EnrollmentTokenRecord> = {}): EnrollmentTokenRecord {
+  return {
+    tokenHash: createHash("sha256").update(randomBytes(16)).digest("hex"),
+    identity: "spiffe://org/service/new",
+    roles: ["client"],
+    expiresAtMs: T0 + HOUR,
+    createdAtMs: T0,
+    ...over,
+  };
+}
+
+const serialOf = (i: number) => (0x1000 + i).toString(16).padStart(6, "0");
+
+async function collectAll(store: PkiStore, filter: Parameters<PkiStore["listCertificates"]>[0]): Promise<{ serials: string[]; pages: number }> {
+  const serials: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await store.listCertificates({ ...filter, cursor });
+    pages++;
+    serials.push(...page.items.map((r) => r.serial));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined && pages < 1000);
+  return { serials, pages };
+}
+
+/** Registers the contract subtests on `t`. */
+export function runStoreContract(t: Test, open: () => Promise<StoreHarness>): void {
+  const withStore = (name: string, fn: (t: Test, h: StoreHarness) => Promise<void>) =>
+    t.test(name, async (t) => {
+      const h = await open();
+      t.teardown(() => h.store.close());
+      await fn(t, h);
+    });
+
+  withStore("put then get returns the record; unknown serial is undefined", async (t, { store }) => {
+    const rec = certRecord("00ff01");
+    await store.putCertificate(rec);
+    t.same(await store.getCertificate("00ff01"), rec);
+    t.same(await store.getCertificate("00FF01"), rec, "serial lookup is case-insensitive");
+    t.equal(await store.getCertificate("0abc"), undefined);
+  });
+
+  withStore("re-putting the same certificate is idempotent, another one with its serial conflicts", async (t, { store }) => {
+    await store.putCertificate(certRecord("0a01"));
+    await store.putCertificate(certRecord("0a01"));
+    await t.rejects(store.putCertificate(certRecord("0a01", { fingerprint: "other" })), { code: "conflict" });
+    await t.rejects(store.putCertificate(certRecord("xyz")), { code: "bad-request" });
+    await t.rejects(store.putCertificate(certRecord("0a02", { status: "revoked" })), { code: "bad-request" });
+  });
+
+  withStore("list pages through everything exactly once; filters combine with paging", async (t, { store }) => {
+    for (let i = 0; i < 25; i++) {
+      await store.putCertificate(certRecord(serialOf(i), {
+        identity: i % 2 === 0 ? "spiffe://org/even" : "spiffe://org/odd",
+        notAfterMs: T0 + i * HOUR,
+      }));
+    }
+    for (const i of [1, 2, 3]) await store.revoke(serialOf(i), "keyCompromise", T0 + 5);
+    const all = await collectAll(store, { limit: 10 });
+    t.equal(all.pages, 3);
+    t.same([...all.serials].sort(), Array.from({ length: 25 }, (_, i) => serialOf(i)).sort());
+    const first = await store.listCertificates({ limit: 10 });
+    t.equal(first.items.length, 10);
+    t.ok(first.nextCursor);
+    const even = await collectAll(store, { identity: "spiffe://org/even", limit: 4 });
+    t.equal(even.serials.length, 13);
+    const revoked = await collectAll(store, { status: "revoked", limit: 2 });
+    t.same(revoked.serials.sort(), [1, 2, 3].map(serialOf).sort());
+    const valid = await collectAll(store, { status: "valid", limit: 7 });
+    t.equal(valid.serials.length, 22);
+    const expiring = await collectAll(store, { expiringBeforeMs: T0 + 5 * HOUR, limit: 3 });
+    t.same(expiring.serials.sort(), [0, 1, 2, 3, 4].map(serialOf).sort());
+    const oddRevoked = await collectAll(store, { identity: "spiffe://org/odd", status: "revoked" });
+    t.same(oddRevoked.serials.sort(), [1, 3].map(serialOf).sort());
+    t.same(await store.listCertificates({ identity: "nobody" }), { items: [] });
+    const capped = await store.listCertificates({ limit: 5000 });
+    t.equal(capped.items.length, 25, "limit above 1000 is clamped, not refused");
+    await t.rejects(store.listCertificates({ cursor: "not-a-cursor" }), { code: "bad-request" });
+    await t.rejects(store.listCertificates({ limit: 0 }), { code: "bad-request" });
+  });
+
+  withStore("revoke is idempotent: first time and reason win; unknown serial is undefined", async (t, { store }) => {
+    await store.putCertificate(certRecord("0b01"));
+    const first = await store.revoke("0b01", "keyCompromise", T0 + 10);
+    t.equal(first?.status, "revoked");
+    t.equal(first?.revokedAtMs, T0 + 10);
+    const second = await store.revoke("0B01", "superseded", T0 + 99);
+    t.equal(second?.revocationReason, "keyCompromise");
+    t.equal(second?.revokedAtMs, T0 + 10);
+    t.equal((await store.getCertificate("0b01"))?.status, "revoked");
+    t.same(await store.listRevoked(), [{ serial: "0b01", revokedAtMs: T0 + 10, reason: "keyCompromise" }]);
+    t.equal(await store.revoke("0b02", "keyCompromise", T0), undefined);
+    await t.rejects(store.revoke("0b01", "nonsense" as never, T0), { code: "bad-request" });
+  });
+
+  withStore("concurrent revokes of one serial: one revocation, one event", async (t, { store }) => {
+    await store.putCertificate(certRecord("0c01"));
+    const seen: RevokedEntry[] = [];
+    const unsubscribe = await store.subscribeRevocations((e) => seen.push(e));
+    const results = await Promise.all(
+      ["unspecified", "keyCompromise", "superseded", "affiliationChanged"].map((r, i) => store.revoke("0c01", r as never, T0 + i)),
+    );
+    t.equal(new Set(results.map((r) => `${r?.revokedAtMs}/${r?.revocationReason}`)).size, 1);
+    await waitFor(() => seen.length >= 1);
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(seen.length, 1);
+    t.equal((await store.listRevoked()).length, 1);
+    await unsubscribe();
+  });
+
+  withStore("a token is consumed once, even by 50 concurrent consumers", async (t, { store }) => {
+    const tok = tokenRecord();
+    await store.putToken(tok);
+    await t.rejects(store.putToken(tok), { code: "conflict" });
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeToken(tok.tokenHash, T0)));
+    const winners = results.filter((r) => r !== undefined);
+    t.equal(winners.length, 1);
+    t.same(winners[0], tok);
+    t.equal(await store.consumeToken(tok.tokenHash, T0), undefined);
+    t.equal(await store.consumeToken("not-a-hash", T0), undefined);
+    t.equal(await store.consumeToken("0".repeat(64), T0), undefined);
+  });
+
+  withStore("an expired token is refused, and stays refused", async (t, { store }) => {
+    const tok = tokenRecord({ expiresAtMs: Date.now() + HOUR });
+    await store.putToken(tok);
+    t.equal(await store.consumeToken(tok.tokenHash, tok.expiresAtMs), undefined, "refused at expiry");
+    t.equal(await store.consumeToken(tok.tokenHash, tok.expiresAtMs - 1), undefined, "and gone afterwards");
+    const past = tokenRecord({ expiresAtMs: Date.now() - HOUR });
+    await store.putToken(past);
+    t.equal(await store.consumeToken(past.tokenHash, Date.now()), undefined);
+  });
+
+  withStore("cRLNumber is strictly increasing, also under concurrency and across reopen", async (t, h) => {
+    const seq: bigint[] = [];
+    for (let i = 0; i < 5; i++) seq.push(await h.store.nextCrlNumber());
+    const concurrent = await Promise.all(Array.from({ length: 20 }, () => h.store.nextCrlNumber()));
+    t.ok(seq.every((n, i) => i === 0 || n > (seq[i - 1] ?? 0n)));
+    t.equal(new Set(concurrent).size, 20);
+    const max = concurrent.reduce((a, b) => (b > a ? b : a));
+    t.ok(concurrent.every((n) => n > (seq[4] ?? 0n)));
+    h.store = await h.reopen();
+    t.ok((await h.store.nextCrlNumber()) > max);
+  });
+
+  withStore("state survives reopen: certificates, revocations, consumed tokens", async (t, h) => {
+    await h.store.putCertificate(certRecord("0d01"));
+    await h.store.putCertificate(certRecord("0d02"));
+    await h.store.revoke("0d02", "cessationOfOperation", T0 + 1);
+    const used = tokenRecord();
+    const kept = tokenRecord();
+    await h.store.putToken(used);
+    await h.store.putToken(kept);
+    t.ok(await h.store.consumeToken(used.tokenHash, T0));
+    h.store = await h.reopen();
+    t.equal((await h.store.getCertificate("0d01"))?.status, "valid");
+    t.equal((await h.store.getCertificate("0d02"))?.revocationReason, "cessationOfOperation");
+    t.equal(await h.store.consumeToken(used.tokenHash, T0), undefined);
+    t.same(await h.store.consumeToken(kept.tokenHash, T0), kept);
+  });
+
+  withStore("revocation subscription fires for new revocations only, and stops after unsubscribe", async (t, { store }) => {
+    await store.putCertificate(certRecord("0e01"));
+    await store.putCertificate(certRecord("0e02"));
+    const seen: RevokedEntry[] = [];
+    const unsubscribe = await store.subscribeRevocations((e) => seen.push(e));
+    await store.revoke("0e01", "keyCompromise", T0 + 7);
+    await waitFor(() => seen.length === 1);
+    t.same(seen[0], { serial: "0e01", revokedAtMs: T0 + 7, reason: "keyCompromise" });
+    await store.revoke("0e01", "keyCompromise", T0 + 8);
+    await store.putCertificate(certRecord("0e03", { status: "revoked", revokedAtMs: T0, revocationReason: "superseded" }));
+    await waitFor(() => seen.length === 2);
+    t.equal(seen[1]?.serial, "0e03", "importing a revoked record announces it");
+    await unsubscribe();
+    await store.revoke("0e02", "superseded", T0 + 9);
+    await new Promise((r) => setTimeout(r, 150));
+    t.equal(seen.length, 2);
+    t.equal((await store.listRevoked()).length, 3);
+  });
+
+}
+
+/** Polls `cond` every 10 ms for up to 5 s (pub/sub delivery is asynchronous). */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
