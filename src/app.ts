@@ -63,7 +63,8 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
   let redis: Redis | undefined;
   let redisUp = false;
   if (config.redis.url) {
-    redis = connectRedis(config.redis.url, {
+    metrics.redisAvailable(false);
+    redis = await connectRedis(config.redis.url, {
       commandTimeoutSeconds: config.redis.commandTimeoutSeconds,
       onState: (up) => {
         if (up !== redisUp) log[up ? "info" : "warn"](up ? "redis connected" : "redis unavailable");
@@ -71,7 +72,6 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
         metrics.redisAvailable(up);
       },
     });
-    metrics.redisAvailable(false);
   }
   const backends = await buildBackends(config, signer, redis, now);
 

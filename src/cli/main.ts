@@ -2,6 +2,7 @@
 import * as send from "./send.js";
 import * as serve from "./serve.js";
 import { UsageError } from "./usage.js";
+import * as verify from "./verify.js";
 
 interface Command {
   summary: string;
@@ -12,6 +13,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: { summary: serve.summary, run: serve.runServe },
   send: { summary: send.summary, usage: send.usage, run: send.runSend },
+  verify: { summary: verify.summary, usage: verify.usage, run: verify.runVerify },
 };
 
 function help(): string {

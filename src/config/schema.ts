@@ -23,8 +23,38 @@ const streamBackend = z.strictObject({
 
 const httpBackend = z.strictObject({
   type: z.literal("http"),
+  /** Base URL of the upstream; the request's path and query are appended to its path. */
   url: z.url({ protocol: /^https?$/ }),
-  timeoutSeconds: z.number().positive().max(300).default(10),
+  connectTimeoutSeconds: z.number().positive().max(60).default(2),
+  /** Time until the upstream's response headers arrive. */
+  headersTimeoutSeconds: z.number().positive().max(300).default(10),
+  /** Time between body chunks of the upstream's response. */
+  bodyTimeoutSeconds: z.number().positive().max(300).default(10),
+  /** Extra attempts after a connection failure (never after the request was sent). */
+  retries: z.number().int().min(0).max(5).default(1),
+  maxConnections: z.number().int().positive().max(10_000).default(64),
+  tls: z
+    .strictObject({
+      /** PEM file of the CAs that may sign the upstream's certificate; default: Postern's CA bundle. */
+      caFile: z.string().min(1).optional(),
+      /** Present the gateway's own certificate to the upstream (mTLS). */
+      clientCertificate: z.boolean().default(true),
+      /** base64 SHA-256 of the upstream certificate's SubjectPublicKeyInfo; any match passes. */
+      pinSha256: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, "must be base64 of 32 bytes")).default([]),
+    })
+    .prefault({}),
+  /** Headers added to the forwarded request, naming the client: header name -> identity field. */
+  identityHeaders: z
+    .record(z.string().regex(/^[A-Za-z0-9-]+$/), z.enum(["id", "roles", "serial", "fingerprint"]))
+    .default({ "x-postern-identity": "id", "x-postern-roles": "roles" }),
+  breaker: z
+    .strictObject({
+      /** Consecutive failures that open the breaker. */
+      failureThreshold: z.number().int().positive().max(1000).default(5),
+      /** How long it stays open before one trial request (half-open). */
+      openSeconds: z.number().positive().max(3600).default(30),
+    })
+    .prefault({}),
 });
 
 export const backendSchema = z.discriminatedUnion("type", [streamBackend, httpBackend]);

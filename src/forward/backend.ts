@@ -20,6 +20,8 @@ export interface AcceptedMessage {
 
 export type Delivery =
   | { kind: "accepted"; messageId: string; entryId?: string }
+  /** An HTTP backend's answer, passed back to the client as it is (hop-by-hop headers removed). */
+  | { kind: "response"; messageId: string; status: number; headers: Record<string, string>; body: Buffer }
   | { kind: "duplicate"; messageId: string; entryId?: string }
   | { kind: "replayed" };
 

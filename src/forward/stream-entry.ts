@@ -16,47 +16,82 @@ export function clientCertField(der: Uint8Array): string {
   return `:${Buffer.from(der).toString("base64")}:`;
 }
 
-export function forwardedRequestParts(message: AcceptedMessage): HttpMessageParts {
-  return {
-    method: message.method,
-    scheme: "https",
-    authority: message.authority,
-    path: message.path,
-    query: message.query,
-    headers: [
-      ["content-type", message.contentType],
-      ["content-digest", message.contentDigest],
-      ["client-cert", clientCertField(message.clientCertDer)],
-    ],
-  };
-}
+/** Entry fields that travel as header fields of the rebuilt request, each one signed. */
+const STREAM_HEADER_FIELDS = ["content-type", "content-digest", "client-cert", "identity", "route", "received-at"] as const;
+
+/** What the gateway signs on a stream entry: the request line and every header field above. */
+export const STREAM_COMPONENTS: readonly string[] = ["@method", "@authority", "@path", "@query", ...STREAM_HEADER_FIELDS];
+
+/** Every field a stream entry may hold; a consumer refuses any other. */
+export const STREAM_FIELDS: ReadonlySet<string> = new Set([
+  "message-id",
+  "method",
+  "target-uri",
+  ...STREAM_HEADER_FIELDS,
+  "body",
+  "signature-input",
+  "signature",
+]);
 
 /**
  * The fields of a stream entry: the forwarded request's components, the body, and the
- * gateway's RFC 9421 signature over them, so a consumer can rebuild the request and verify it.
+ * gateway's RFC 9421 signature over all of them (`nonce` = message id), so a consumer can
+ * rebuild the request with `streamEntryToRequest` and verify it; changing any field fails.
  */
 export function buildStreamEntry(message: AcceptedMessage, signer: ForwardSigner): Array<[string, string | Buffer]> {
-  const parts = forwardedRequestParts(message);
-  const signed = signMessage(parts, {
-    key: signer.key,
-    keyid: signer.keyid,
-    components: FORWARD_COMPONENTS,
-    created: Math.floor(message.receivedAtMs / 1000),
-    nonce: message.messageId,
-    tag: FORWARD_TAG,
-  });
-  return [
-    ["message-id", message.messageId],
-    ["identity", message.identity.id],
-    ["route", message.route],
-    ["method", message.method],
-    ["target-uri", `https://${message.authority}${message.path}${message.query}`],
+  const headers: Array<[string, string]> = [
     ["content-type", message.contentType],
     ["content-digest", message.contentDigest],
     ["client-cert", clientCertField(message.clientCertDer)],
+    ["identity", message.identity.id],
+    ["route", message.route],
     ["received-at", new Date(message.receivedAtMs).toISOString()],
+  ];
+  const signed = signMessage(
+    { method: message.method, scheme: "https", authority: message.authority, path: message.path, query: message.query, headers },
+    {
+      key: signer.key,
+      keyid: signer.keyid,
+      components: STREAM_COMPONENTS,
+      created: Math.floor(message.receivedAtMs / 1000),
+      nonce: message.messageId,
+      tag: FORWARD_TAG,
+    },
+  );
+  return [
+    ["message-id", message.messageId],
+    ["method", message.method],
+    ["target-uri", `https://${message.authority}${message.path}${message.query}`],
+    ...headers,
     ["body", message.body],
     ["signature-input", signed.signatureInput],
     ["signature", signed.signature],
   ];
+}
+
+/**
+ * Rebuilds the signed request from an entry's text fields; undefined when a field is missing
+ * or the target URI is not an http(s) URI.
+ */
+export function streamEntryToRequest(field: (name: string) => string | undefined): HttpMessageParts | undefined {
+  const method = field("method");
+  const target = field("target-uri");
+  const headers: Array<[string, string]> = [];
+  for (const name of [...STREAM_HEADER_FIELDS, "signature-input", "signature"]) {
+    const value = field(name);
+    if (value === undefined) return undefined;
+    headers.push([name, value]);
+  }
+  if (!method || !target) return undefined;
+  // Split the URI by hand: URL would normalise the authority and path that were signed raw.
+  const parsed = /^(https?):\/\/([^/?#\s]+)(\/[^?#\s]*)?(\?[^#\s]*)?$/.exec(target);
+  if (!parsed) return undefined;
+  return {
+    method,
+    scheme: parsed[1] === "https" ? "https" : "http",
+    authority: parsed[2]!,
+    path: parsed[3] ?? "",
+    query: parsed[4] ?? "",
+    headers,
+  };
 }

@@ -24,10 +24,10 @@ export interface InboundRequest {
   readBody(maxBodyBytes: number): Promise<Buffer>;
 }
 
-export interface GatewayAnswer {
-  status: number;
-  body: Record<string, unknown>;
-}
+/** What the client gets: a JSON body of the gateway's own, or an upstream's answer as it was. */
+export type GatewayAnswer =
+  | { kind: "json"; status: number; body: Record<string, unknown> }
+  | { kind: "upstream"; status: number; headers: Record<string, string>; body: Buffer };
 
 export interface GatewayDeps {
   routes: RouteTable;
@@ -127,7 +127,10 @@ export class Gateway {
         extensions: { messageId: delivery.messageId },
       });
     }
-    return { status: 202, body: { id: delivery.messageId, route: route.name } };
+    if (delivery.kind === "response") {
+      return { kind: "upstream", status: delivery.status, headers: delivery.headers, body: delivery.body };
+    }
+    return { kind: "json", status: 202, body: { id: delivery.messageId, route: route.name } };
   }
 }
 

@@ -48,8 +48,13 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
       })
       .then(
         (answer) => {
-          sendJson(res, answer.status, answer.body);
-          finish("accepted", answer.status);
+          if (answer.kind === "json") {
+            sendJson(res, answer.status, answer.body);
+          } else {
+            res.writeHead(answer.status, { ...answer.headers, "content-length": answer.body.byteLength });
+            res.end(answer.body);
+          }
+          finish(answer.kind === "json" ? "accepted" : "forwarded", answer.status);
         },
         (error: unknown) => {
           const problem = sendProblem(res, error, deps.log, path);

@@ -14,6 +14,8 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly certificates: Counter<"kind">;
   private readonly revocations: Counter<"reason">;
   private readonly expiry: Gauge<"what">;
+  private readonly backendDuration: Histogram<"backend" | "outcome">;
+  private readonly breaker: Gauge<"backend">;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -64,6 +66,26 @@ export class PrometheusRecorder implements MetricsRecorder {
       labelNames: ["what"],
       registers,
     });
+    this.backendDuration = new Histogram({
+      name: "postern_backend_duration_seconds",
+      help: "Backend hand-overs by backend and outcome (ok, error, timeout, rejected)",
+      labelNames: ["backend", "outcome"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.breaker = new Gauge({
+      name: "postern_backend_breaker_state",
+      help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
+      labelNames: ["backend"],
+      registers,
+    });
+  }
+
+  backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void {
+    this.backendDuration.observe({ backend, outcome }, seconds);
+  }
+  breakerState(backend: string, state: "closed" | "half-open" | "open"): void {
+    this.breaker.set({ backend }, state === "closed" ? 0 : state === "half-open" ? 1 : 2);
   }
 
   request(route: string, outcome: string, status: number): void {

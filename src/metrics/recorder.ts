@@ -17,6 +17,10 @@ export interface MetricsRecorder {
   redisAvailable(up: boolean): void;
   certificateIssued(kind: "issued" | "renewed"): void;
   certificateRevoked(reason: string): void;
+  /** One hand-over to a backend: outcome "ok", "error", "timeout", "rejected" (breaker open). */
+  backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void;
+  /** A backend's circuit breaker state: 0 closed, 1 half-open, 2 open. */
+  breakerState(backend: string, state: "closed" | "half-open" | "open"): void;
   /** Seconds until the CA, the CRL's nextUpdate and the earliest issued certificate expire. */
   expirySeconds(what: "ca" | "crl" | "earliest_certificate", seconds: number): void;
 }
@@ -32,4 +36,6 @@ export const noopRecorder: MetricsRecorder = {
   certificateIssued() {},
   certificateRevoked() {},
   expirySeconds() {},
+  backendRequest() {},
+  breakerState() {},
 };

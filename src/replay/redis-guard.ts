@@ -94,8 +94,15 @@ export class RedisReplayGuard {
   }
 }
 
-/** Opens an ioredis client that fails fast while Redis is away (no offline queue) and reconnects by itself. */
-export function connectRedis(url: string, options: { commandTimeoutSeconds: number; onState?: (up: boolean) => void }): Redis {
+/**
+ * Opens an ioredis client that fails fast while Redis is away (no offline queue) and
+ * reconnects by itself. Resolves once connected, or after `waitSeconds` with a client that
+ * keeps trying (the caller reports not-ready meanwhile).
+ */
+export async function connectRedis(
+  url: string,
+  options: { commandTimeoutSeconds: number; waitSeconds?: number; onState?: (up: boolean) => void },
+): Promise<Redis> {
   const redis = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -108,6 +115,13 @@ export function connectRedis(url: string, options: { commandTimeoutSeconds: numb
   redis.on("close", () => options.onState?.(false));
   // ioredis emits 'error' on every failed reconnect; state is reported through onState.
   redis.on("error", () => undefined);
-  redis.connect().catch(() => undefined);
+  const connected = redis.connect().then(
+    () => true,
+    () => false,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), (options.waitSeconds ?? 3) * 1000)));
+  await Promise.race([connected, waited]);
+  clearTimeout(timer);
   return redis;
 }

@@ -1,0 +1,9 @@
+import type { ClaimResult, NonceClaim } from "./nonce.js";
+
+/**
+ * Claims a nonce before a message is forwarded to a backend that is not a stream (an HTTP
+ * service). Implemented by the memory guard (embedded) and the Redis guard (replicas).
+ */
+export interface NonceGuard {
+  claim(claim: NonceClaim, messageId: string): Promise<ClaimResult>;
+}
