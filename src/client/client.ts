@@ -20,6 +20,8 @@ export interface PosternClientOptions {
   ca: string | Buffer;
   /** Attempts on network errors (the same signed request, so the gateway accepts it once). Default 3. */
   attempts?: number;
+  /** Most connections kept to the gateway (each costs a full mTLS handshake). Default 16. */
+  connections?: number;
   now?: () => number;
   /** Injected for tests; default 24 random bytes, base64url. */
   nonce?: () => string;
@@ -63,6 +65,7 @@ export class PosternClient {
     this.agent = new Agent({
       connect: { cert: options.cert, key: options.key, ca: options.ca },
       keepAliveTimeout: 30_000,
+      connections: options.connections ?? 16,
     });
     this.now = options.now ?? Date.now;
     this.nonce = options.nonce ?? (() => randomBytes(24).toString("base64url"));
