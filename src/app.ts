@@ -1,8 +1,8 @@
-import type { Redis } from "ioredis";
 import type { PosternConfig } from "./config/schema.js";
 import { PosternError } from "./errors.js";
 import type { Backend } from "./forward/backend.js";
 import { FileStreamBackend } from "./forward/file-stream.js";
+import { HttpBackend } from "./forward/http-backend.js";
 import { RedisStreamBackend } from "./forward/redis-stream.js";
 import type { ForwardSigner } from "./forward/stream-entry.js";
 import { Gateway } from "./gateway/pipeline.js";
@@ -13,10 +13,11 @@ import { sendJson, sendProblem } from "./http/problem.js";
 import { PublicServer, staticEndpoint, type PublicEndpoint } from "./http/public-server.js";
 import type { Logger } from "./log.js";
 import { PrometheusRecorder } from "./metrics/prometheus.js";
+import type { MetricsRecorder } from "./metrics/recorder.js";
 import { ensurePki, type PkiMaterial } from "./pki/bootstrap.js";
 import { MemoryReplayGuard } from "./replay/memory-guard.js";
 import { streamKey } from "./replay/nonce.js";
-import { connectRedis, RedisReplayGuard } from "./replay/redis-guard.js";
+import { connectRedis, RedisReplayGuard, type RedisClient } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
 import { RevocationIndex } from "./tls/revocation-index.js";
 
@@ -60,11 +61,12 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
   const signer: ForwardSigner = { key: pki.signingKey, keyid: pki.signingPublicJwk.kid };
 
   const mode: Mode = config.redis.url ? "redis" : "embedded";
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   let redisUp = false;
   if (config.redis.url) {
     metrics.redisAvailable(false);
     redis = await connectRedis(config.redis.url, {
+      cluster: config.redis.cluster,
       commandTimeoutSeconds: config.redis.commandTimeoutSeconds,
       onState: (up) => {
         if (up !== redisUp) log[up ? "info" : "warn"](up ? "redis connected" : "redis unavailable");
@@ -73,7 +75,7 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
       },
     });
   }
-  const backends = await buildBackends(config, signer, redis, now);
+  const backends = await buildBackends(config, signer, redis, now, metrics, pki);
 
   const revocations = new RevocationIndex();
   const gateway = new Gateway({
@@ -166,15 +168,30 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
 async function buildBackends(
   config: Readonly<PosternConfig>,
   signer: ForwardSigner,
-  redis: Redis | undefined,
+  redis: RedisClient | undefined,
   now: () => number,
+  metrics: MetricsRecorder,
+  pki: PkiMaterial,
 ): Promise<Map<string, Backend>> {
   const backends = new Map<string, Backend>();
   const redisGuard = redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined;
   const memoryGuard = new MemoryReplayGuard(now);
   for (const [name, backend] of Object.entries(config.backends)) {
     if (backend.type === "http") {
-      throw new PosternError("internal", `backend ${name}: HTTP backends are not available in this version`);
+      backends.set(
+        name,
+        new HttpBackend({
+          name,
+          config: backend,
+          guard: redisGuard ?? memoryGuard,
+          signer,
+          metrics,
+          caBundlePem: pki.caBundlePem,
+          clientCertificate: { certPem: pki.serverCertChainPem, keyPem: pki.serverKeyPem },
+          now,
+        }),
+      );
+      continue;
     }
     backends.set(
       name,

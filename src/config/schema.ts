@@ -108,8 +108,10 @@ export const configSchema = z
       .prefault({}),
     redis: z
       .strictObject({
-        /** redis:// or rediss:// URL; empty means the single-instance embedded mode. */
+        /** redis:// or rediss:// URL; empty means the single-instance embedded mode. With `cluster`, comma-separated seed node URLs. */
         url: z.string().default(""),
+        /** Talk Redis Cluster protocol; every multi-key script keeps its keys in one hash slot. */
+        cluster: z.boolean().default(false),
         keyPrefix: z.string().regex(/^[A-Za-z0-9:._-]*$/).default("postern:"),
         commandTimeoutSeconds: z.number().positive().max(60).default(2),
       })

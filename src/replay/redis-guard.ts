@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { PosternError } from "../errors.js";
 import type { ClaimResult, NonceClaim } from "./nonce.js";
 import { nonceKey } from "./nonce.js";
@@ -36,8 +36,11 @@ return {'claimed', ARGV[2], entry}
 
 type ClaimCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<[string, string, string]>;
 
+/** A standalone or cluster client: the guard uses the commands both have. */
+export type RedisClient = Redis | Cluster;
+
 export interface RedisReplayGuardOptions {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
 }
 
@@ -46,7 +49,7 @@ export interface RedisReplayGuardOptions {
  * `replay-store-unavailable` (503) and nothing is forwarded.
  */
 export class RedisReplayGuard {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keyPrefix: string;
 
   constructor(options: RedisReplayGuardOptions) {
@@ -95,24 +98,38 @@ export class RedisReplayGuard {
 }
 
 /**
- * Opens an ioredis client that fails fast while Redis is away (no offline queue) and
- * reconnects by itself. Resolves once connected, or after `waitSeconds` with a client that
- * keeps trying (the caller reports not-ready meanwhile).
+ * Opens an ioredis client (standalone, or Redis Cluster from comma-separated seed URLs) that
+ * fails fast while Redis is away (no offline queue) and reconnects by itself. Resolves once
+ * connected, or after `waitSeconds` with a client that keeps trying (the caller reports
+ * not-ready meanwhile).
  */
 export async function connectRedis(
   url: string,
-  options: { commandTimeoutSeconds: number; waitSeconds?: number; onState?: (up: boolean) => void },
-): Promise<Redis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
+  options: { cluster?: boolean; commandTimeoutSeconds: number; waitSeconds?: number; onState?: (up: boolean) => void },
+): Promise<RedisClient> {
+  const common = {
     commandTimeout: options.commandTimeoutSeconds * 1000,
     connectTimeout: 5000,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
-  });
+    maxRetriesPerRequest: 0,
+  };
+  const retry = (attempt: number) => Math.min(100 * attempt, 2000);
+  const redis: RedisClient = options.cluster
+    ? new Cluster(
+        url.split(",").map((seed) => {
+          const u = new URL(seed.trim());
+          return { host: u.hostname, port: Number(u.port || 6379) };
+        }),
+        {
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          clusterRetryStrategy: retry,
+          redisOptions: { ...common, ...credentials(url.split(",")[0]!) },
+        },
+      )
+    : new Redis(url, { ...common, lazyConnect: true, enableOfflineQueue: false, retryStrategy: retry });
   redis.on("ready", () => options.onState?.(true));
   redis.on("close", () => options.onState?.(false));
+  redis.on("end", () => options.onState?.(false));
   // ioredis emits 'error' on every failed reconnect; state is reported through onState.
   redis.on("error", () => undefined);
   const connected = redis.connect().then(
@@ -124,4 +141,13 @@ export async function connectRedis(
   await Promise.race([connected, waited]);
   clearTimeout(timer);
   return redis;
+}
+
+function credentials(seed: string): { username?: string; password?: string; tls?: object } {
+  const u = new URL(seed.trim());
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+  };
 }

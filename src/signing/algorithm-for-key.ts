@@ -26,10 +26,13 @@ export function algorithmForKey(key: KeyObject): SignatureAlgorithm | undefined 
   }
 }
 
+/** RSA keys shorter than this are refused for every RSA algorithm. */
+export const MIN_RSA_MODULUS_BITS = 2048;
+
 /**
- * True when `key` can sign or verify with `alg`: the key type and curve must fit, an RSA-PSS
- * key restricted to other hashes or a longer salt does not fit rsa-pss-sha512, and v1.5
- * needs a plain RSA key.
+ * True when `key` can sign or verify with `alg`: the key type and curve must fit, RSA keys
+ * need at least MIN_RSA_MODULUS_BITS, an RSA-PSS key restricted to other hashes or a longer
+ * salt does not fit rsa-pss-sha512, and v1.5 needs a plain RSA key.
  */
 export function keyMatchesAlgorithm(key: KeyObject, alg: SignatureAlgorithm): boolean {
   switch (alg) {
@@ -40,11 +43,12 @@ export function keyMatchesAlgorithm(key: KeyObject, alg: SignatureAlgorithm): bo
     case "ed25519":
       return key.type !== "secret" && algorithmForKey(key) === alg;
     case "rsa-v1_5-sha256":
-      return key.asymmetricKeyType === "rsa";
+      return key.asymmetricKeyType === "rsa" && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_MODULUS_BITS;
     case "rsa-pss-sha512": {
+      const details = key.asymmetricKeyDetails;
+      if ((details?.modulusLength ?? 0) < MIN_RSA_MODULUS_BITS) return false;
       if (key.asymmetricKeyType === "rsa") return true;
       if (key.asymmetricKeyType !== "rsa-pss") return false;
-      const details = key.asymmetricKeyDetails;
       const hashOk = (name: string | undefined) => name === undefined || name === "sha512" || name === "sha-512";
       return (
         hashOk(details?.hashAlgorithm) &&

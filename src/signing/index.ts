@@ -1,5 +1,5 @@
 export { CLIENT_ALGORITHMS, SIGNATURE_ALGORITHMS, isSignatureAlgorithm, type SignatureAlgorithm } from "./algorithms.js";
-export { algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
+export { MIN_RSA_MODULUS_BITS, algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
 export { FORWARD_TAG, PROFILE_COMPONENTS, PROFILE_PARAMETERS, PROFILE_TAG } from "./profile.js";
 export type { HttpMessageParts } from "./http-message.js";
 export { buildSignatureBase, type SignatureBaseOptions, type SignatureBaseResult } from "./signature-base.js";

@@ -68,12 +68,20 @@ function signatureParameters(opts: SignOptions, alg: SignatureAlgorithm): Map<st
   return params;
 }
 
-function coveredComponents(texts: readonly string[]): ComponentIdentifier[] {
-  return texts.map((text) => {
-    const id = componentFromString(text);
-    if (!id.ok) misuse(id.detail);
-    return id.value;
-  });
+/** Parsed component lists, once per caller array (callers pass the same constant each time). */
+const parsedComponents = new WeakMap<readonly string[], readonly ComponentIdentifier[]>();
+
+function coveredComponents(texts: readonly string[]): readonly ComponentIdentifier[] {
+  let components = parsedComponents.get(texts);
+  if (components === undefined) {
+    components = texts.map((text) => {
+      const id = componentFromString(text);
+      if (!id.ok) misuse(id.detail);
+      return id.value;
+    });
+    parsedComponents.set(texts, components);
+  }
+  return components;
 }
 
 /**

@@ -12,7 +12,7 @@ import { verifyBase } from "./lib/crypto-primitives.js";
 import { MessageView } from "./lib/message-view.js";
 import { fail, ok, type Result } from "./lib/result.js";
 import { selectSignature } from "./lib/select-signature.js";
-import { readSignatureParameters } from "./lib/signature-params.js";
+import { readSignatureParameters, type SignatureParameters } from "./lib/signature-params.js";
 
 /** Most components one signature may cover: keeps the work per request bounded. */
 export const MAX_COVERED_COMPONENTS = 64;
@@ -34,7 +34,10 @@ export interface VerifyOptions {
   tag?: string;
   /** Choose the signature with this label (Dictionary key), alone or together with `tag`. */
   label?: string;
-  /** Components the signature must cover (option syntax, e.g. "@query-param;name=\"a\""). */
+  /**
+   * Components the signature must cover (option syntax, e.g. "@query-param;name=\"a\"");
+   * parsed once per array. An invalid entry is a configuration error: PosternError "internal".
+   */
   requiredComponents?: readonly string[];
   requiredParameters?: readonly RequiredParameter[];
   /** Default CLIENT_ALGORITHMS (no hmac, no rsa-v1_5). */
@@ -69,6 +72,32 @@ function readComponents(items: readonly Item[]): Result<ComponentIdentifier[]> {
   return ok(components);
 }
 
+interface ParsedSignature {
+  label: string;
+  components: ComponentIdentifier[];
+  params: SignatureParameters;
+  /** The @signature-params value: the chosen Signature-Input member re-serialized. */
+  signatureParams: string;
+  signature: Uint8Array;
+}
+
+/** Select the signature, then type-check its parameters and components (bad-request on misuse). */
+function readSignature(target: MessageView, opts: VerifyOptions): Result<ParsedSignature> {
+  const selected = selectSignature(target, { tag: opts.tag, label: opts.label });
+  if (!selected.ok) return selected;
+  const { label, input, signature } = selected.value;
+  const params = readSignatureParameters(input[1]);
+  if (!params.ok) return params;
+  const components = readComponents(input[0]);
+  if (!components.ok) return components;
+  try {
+    const signatureParams = serializeInnerList(input);
+    return ok({ label, components: components.value, params: params.value, signatureParams, signature });
+  } catch {
+    return fail("bad-request", "Signature-Input cannot be re-serialized");
+  }
+}
+
 function chooseAlgorithm(
   declared: SignatureAlgorithm | undefined,
   found: VerificationKey,
@@ -96,29 +125,18 @@ function chooseAlgorithm(
  */
 export function verifyMessage(msg: HttpMessageParts, opts: VerifyOptions): VerifyResult {
   const target = new MessageView(msg);
-  const selected = selectSignature(target, { tag: opts.tag, label: opts.label });
-  if (!selected.ok) return selected;
-  const { label, input, signature } = selected.value;
-
-  const params = readSignatureParameters(input[1]);
-  if (!params.ok) return params;
-  const components = readComponents(input[0]);
-  if (!components.ok) return components;
-  let signatureParams: string;
-  try {
-    signatureParams = serializeInnerList(input);
-  } catch {
-    return fail("bad-request", "Signature-Input cannot be re-serialized");
-  }
+  const parsed = readSignature(target, opts);
+  if (!parsed.ok) return parsed;
+  const { label, components, params, signatureParams, signature } = parsed.value;
 
   const allowedAlgorithms = opts.allowedAlgorithms ?? CLIENT_ALGORITHMS;
-  const profile = checkProfile(components.value, params.value, {
+  const profile = checkProfile(components, params, {
     requiredComponents: opts.requiredComponents,
     requiredParameters: opts.requiredParameters,
     allowedAlgorithms,
   });
   if (profile) return profile;
-  const { keyid, alg: declaredAlg } = params.value;
+  const { keyid, alg: declaredAlg } = params;
   const declared = isSignatureAlgorithm(declaredAlg) ? declaredAlg : undefined;
   const found = opts.resolveKey(keyid ?? "", declared);
   if (found === undefined) return fail("key-mismatch", "no key is known for this keyid");
@@ -131,7 +149,7 @@ export function verifyMessage(msg: HttpMessageParts, opts: VerifyOptions): Verif
       request: opts.request ? new MessageView(opts.request) : undefined,
       rejectDuplicateFields: opts.rejectDuplicateFields ?? true,
     },
-    components.value,
+    components,
     signatureParams,
   );
   if (!base.ok) return base;
@@ -139,17 +157,17 @@ export function verifyMessage(msg: HttpMessageParts, opts: VerifyOptions): Verif
     return fail("signature-invalid", "the signature does not verify");
   }
 
-  const stale = checkFreshness(params.value, {
+  const stale = checkFreshness(params, {
     nowMs: opts.now(),
     maxAgeSeconds: opts.maxAgeSeconds,
     clockSkewSeconds: opts.clockSkewSeconds,
   });
   if (stale) return stale;
-  const { created, expires, nonce, tag } = params.value;
+  const { created, expires, nonce, tag } = params;
   return {
     ok: true,
     label,
-    components: components.value.map((c) => c.display),
+    components: components.map((c) => c.display),
     params: {
       ...(created !== undefined && { created }),
       ...(expires !== undefined && { expires }),

@@ -78,3 +78,41 @@ async function waitForPing(port: number): Promise<void> {
   }
   throw new Error(`redis-server on port ${port} did not answer`);
 }
+
+/** A private 3-master Redis Cluster on free ports (no replicas), for cluster tests. */
+export async function startOwnCluster(): Promise<{ seeds: string; ports: number[]; destroy(): Promise<void> }> {
+  const nodes = await Promise.all(
+    [0, 1, 2].map(() => startOwnRedis(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--appendonly", "no"])),
+  );
+  // Each node keeps its cluster config in its own data dir (the --dir set by startOwnRedis).
+  const ports = nodes.map((n) => n.port);
+  const { execFile } = await import("node:child_process");
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      "redis-cli",
+      ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"],
+      { timeout: 30_000 },
+      (error, _stdout, stderr) => (error ? reject(new Error(`cluster create failed: ${stderr}`)) : resolve()),
+    ),
+  );
+  // Wait until every node reports cluster_state:ok.
+  const deadline = Date.now() + 15_000;
+  for (const port of ports) {
+    for (;;) {
+      const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true });
+      await probe.connect();
+      const info = await probe.cluster("INFO");
+      probe.disconnect();
+      if (String(info).includes("cluster_state:ok")) break;
+      if (Date.now() > deadline) throw new Error("cluster did not become ok");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    seeds: ports.map((p) => `redis://127.0.0.1:${p}`).join(","),
+    ports,
+    async destroy() {
+      await Promise.all(nodes.map((n) => n.destroy()));
+    },
+  };
+}

@@ -32,6 +32,11 @@ t.test("keyMatchesAlgorithm", async (t) => {
   t.notOk(keyMatchesAlgorithm(privateKeyFor("test-key-rsa-pss"), "rsa-v1_5-sha256"), "PSS-only key");
   const pssSha256 = generateKeyPairSync("rsa-pss", { modulusLength: 1024, hashAlgorithm: "sha256", mgf1HashAlgorithm: "sha256" });
   t.notOk(keyMatchesAlgorithm(pssSha256.publicKey, "rsa-pss-sha512"), "PSS key bound to SHA-256");
+  const short = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+  t.notOk(keyMatchesAlgorithm(short, "rsa-pss-sha512"), "RSA under 2048 bits (PSS)");
+  t.notOk(keyMatchesAlgorithm(short, "rsa-v1_5-sha256"), "RSA under 2048 bits (v1.5)");
+  const pssAny = generateKeyPairSync("rsa-pss", { modulusLength: 2048 }).publicKey;
+  t.ok(keyMatchesAlgorithm(pssAny, "rsa-pss-sha512"), "unrestricted RSA-PSS key");
   t.notOk(keyMatchesAlgorithm(publicKeyFor("test-key-ecc-p256"), "ecdsa-p384-sha384"));
   t.notOk(keyMatchesAlgorithm(publicKeyFor("test-key-ed25519"), "hmac-sha256"));
   t.notOk(keyMatchesAlgorithm(createSecretKey(Buffer.alloc(32)), "ed25519"));
