@@ -20,6 +20,8 @@ import { streamKey } from "./replay/nonce.js";
 import { connectRedis, RedisReplayGuard, type RedisClient } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
 import { RevocationIndex } from "./tls/revocation-index.js";
+import { RedisRateLimiter } from "./ratelimit/redis-limiter.js";
+import { MemoryRateLimiter } from "./ratelimit/token-bucket.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -83,6 +85,7 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
     backends,
     signature: config.signature,
     keys: new PublicKeyCache(),
+    rateLimiter: redis ? new RedisRateLimiter(redis, config.redis.keyPrefix) : new MemoryRateLimiter(now),
     metrics,
     now,
   });
@@ -98,6 +101,9 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
       requestTimeoutSeconds: config.limits.requestTimeoutSeconds,
       keepAliveTimeoutSeconds: config.limits.keepAliveTimeoutSeconds,
       revocations,
+      ...(config.tls.handshakesPerSecondPerAddress > 0
+        ? { handshakeLimit: { ratePerSecond: config.tls.handshakesPerSecondPerAddress, burst: config.tls.handshakeBurstPerAddress } }
+        : {}),
       metrics,
       log,
       handler,

@@ -63,6 +63,26 @@ const routePath = z
   .string()
   .regex(/^\/[A-Za-z0-9._~:\/-]*$/, "must start with / and hold only path characters and :params");
 
+const bucketLimit = {
+  requestsPerSecond: z.number().positive().max(1_000_000),
+  burst: z.number().int().positive().max(10_000_000),
+};
+
+/** Per-identity token bucket of a route, shared across replicas through Redis. */
+const rateLimitSchema = z.strictObject({
+  ...bucketLimit,
+  /** First match wins: identities (trailing `*` = prefix) or roles that get other limits. */
+  overrides: z
+    .array(
+      z.strictObject({
+        identities: z.array(z.string().min(1)).default([]),
+        roles: z.array(z.string().min(1)).default([]),
+        ...bucketLimit,
+      }),
+    )
+    .default([]),
+});
+
 export const routeSchema = z.strictObject({
   name: nonEmptyName,
   method: z.enum(["POST", "PUT", "PATCH", "DELETE", "GET"]).default("POST"),
@@ -79,6 +99,8 @@ export const routeSchema = z.strictObject({
     .prefault({}),
   maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
   contentTypes: z.array(z.string().min(1)).min(1).default(["application/json"]),
+  /** Absent: no rate limit on this route. */
+  rateLimit: rateLimitSchema.optional(),
 });
 
 export const configSchema = z
@@ -94,6 +116,13 @@ export const configSchema = z
       .strictObject({
         minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
         handshakeTimeoutSeconds: z.number().positive().max(120).default(10),
+        /**
+         * New connections per source address and instance (a full mTLS handshake costs about 55
+         * keep-alive requests of CPU). 0 disables; raise it behind a load balancer that hides
+         * client addresses.
+         */
+        handshakesPerSecondPerAddress: z.number().min(0).max(100_000).default(50),
+        handshakeBurstPerAddress: z.number().int().min(1).max(1_000_000).default(100),
       })
       .prefault({}),
     pki: z
@@ -166,3 +195,4 @@ export const configSchema = z
 export type PosternConfig = z.infer<typeof configSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type BackendConfig = z.infer<typeof backendSchema>;
+export type RateLimitConfig = z.infer<typeof rateLimitSchema>;

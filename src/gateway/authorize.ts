@@ -1,3 +1,4 @@
+import { matchesIdentity } from "../config/identity-pattern.js";
 import type { RouteConfig } from "../config/schema.js";
 import type { ClientIdentity } from "../pki/identity.js";
 
@@ -7,7 +8,5 @@ import type { ClientIdentity } from "../pki/identity.js";
  */
 export function isAuthorized(identity: ClientIdentity, allow: RouteConfig["allow"]): boolean {
   if (allow.roles.some((role) => identity.roles.includes(role))) return true;
-  return allow.identities.some((pattern) =>
-    pattern.endsWith("*") ? identity.id.startsWith(pattern.slice(0, -1)) : identity.id === pattern,
-  );
+  return allow.identities.some((pattern) => matchesIdentity(identity.id, pattern));
 }

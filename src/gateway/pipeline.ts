@@ -4,6 +4,8 @@ import { PosternError } from "../errors.js";
 import type { AcceptedMessage, Backend } from "../forward/backend.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import type { ClientIdentity } from "../pki/identity.js";
+import { bucketKey, limitFor } from "../ratelimit/policy.js";
+import type { RateLimiter } from "../ratelimit/token-bucket.js";
 import { isValidNonce } from "../replay/nonce.js";
 import {
   PROFILE_COMPONENTS,
@@ -34,6 +36,7 @@ export interface GatewayDeps {
   backends: ReadonlyMap<string, Backend>;
   signature: PosternConfig["signature"];
   keys: PublicKeyCache;
+  rateLimiter: RateLimiter;
   metrics: MetricsRecorder;
   now: () => number;
 }
@@ -41,7 +44,7 @@ export interface GatewayDeps {
 const REQUIRED_PARAMETERS = ["created", "nonce", "keyid", "tag"] as const;
 
 /**
- * The data-plane pipeline, cheapest checks first: route, authorization, content type, body
+ * The data-plane pipeline, cheapest checks first: route, authorization, rate limit, content type, body
  * size, Content-Digest, signature and freshness, then nonce claim and hand-over as one step.
  * Nothing reaches a backend or the replay store before the signature is proven.
  * @throws PosternError with the code of the first check that fails.
@@ -63,6 +66,14 @@ export class Gateway {
     const { route } = this.deps.routes.find(message.method, message.path);
     if (!isAuthorized(identity, route.allow)) {
       throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
+    }
+    if (route.rateLimit) {
+      const taken = await this.deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, route.rateLimit));
+      if (!taken.allowed) {
+        throw new PosternError("rate-limited", `route ${route.name} allows ${route.rateLimit.requestsPerSecond}/s per identity`, {
+          extensions: { retryAfterSeconds: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) },
+        });
+      }
     }
     const contentType = singleHeader(message, "content-type");
     if (contentType === undefined || !route.contentTypes.includes(mediaType(contentType))) {

@@ -6,6 +6,7 @@ import type { MetricsRecorder } from "../metrics/recorder.js";
 import { identityFromCertificate, type ClientIdentity } from "../pki/identity.js";
 import { clientErrorReason, handshakeRefusal } from "../tls/handshake.js";
 import type { RevocationIndex } from "../tls/revocation-index.js";
+import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/token-bucket.js";
 
 /** The verified peer of a connection: its identity and certificate DER. */
 export interface Peer {
@@ -24,6 +25,8 @@ export interface MtlsServerOptions {
   requestTimeoutSeconds: number;
   keepAliveTimeoutSeconds: number;
   revocations: RevocationIndex;
+  /** New connections allowed per source address; undefined: no limit. */
+  handshakeLimit?: BucketLimit;
   metrics: MetricsRecorder;
   log: Logger;
   handler: PeerHandler;
@@ -62,6 +65,17 @@ export class MtlsServer {
       handshakeTimeout: options.handshakeTimeoutSeconds * 1000,
       ALPNProtocols: ["http/1.1"],
     });
+    const handshakeLimit = options.handshakeLimit;
+    if (handshakeLimit) {
+      const limiter = new MemoryRateLimiter();
+      // Refused before the handshake starts: a reconnect storm costs a TCP accept, not a TLS handshake.
+      this.tls.on("connection", (socket) => {
+        if (!limiter.takeNow(socket.remoteAddress ?? "unknown", handshakeLimit).allowed) {
+          options.metrics.handshakeFailure("rate_limited");
+          socket.destroy();
+        }
+      });
+    }
     this.tls.on("secureConnection", (socket) => this.onSecureConnection(socket));
     this.tls.on("tlsClientError", (error) => options.metrics.handshakeFailure(clientErrorReason(error)));
   }

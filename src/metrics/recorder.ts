@@ -2,7 +2,7 @@
  * What the rest of Postern reports. Only `prometheus.ts` knows prom-client; everything else
  * depends on this port, and tests may pass `noopRecorder`.
  */
-export type HandshakeFailure = "no_cert" | "unknown_ca" | "expired" | "revoked" | "not_yet_valid" | "timeout" | "protocol" | "other";
+export type HandshakeFailure = "no_cert" | "unknown_ca" | "expired" | "revoked" | "not_yet_valid" | "timeout" | "protocol" | "rate_limited" | "other";
 
 export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
 
