@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import * as explain from "./explain.js";
 import * as send from "./send.js";
 import * as serve from "./serve.js";
 import { UsageError } from "./usage.js";
@@ -13,6 +14,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: { summary: serve.summary, run: serve.runServe },
   send: { summary: send.summary, usage: send.usage, run: send.runSend },
+  explain: { summary: explain.summary, usage: explain.usage, run: explain.runExplain },
   verify: { summary: verify.summary, usage: verify.usage, run: verify.runVerify },
 };
 

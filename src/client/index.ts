@@ -1,2 +1,3 @@
 export { PosternClient, type PosternClientOptions, type PreparedMessage, type SendResult } from "./client.js";
 export { PosternRequestError } from "./errors.js";
+export { AdminClient, type AdminClientOptions } from "./admin-client.js";

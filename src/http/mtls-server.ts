@@ -16,6 +16,9 @@ export interface Peer {
 
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, peer: Peer) => void;
 
+/** A handler on a listener that also serves clients without a certificate (enrollment). */
+export type OptionalPeerHandler = (req: IncomingMessage, res: ServerResponse, peer: Peer | undefined) => void;
+
 export interface MtlsServerOptions {
   name: string;
   secureContext: () => SecureContextOptions;
@@ -29,10 +32,16 @@ export interface MtlsServerOptions {
   handshakeLimit?: BucketLimit;
   metrics: MetricsRecorder;
   log: Logger;
-  handler: PeerHandler;
+  /**
+   * With `anonymous: true` (the admin listener) a client without any certificate is served
+   * with `peer` undefined, for token enrollment; a certificate that is presented must still
+   * chain to the CA and not be revoked.
+   */
+  anonymous?: boolean;
+  handler: PeerHandler | OptionalPeerHandler;
 }
 
-const peers = new WeakMap<object, Peer>();
+const peers = new WeakMap<object, Peer | "anonymous">();
 
 /**
  * An HTTPS listener that serves only clients whose certificate chains to Postern's CA and
@@ -88,8 +97,9 @@ export class MtlsServer {
       const certificate = socket.getPeerCertificate();
       peer = { identity: identityFromCertificate(certificate), certDer: certificate.raw };
     }
-    const reason = refusal ?? (peer && revocations.has(peer.identity.serial) ? "revoked" : undefined);
-    if (reason || !peer || this.draining) {
+    const anonymous = refusal === "no_cert" && this.options.anonymous === true;
+    const reason = anonymous ? undefined : (refusal ?? (peer && revocations.has(peer.identity.serial) ? "revoked" : undefined));
+    if (reason || (!peer && !anonymous) || this.draining) {
       if (reason) {
         metrics.handshakeFailure(reason);
         log.info("handshake refused", { listener: this.options.name, reason, remote: socket.remoteAddress });
@@ -97,14 +107,14 @@ export class MtlsServer {
       socket.destroy();
       return;
     }
-    metrics.handshake();
+    if (peer) metrics.handshake();
     metrics.connectionOpened();
     this.sockets.add(socket);
     socket.once("close", () => {
       this.sockets.delete(socket);
       metrics.connectionClosed();
     });
-    peers.set(socket, peer);
+    peers.set(socket, peer ?? "anonymous");
     this.http.emit("connection", socket);
   }
 
@@ -120,7 +130,7 @@ export class MtlsServer {
     });
     res.setHeader("date", new Date().toUTCString());
     if (this.draining) res.setHeader("connection", "close");
-    this.options.handler(req, res, peer);
+    (this.options.handler as OptionalPeerHandler)(req, res, peer === "anonymous" ? undefined : peer);
   }
 
   /** Drops connections whose peer certificate has this serial (revocation reaching live connections). */
@@ -128,7 +138,7 @@ export class MtlsServer {
     let closed = 0;
     for (const socket of this.sockets) {
       const peer = peers.get(socket);
-      if (peer && this.options.revocations.has(peer.identity.serial) && peer.identity.serial === serial) {
+      if (peer && peer !== "anonymous" && sameSerial(peer.identity.serial, serial)) {
         socket.destroy();
         closed += 1;
       }
@@ -167,4 +177,9 @@ export class MtlsServer {
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
+}
+
+function sameSerial(a: string, b: string): boolean {
+  const strip = (s: string) => s.toLowerCase().replace(/^(00)+(?=[0-9a-f])/, "");
+  return strip(a) === strip(b);
 }

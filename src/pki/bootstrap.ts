@@ -4,7 +4,7 @@
  * server and client certificates are re-issued when expired, within 7 days of expiry, issued by
  * another CA, or (server) missing a requested hostname.
  */
-import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { hostname } from "node:os";
 import { isIP } from "node:net";
 import { PosternError } from "../errors.js";
@@ -42,7 +42,7 @@ export interface PkiMaterial {
   serverKeyPem: string;
   /** The gateway's Ed25519 forward-signing key. */
   signingKey: KeyObject;
-  /** kid = RFC 7638 thumbprint (SHA-256, base64url). */
+  /** node:crypto's JsonWebKey (createPublicKey accepts it); kid = RFC 7638 thumbprint (SHA-256, base64url). */
   signingPublicJwk: JsonWebKey & { kid: string };
   issuer: IssuingCa;
   root: { cert: x509.X509Certificate };
@@ -90,7 +90,7 @@ export async function ensurePki(
     ({ passphrase } = await resolvePassphrase(opts, false));
     ca = await loadCa(opts.dir, passphrase);
   }
-  const material = await completePki(opts, ca, passphrase, createdFiles);
+  const material = await completePki(opts, ca, passphrase, createdFiles, created);
   return { created, material, createdFiles };
 }
 
@@ -100,7 +100,7 @@ export async function loadPki(opts: EnsurePkiOptions): Promise<PkiMaterial> {
     throw new PosternError("not-found", `no CA in ${opts.dir}; run postern init first`);
   }
   const { passphrase } = await resolvePassphrase(opts, false);
-  return completePki(opts, await loadCa(opts.dir, passphrase), passphrase, []);
+  return completePki(opts, await loadCa(opts.dir, passphrase), passphrase, [], false);
 }
 
 function caOptions(opts: EnsurePkiOptions) {
@@ -118,17 +118,23 @@ async function completePki(
   ca: CaMaterial,
   passphrase: string,
   written: string[],
+  /** A new CA: leftovers of an older PKI in `dir` are replaced, never loaded. */
+  fresh: boolean,
 ): Promise<PkiMaterial> {
   const files = pkiPaths(opts.dir);
   const now = opts.now ?? Date.now;
   const issuerNode = new X509Certificate(ca.issuingCertPem);
   const urls = { crlUrl: opts.crlUrl, ocspUrl: opts.ocspUrl };
   const { dnsNames, ipAddresses } = serverNames(opts.hostnames);
+  // A moved public listener changes the OCSP URL (and the CDP with it): re-issue then too.
+  const urlMoved = (cert: X509Certificate): boolean =>
+    opts.ocspUrl !== undefined && !(cert.infoAccess ?? "").split("\n").includes(`OCSP - URI:${opts.ocspUrl}`);
   const stale = (cert: X509Certificate): boolean =>
-    Date.parse(cert.validTo) - now() < RENEW_BEFORE_MS || !cert.checkIssued(issuerNode) || !cert.verify(issuerNode.publicKey);
+    Date.parse(cert.validTo) - now() < RENEW_BEFORE_MS || !cert.checkIssued(issuerNode) || !cert.verify(issuerNode.publicKey)
+    || urlMoved(cert);
 
   const server = await ensureLeaf({
-    certPath: files.serverCert, keyPath: files.serverKey, passphrase, written,
+    certPath: files.serverCert, keyPath: files.serverKey, passphrase, written, fresh,
     needsReissue: (c) => stale(c) || dnsNames.some((d) => c.checkHost(d, { subject: "never" }) === undefined)
       || ipAddresses.some((ip) => c.checkIP(ip) === undefined),
     issue: (key) => issueLeafDer({
@@ -141,14 +147,14 @@ async function completePki(
     [files.adminCert, files.adminKey, ADMIN_IDENTITY, "admin"],
   ] as const) {
     await ensureLeaf({
-      certPath, keyPath, passphrase: undefined, written, needsReissue: stale,
+      certPath, keyPath, passphrase: undefined, written, fresh, needsReissue: stale,
       issue: (key) => issueLeafDer({
         issuer: ca.issuer, spki: spkiOf(key), identity, roles: [role], usage: "client",
         lifetimeSeconds: CLIENT_LIFETIME_S, now, ...definedUrls(urls),
       }).chainPem,
     });
   }
-  const signingKey = await ensureSigningKey(files.signingKey, passphrase, written);
+  const signingKey = await ensureSigningKey(files.signingKey, passphrase, written, fresh);
   if (!(await exists(files.caBundle)) || (await readText(files.caBundle)) !== ca.caBundlePem) {
     await writeFileAtomic(files.caBundle, ca.caBundlePem, PUBLIC_MODE);
     if (!written.includes(files.caBundle)) written.push(files.caBundle);
@@ -187,6 +193,7 @@ interface LeafSpec {
   /** Encrypt the key at rest with this passphrase; undefined writes it in clear (0600). */
   passphrase: string | undefined;
   written: string[];
+  fresh: boolean;
   needsReissue: (cert: X509Certificate) => boolean;
   /** Returns the chain PEM (leaf + issuing) for the key. */
   issue: (key: KeyObject) => string;
@@ -194,7 +201,7 @@ interface LeafSpec {
 
 async function ensureLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: string }> {
   let key: KeyObject | undefined;
-  if (await exists(spec.keyPath)) {
+  if (!spec.fresh && (await exists(spec.keyPath))) {
     const pem = await readText(spec.keyPath);
     key = spec.passphrase === undefined ? createPrivateKey(pem) : decryptPrivateKeyPem(pem, spec.passphrase, spec.keyPath);
   }
@@ -215,8 +222,8 @@ async function ensureLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: s
   return { key, chainPem };
 }
 
-async function ensureSigningKey(path: string, passphrase: string, written: string[]): Promise<KeyObject> {
-  if (await exists(path)) return decryptPrivateKeyPem(await readText(path), passphrase, path);
+async function ensureSigningKey(path: string, passphrase: string, written: string[], fresh: boolean): Promise<KeyObject> {
+  if (!fresh && (await exists(path))) return decryptPrivateKeyPem(await readText(path), passphrase, path);
   const key = generateKeyPairNow("Ed25519").privateKey;
   await writeFileAtomic(path, encryptPrivateKeyPem(key, passphrase), SECRET_MODE);
   written.push(path);

@@ -83,6 +83,8 @@ export interface InitCaResult extends CaMaterial {
 /** Creates the root and issuing CA under `dir`. Throws `conflict` if a CA exists and !force. */
 export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   const paths = pkiPaths(opts.dir);
+  const rootName = subjectName(opts.rootSubject, "Postern Root CA");
+  const issuingName = subjectName(opts.issuingSubject, "Postern Issuing CA 1");
   if (!opts.force && ((await exists(paths.rootCert)) || (await exists(paths.rootKey)))) {
     throw new PosternError("conflict", `a CA already exists in ${opts.dir}; use force to replace it`);
   }
@@ -91,7 +93,6 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   await mkdir(opts.dir, { recursive: true });
   const { passphrase, createdFile } = await resolvePassphrase(opts, true);
   const [rootKeys, issuingKeys] = await Promise.all([generateKeyPair(algorithm), generateKeyPair(algorithm)]);
-  const rootName = subjectName(opts.rootSubject, "Postern Root CA");
   const rootNotAfter = nowMs + (opts.rootLifetimeDays ?? 3650) * DAY_MS;
   const rootSpki = spkiOf(rootKeys.publicKey);
   const rootKeyId = keyIdentifierOf(rootSpki);
@@ -101,7 +102,7 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
   });
   const issuingSpki = spkiOf(issuingKeys.publicKey);
   const issuingDer = caCertificate({
-    issuerName: rootName, subjectName: subjectName(opts.issuingSubject, "Postern Issuing CA 1"),
+    issuerName: rootName, subjectName: issuingName,
     spki: issuingSpki, keyId: keyIdentifierOf(issuingSpki), authorityKeyId: rootKeyId, pathLength: 0,
     notBeforeMs: nowMs - 60_000, notAfterMs: Math.min(nowMs + (opts.issuingLifetimeDays ?? 1825) * DAY_MS, rootNotAfter),
     signer: rootKeys.privateKey,
@@ -172,11 +173,16 @@ async function checkCaPair(root: x509.X509Certificate, issuing: x509.X509Certifi
 
 function subjectName(text: string | undefined, defaultCn: string): Uint8Array {
   if (text === undefined) return encodeName({ organization: "Postern", commonName: defaultCn });
+  let name: x509.Name | undefined;
   try {
-    return new Uint8Array(new x509.Name(text).toArrayBuffer());
+    name = new x509.Name(text);
   } catch (cause) {
     throw new PosternError("bad-request", `cannot parse subject "${text.slice(0, 40)}"`, { cause });
   }
+  if (name.getField("CN").length === 0) {
+    throw new PosternError("bad-request", `subject "${text.slice(0, 40)}" needs a CN, e.g. "CN=Acme Root CA, O=Acme"`);
+  }
+  return new Uint8Array(name.toArrayBuffer());
 }
 
 interface CaCertificateParams {

@@ -3,7 +3,7 @@
  * node:crypto. Any malformed input, unknown signature algorithm or failed signature is a
  * `csr-invalid` PosternError; nothing here decides policy.
  */
-import { createPublicKey, verify, constants, type KeyObject } from "node:crypto";
+import { verify, constants, type KeyObject } from "node:crypto";
 import { PosternError } from "../errors.js";
 import {
   DerError,
@@ -18,13 +18,14 @@ import {
   type DerNode,
 } from "./ca-der.js";
 import { OID } from "./issue-tbs.js";
+import { publicKeyFromSpki } from "./key-spki.js";
 
 /** Larger CSRs are refused before parsing. */
 export const MAX_CSR_BYTES = 16 * 1024;
 
 export interface ParsedCsr {
   der: Uint8Array;
-  /** SubjectPublicKeyInfo DER, as requested. */
+  /** SubjectPublicKeyInfo DER exactly as signed in the CSR (node parsed it; it goes into the certificate). */
   spki: Uint8Array;
   publicKey: KeyObject;
   /** node's asymmetricKeyType: "ec", "ed25519", "rsa", ... */
@@ -93,7 +94,7 @@ function parseCsrDer(der: Uint8Array): ParsedCsr {
   if (subject.tag !== TAG.sequence || spkiNode.tag !== TAG.sequence) throw new DerError("bad CertificationRequestInfo");
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(spkiNode.bytes), format: "der", type: "spki" });
+    publicKey = publicKeyFromSpki(spkiNode.bytes);
   } catch (cause) {
     throw invalid("unreadable public key", cause);
   }
@@ -103,8 +104,7 @@ function parseCsrDer(der: Uint8Array): ParsedCsr {
   const details = publicKey.asymmetricKeyDetails ?? {};
   const csr: ParsedCsr = {
     der,
-    // Re-encoded by node: a canonical SPKI (named curve, uncompressed point) goes into the certificate.
-    spki: new Uint8Array(publicKey.export({ format: "der", type: "spki" })),
+    spki: spkiNode.bytes,
     publicKey,
     keyType: publicKey.asymmetricKeyType ?? "unknown",
     keyBits: keyBits(publicKey),

@@ -151,7 +151,6 @@ function lastSegment(uri: string): string {
 }
 
 function checkNameText(value: string, what: string): void {
-  // eslint-disable-next-line no-control-regex
   if (value === "" || value.length > MAX_NAME_CHARS || /[\u0000-\u001f\u007f]/.test(value)) {
     throw new PosternError("bad-request", `${what} must be 1-${MAX_NAME_CHARS} printable characters`);
   }

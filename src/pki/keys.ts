@@ -9,6 +9,7 @@ import {
   generateKeyPairSync,
   createHash,
   KeyObject,
+  type JsonWebKey,
   webcrypto,
 } from "node:crypto";
 import { promisify } from "node:util";

@@ -29,6 +29,18 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, wait}
 `;
 
+const PEEK_SCRIPT = `
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+return tostring(math.min(burst, tokens + math.max(0, now - at) * rate / 1000))
+`;
+
+type PeekCommand = (key: string, rate: number, burst: number) => Promise<string>;
 type TakeCommand = (key: string, rate: number, burst: number) => Promise<[number, number]>;
 
 export class RedisRateLimiter implements RateLimiter {
@@ -37,6 +49,12 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly keyPrefix: string,
   ) {
     redis.defineCommand("posternTake", { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand("posternPeek", { numberOfKeys: 1, lua: PEEK_SCRIPT });
+  }
+
+  async peek(key: string, limit: BucketLimit): Promise<number> {
+    const peek = (this.redis as unknown as { posternPeek: PeekCommand }).posternPeek.bind(this.redis);
+    return Number(await peek(`${this.keyPrefix}${key}`, limit.ratePerSecond, limit.burst));
   }
 
   async take(key: string, limit: BucketLimit): Promise<TakeResult> {

@@ -13,6 +13,8 @@ export interface TakeResult {
 /** Shared by every limiter: takes one token from `limit`, or says when to come back. */
 export interface RateLimiter {
   take(key: string, limit: BucketLimit): Promise<TakeResult>;
+  /** Tokens in the bucket now, without taking one (for `postern explain`). */
+  peek(key: string, limit: BucketLimit): Promise<number>;
 }
 
 interface Bucket {
@@ -32,6 +34,12 @@ export class MemoryRateLimiter implements RateLimiter {
 
   async take(key: string, limit: BucketLimit): Promise<TakeResult> {
     return this.takeNow(key, limit);
+  }
+
+  async peek(key: string, limit: BucketLimit): Promise<number> {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return limit.burst;
+    return Math.min(limit.burst, bucket.tokens + (Math.max(0, this.now() - bucket.atMs) * limit.ratePerSecond) / 1000);
   }
 
   /** The synchronous form, for the TLS accept path. */

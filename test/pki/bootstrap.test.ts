@@ -160,3 +160,29 @@ t.test("bootstrap is fast", async (t) => {
   await ensurePki({ dir, hostnames: [], env: noEnv });
   t.ok(performance.now() - start < 1000, "created in under 1 s");
 });
+
+t.test("a new CA replaces leftovers of an older PKI instead of loading them", async (t) => {
+  const dir = await tempDir(t);
+  await ensurePki({ dir, hostnames: [], env: noEnv, passphrase: "old passphrase" });
+  await rm(join(dir, "root-ca.crt"));
+  await rm(join(dir, "root-ca.key"));
+  const fresh = await ensurePki({ dir, hostnames: [], env: noEnv, passphrase: "new passphrase" });
+  t.equal(fresh.created, true);
+  t.ok(fresh.createdFiles.includes(join(dir, "server.key")));
+  t.ok(fresh.createdFiles.includes(join(dir, "gateway-signing.key")));
+  const { stdout } = await run("openssl", ["verify", "-CAfile", join(dir, "root-ca.crt"), "-untrusted", join(dir, "issuing-ca.crt"), join(dir, "demo-client.crt")]);
+  t.match(stdout, /: OK/);
+  const reloaded = await loadPki({ dir, hostnames: [], passphrase: "new passphrase" });
+  t.equal(reloaded.signingPublicJwk.kid, fresh.material.signingPublicJwk.kid);
+});
+
+t.test("leaves are re-issued when the OCSP/CRL base URL moves", async (t) => {
+  const dir = await tempDir(t);
+  const urls = (port: number) => ({ crlUrl: `http://127.0.0.1:${port}/crl`, ocspUrl: `http://127.0.0.1:${port}/ocsp` });
+  await ensurePki({ dir, hostnames: [], env: noEnv, ...urls(9464) });
+  const same = await ensurePki({ dir, hostnames: [], env: noEnv, ...urls(9464) });
+  t.same(same.createdFiles, []);
+  const moved = await ensurePki({ dir, hostnames: [], env: noEnv, ...urls(9999) });
+  t.same(moved.createdFiles.sort(), [join(dir, "admin.crt"), join(dir, "demo-client.crt"), join(dir, "server.crt")]);
+  t.match(new X509Certificate(moved.material.serverCertChainPem).infoAccess, /127\.0\.0\.1:9999\/ocsp/);
+});

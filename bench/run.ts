@@ -1,0 +1,13 @@
+/**
+ * `npm run bench`: throughput against baselines measured in the same run, printed as ratios.
+ * Sections: signing | gateway | pki (all by default; pass names to choose).
+ */
+import { benchGateway } from "./gateway.js";
+import { benchSigning } from "./signing.js";
+
+const sections: Record<string, () => Promise<void>> = { signing: benchSigning, gateway: benchGateway };
+const chosen = process.argv.slice(2);
+for (const [name, run] of Object.entries(sections)) {
+  if (chosen.length === 0 || chosen.includes(name)) await run();
+}
+process.stdout.write("\n");

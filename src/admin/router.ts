@@ -1,0 +1,128 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { PosternError } from "../errors.js";
+import { readBody } from "../http/body.js";
+import type { Peer } from "../http/mtls-server.js";
+import { sendJson, sendProblem } from "../http/problem.js";
+import type { Logger } from "../log.js";
+
+/**
+ * Who may call an admin endpoint: `admin` (a certificate with the admin role), `client` (any
+ * valid certificate: renewal), or `anonymous` (no certificate needed: token enrollment).
+ */
+export type AdminAuth = "admin" | "client" | "anonymous";
+
+export interface AdminRequest {
+  peer: Peer | undefined;
+  params: Readonly<Record<string, string>>;
+  query: URLSearchParams;
+  /** The JSON body (an object), at most 1 MiB. */
+  json(): Promise<Record<string, unknown>>;
+}
+
+export type AdminReply =
+  | { status: number; json: unknown }
+  | { status: number; contentType: string; body: Uint8Array | string; filename?: string };
+
+export interface AdminEndpoint {
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  auth: AdminAuth;
+  handle(request: AdminRequest): Promise<AdminReply>;
+}
+
+const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+
+/** Routes admin requests: authentication by endpoint, JSON in and out, problem+json errors. */
+export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger) {
+  const compiled = endpoints.map((e) => ({ endpoint: e, segments: e.path.split("/") }));
+  return (req: IncomingMessage, res: ServerResponse, peer: Peer | undefined): void => {
+    const url = new URL(req.url ?? "/", "https://admin.invalid");
+    void (async () => {
+      try {
+        const segments = url.pathname.split("/");
+        let pathMatched = false;
+        for (const { endpoint, segments: pattern } of compiled) {
+          const params = match(pattern, segments);
+          if (!params) continue;
+          pathMatched = true;
+          if (endpoint.method !== req.method) continue;
+          authorize(endpoint.auth, peer);
+          const reply = await endpoint.handle({ peer, params, query: url.searchParams, json: () => readJson(req) });
+          send(res, reply);
+          return;
+        }
+        throw pathMatched
+          ? new PosternError("method-not-allowed", `${req.method} is not allowed here`)
+          : new PosternError("not-found", "no such admin endpoint");
+      } catch (error) {
+        sendProblem(res, error, log, url.pathname);
+      }
+    })();
+  };
+}
+
+function authorize(auth: AdminAuth, peer: Peer | undefined): void {
+  if (auth === "anonymous") return;
+  if (!peer) throw new PosternError("unauthenticated", "this endpoint needs a client certificate");
+  if (auth === "admin" && !peer.identity.roles.includes("admin")) {
+    throw new PosternError("forbidden", "the admin API requires the admin role");
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") throw new PosternError("unsupported-media-type", "send application/json");
+  const body = await readBody(req, MAX_ADMIN_BODY_BYTES);
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new PosternError("bad-request", "the body is not JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new PosternError("bad-request", "the body must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+function send(res: ServerResponse, reply: AdminReply): void {
+  if ("json" in reply) {
+    sendJson(res, reply.status, reply.json);
+    return;
+  }
+  res.writeHead(reply.status, {
+    "content-type": reply.contentType,
+    "content-length": typeof reply.body === "string" ? Buffer.byteLength(reply.body) : reply.body.byteLength,
+    "cache-control": "no-store",
+    ...(reply.filename ? { "content-disposition": `attachment; filename="${reply.filename}"` } : {}),
+  });
+  res.end(reply.body);
+}
+
+function match(pattern: readonly string[], segments: readonly string[]): Record<string, string> | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const want = pattern[i]!;
+    const got = segments[i]!;
+    if (want.startsWith(":")) {
+      if (got === "") return undefined;
+      params[want.slice(1)] = decodeURIComponent(got);
+    } else if (want !== got) return undefined;
+  }
+  return params;
+}
+
+/** Reads a required string member of a JSON body. */
+export function requireString(body: Record<string, unknown>, key: string, pattern?: RegExp): string {
+  const value = body[key];
+  if (typeof value !== "string" || value === "") throw new PosternError("bad-request", `${key} must be a non-empty string`);
+  if (pattern && !pattern.test(value)) throw new PosternError("bad-request", `${key} has an invalid format`);
+  return value;
+}
+
+/** Reads an optional string array member. */
+export function optionalStrings(body: Record<string, unknown>, key: string): string[] | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new PosternError("bad-request", `${key} must be an array of strings`);
+  return value as string[];
+}
