@@ -26,15 +26,30 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Encodes one TLV whose content is the concatenation of `parts`. */
-export function derTlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
+export function derTlv(tag: number, ...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  return derTlvOf(tag, parts);
+}
+
+/** `derTlv` over an array: spreading 100k CRL entries as arguments would overflow the stack. */
+export function derTlvOf(tag: number, parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   let total = 0;
   for (const p of parts) total += p.length;
-  return concatBytes([Uint8Array.of(tag), derLength(total), ...parts]);
+  const length = derLength(total);
+  // One allocation per element: this runs once per CRL entry.
+  const out = new Uint8Array(1 + length.length + total);
+  out[0] = tag;
+  out.set(length, 1);
+  let offset = 1 + length.length;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }
 
 /** SEQUENCE of already encoded elements. */
-export function derSequence(...parts: Uint8Array[]): Uint8Array {
-  return derTlv(0x30, ...parts);
+export function derSequence(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  return derTlvOf(0x30, parts);
 }
 
 /** OCTET STRING wrapping `content` (extension values). */
@@ -75,8 +90,10 @@ export function derIntegerFromBigInt(value: bigint): Uint8Array {
  * INTEGER whose content is exactly the given hex bytes: a certificate's serialNumber as
  * encoded in the certificate (no normalisation, pitfall 6). Refuses odd or empty hex.
  */
-export function derIntegerFromHex(hex: string): Uint8Array {
-  return derTlv(0x02, hexToBytes(hex));
+export function derIntegerFromHex(hex: string): Uint8Array<ArrayBuffer> {
+  checkHex(hex);
+  // Buffer.from may share the 8 KiB pool; derTlvOf copies it out at once (pitfall 7).
+  return derTlvOf(0x02, [Buffer.from(hex, "hex")]);
 }
 
 /** Lowercase hex of bytes. */
@@ -85,29 +102,46 @@ export function bytesToHex(bytes: Uint8Array): string {
 }
 
 /** Parses even-length hex; throws RangeError on anything else. */
-export function hexToBytes(hex: string): Uint8Array {
-  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
-    throw new RangeError("expected non-empty even-length hex");
-  }
+export function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
+  checkHex(hex);
   return new Uint8Array(Buffer.from(hex, "hex"));
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, "0");
+function checkHex(hex: string): void {
+  if (typeof hex !== "string" || hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
+    throw new RangeError("expected non-empty even-length hex");
+  }
+}
+
+function putDigits(out: Uint8Array, at: number, value: number, width: number): void {
+  for (let i = width - 1; i >= 0; i--) {
+    out[at + i] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+}
 
 /**
  * RFC 5280 Time: UTCTime for 1950-2049, GeneralizedTime otherwise, whole seconds, "Z".
+ * Written digit by digit, as it runs once per CRL entry.
  */
-export function derTime(ms: number): Uint8Array {
+export function derTime(ms: number): Uint8Array<ArrayBuffer> {
   const d = new Date(Math.floor(ms / 1000) * 1000);
   if (Number.isNaN(d.getTime())) throw new RangeError("invalid time");
   const year = d.getUTCFullYear();
-  const rest =
-    pad2(d.getUTCMonth() + 1) + pad2(d.getUTCDate()) + pad2(d.getUTCHours()) +
-    pad2(d.getUTCMinutes()) + pad2(d.getUTCSeconds()) + "Z";
-  if (year >= 1950 && year < 2050) {
-    return derTlv(0x17, new TextEncoder().encode(pad2(year % 100) + rest));
+  if (year < 0 || year > 9999) throw new RangeError("time out of range");
+  const utc = year >= 1950 && year < 2050;
+  const yearWidth = utc ? 2 : 4;
+  const out = new Uint8Array(2 + yearWidth + 11);
+  out[0] = utc ? 0x17 : 0x18;
+  out[1] = yearWidth + 11;
+  putDigits(out, 2, utc ? year % 100 : year, yearWidth);
+  let at = 2 + yearWidth;
+  for (const part of [d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]) {
+    putDigits(out, at, part, 2);
+    at += 2;
   }
-  return derTlv(0x18, new TextEncoder().encode(String(year).padStart(4, "0") + rest));
+  out[at] = 0x5a; // "Z"
+  return out;
 }
 
 /** A DER element read by `readDerElement`. */

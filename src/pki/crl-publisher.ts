@@ -10,7 +10,7 @@ import type { PkiStore } from "./store.js";
 
 /** One published CRL and the facts operators and metrics need about it. */
 export interface PublishedCrl {
-  der: Uint8Array;
+  der: Uint8Array<ArrayBuffer>;
   pem: string;
   crlNumber: bigint;
   thisUpdateMs: number;
@@ -90,6 +90,7 @@ export class CrlPublisher {
 
   /** Subscribes to revocations, then builds the first CRL and schedules the next one. */
   async start(): Promise<PublishedCrl> {
+    if (this.#unsubscribe || this.#stopped) throw new PosternError("internal", "CrlPublisher already started");
     // Subscribe first so a revocation landing during the first build is not missed.
     this.#unsubscribe = await this.#opts.store.subscribeRevocations(() => {
       this.rebuild().catch(() => undefined); // reported through onError

@@ -4,7 +4,7 @@
  * issuer's exact subject/SPKI bytes. node:crypto only; no I/O.
  */
 import { createHash, KeyObject, sign } from "node:crypto";
-import type * as x509 from "@peculiar/x509";
+import type { x509 } from "./x509.js";
 import { derOid, derSequence, readDerElement } from "./crl-der.js";
 
 /** A CA that signs CRLs or OCSP answers: its certificate and its private key. */
@@ -33,6 +33,18 @@ const RSA_OIDS: Record<string, { oid: string; hash: string }> = {
  * (throws RangeError) rather than guessed.
  */
 export function issuerSigner(privateKey: CryptoKey): IssuerSigner {
+  let signer = signers.get(privateKey);
+  if (!signer) {
+    signer = makeSigner(privateKey);
+    signers.set(privateKey, signer);
+  }
+  return signer;
+}
+
+/** KeyObject conversion costs more than an ECDSA signature: keep one signer per CA key. */
+const signers = new WeakMap<CryptoKey, IssuerSigner>();
+
+function makeSigner(privateKey: CryptoKey): IssuerSigner {
   const key = KeyObject.from(privateKey);
   const type = key.asymmetricKeyType;
   if (type === "ec") {

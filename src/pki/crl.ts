@@ -7,7 +7,7 @@
 import { REVOCATION_REASONS, type RevokedEntry } from "./store.js";
 import {
   derBitString, derIntegerFromBigInt, derIntegerFromHex, derOctetString, derOid,
-  derSequence, derTime, derTlv,
+  derSequence, derTime, derTlv, derTlvOf,
 } from "./crl-der.js";
 import { issuerFacts, issuerSigner, type SigningIssuer } from "./crl-sign.js";
 
@@ -15,7 +15,7 @@ export type { SigningIssuer } from "./crl-sign.js";
 
 /** A signed CRL in both encodings. */
 export interface BuiltCrl {
-  der: Uint8Array;
+  der: Uint8Array<ArrayBuffer>;
   /** PEM with the `X509 CRL` label, the only one Node and OpenSSL read (pitfall 1). */
   pem: string;
 }
@@ -45,11 +45,20 @@ export function encodeCrlEntry(entry: RevokedEntry): Uint8Array {
   const code = REVOCATION_REASONS[entry.reason];
   if (code === undefined) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
   const parts = [derIntegerFromHex(entry.serial), derTime(entry.revokedAtMs)];
-  if (code !== 0) {
-    const reasonExt = derSequence(REASON_CODE_OID, derOctetString(derTlv(0x0a, Uint8Array.of(code))));
-    parts.push(derSequence(reasonExt));
+  if (code !== 0) parts.push(reasonExtensions(code));
+  return derTlvOf(0x30, parts);
+}
+
+const reasonExtensionsByCode = new Map<number, Uint8Array<ArrayBuffer>>();
+
+/** crlEntryExtensions holding only reasonCode; 10 possible values, so each is built once. */
+function reasonExtensions(code: number): Uint8Array<ArrayBuffer> {
+  let ext = reasonExtensionsByCode.get(code);
+  if (!ext) {
+    ext = derSequence(derSequence(REASON_CODE_OID, derOctetString(derTlv(0x0a, Uint8Array.of(code)))));
+    reasonExtensionsByCode.set(code, ext);
   }
-  return derSequence(...parts);
+  return ext;
 }
 
 /**
@@ -105,7 +114,7 @@ export function buildCrl(input: BuildCrlInput): BuiltCrl {
     derTime(nextUpdateMs),
   ];
   // An empty revokedCertificates must be absent, not an empty SEQUENCE (RFC 5280 §5.1.2.6).
-  if (entryDers.length > 0) tbsParts.push(derSequence(...entryDers));
+  if (entryDers.length > 0) tbsParts.push(derTlvOf(0x30, entryDers));
   tbsParts.push(derTlv(0xa0, derSequence(aki, number)));
   const tbs = derSequence(...tbsParts);
   const der = derSequence(tbs, signer.algorithmDer, derBitString(signer.sign(tbs)));

@@ -4,26 +4,21 @@
  * Mutations are applied in memory synchronously, which makes token consumption first-wins
  * within the process; durability then follows through a group-committed append.
  */
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PosternError } from "../errors.js";
 import { DurableAppender, writeFileAtomic } from "./atomic-file.js";
 import {
-  checkCertificateRecord, checkTokenRecord, conflictUnlessSame, copyRecord, decodeCursor,
-  encodeCursor, isRevocationReason, matchesFilter, normalizeSerial, pageLimit,
+  checkCertificateRecord, checkTokenRecord, conflictUnlessSame, copyRecord, isRevocationReason,
+  normalizeSerial,
 } from "./store-common.js";
 import { replayJournal } from "./store-journal.js";
 import { acquireStoreLock } from "./store-lock.js";
+import { revokedEntryOf, StoreMemoryIndex, type JournalOp } from "./store-memory-index.js";
 import type {
   CertificateFilter, CertificatePage, CertificateRecord, EnrollmentTokenRecord, PkiStore,
   RevocationReason, RevokedEntry,
 } from "./store.js";
-
-type JournalOp =
-  | { op: "cert"; rec: CertificateRecord }
-  | { op: "revoke"; serial: string; reason: RevocationReason; atMs: number }
-  | { op: "token"; rec: EnrollmentTokenRecord }
-  | { op: "consume"; tokenHash: string }
-  | { op: "crl"; n: string };
 
 export interface FileStoreOptions {
   /** Clock for dropping expired tokens at compaction. */
@@ -47,12 +42,8 @@ export class FileStore implements PkiStore {
   readonly #path: string;
   readonly #now: () => number;
   readonly #compactMinLines: number;
-  readonly #certs = new Map<string, CertificateRecord>();
-  readonly #revoked = new Map<string, RevokedEntry>();
-  readonly #tokens = new Map<string, EnrollmentTokenRecord>();
+  readonly #index = new StoreMemoryIndex();
   readonly #listeners = new Set<(entry: RevokedEntry) => void>();
-  #crlNumber = 0n;
-  #sorted: string[] | undefined;
   #lines = 0;
   #appender!: DurableAppender;
   #release!: () => Promise<void>;
@@ -68,12 +59,16 @@ export class FileStore implements PkiStore {
     this.#compactMinLines = opts.compactMinLines ?? 10_000;
   }
 
-  /** Opens (or creates) the store in `dir`, replaying the journal; tolerates a torn last line. */
+  /**
+   * Opens (or creates, mode 0700) the store in `dir`, replaying the journal; a torn last line
+   * is dropped, any other damage refuses the open with `internal`.
+   */
   static async open(dir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const store = new FileStore(dir, opts);
     store.#release = await acquireStoreLock(join(dir, LOCK));
     try {
-      const replay = await replayJournal(store.#path, (op) => store.#apply(op as JournalOp, true));
+      const replay = await replayJournal(store.#path, (op) => store.#index.apply(op as JournalOp, true));
       store.#lines = replay.lines;
       store.#appender = await DurableAppender.open(store.#path);
     } catch (err) {
@@ -83,44 +78,10 @@ export class FileStore implements PkiStore {
     return store;
   }
 
-  #apply(op: JournalOp, replaying = false): void {
-    switch (op.op) {
-      case "cert": {
-        const rec = replaying ? checkCertificateRecord(op.rec) : op.rec;
-        if (this.#certs.has(rec.serial)) return; // a replayed duplicate never downgrades
-        this.#certs.set(rec.serial, rec);
-        this.#sorted = undefined;
-        if (rec.status === "revoked") this.#revoked.set(rec.serial, revokedEntryOf(rec));
-        return;
-      }
-      case "revoke": {
-        const rec = this.#certs.get(op.serial);
-        if (!rec || rec.status === "revoked") return;
-        if (!isRevocationReason(op.reason) || !Number.isFinite(op.atMs)) throw new Error("bad revoke op");
-        Object.assign(rec, { status: "revoked", revokedAtMs: op.atMs, revocationReason: op.reason });
-        this.#revoked.set(op.serial, revokedEntryOf(rec));
-        return;
-      }
-      case "token":
-        this.#tokens.set(op.rec.tokenHash, replaying ? checkTokenRecord(op.rec) : op.rec);
-        return;
-      case "consume":
-        this.#tokens.delete(op.tokenHash);
-        return;
-      case "crl": {
-        const n = BigInt(op.n);
-        if (n > this.#crlNumber) this.#crlNumber = n;
-        return;
-      }
-      default:
-        throw new Error(`unknown journal op ${String((op as { op?: unknown }).op)}`);
-    }
-  }
-
   /** Applies in memory now, resolves once the line is durable. */
   #commit(op: JournalOp): Promise<void> {
     this.#writable();
-    this.#apply(op);
+    this.#index.apply(op);
     const line = JSON.stringify(op) + "\n";
     const write = this.#held
       ? new Promise<void>((resolve, reject) => this.#held?.push({ line, resolve, reject }))
@@ -144,8 +105,8 @@ export class FileStore implements PkiStore {
   }
 
   #maybeCompact(): void {
-    const live = this.#certs.size + this.#tokens.size + 1;
-    if (this.#compaction || this.#closed || this.#lines < Math.max(this.#compactMinLines, 2 * live)) return;
+    const threshold = Math.max(this.#compactMinLines, 2 * this.#index.liveCount);
+    if (this.#compaction || this.#closed || this.#lines < threshold) return;
     this.#compaction = this.#compact()
       .catch((err: unknown) => {
         this.#failed ??= err;
@@ -164,10 +125,10 @@ export class FileStore implements PkiStore {
     try {
       await this.#appender.close();
       included = held.length; // applied in memory already, so the snapshot contains them
-      const chunks = this.#snapshotChunks();
+      const snapshot = this.#index.snapshot(this.#now());
       try {
-        await writeFileAtomic(this.#path, chunks);
-        lineCount = chunks.lineCount;
+        await writeFileAtomic(this.#path, snapshot.chunks);
+        lineCount = snapshot.lineCount;
       } catch {
         // The rename never happened: the old journal is intact, keep appending to it.
       }
@@ -187,21 +148,9 @@ export class FileStore implements PkiStore {
     });
   }
 
-  #snapshotChunks(): string[] & { lineCount: number } {
-    const now = this.#now();
-    const lines: string[] = [JSON.stringify({ op: "crl", n: this.#crlNumber.toString() })];
-    for (const rec of this.#certs.values()) lines.push(JSON.stringify({ op: "cert", rec }));
-    for (const rec of this.#tokens.values()) {
-      if (rec.expiresAtMs > now) lines.push(JSON.stringify({ op: "token", rec }));
-    }
-    const chunks: string[] = [];
-    for (let i = 0; i < lines.length; i += 5000) chunks.push(lines.slice(i, i + 5000).join("\n") + "\n");
-    return Object.assign(chunks, { lineCount: lines.length });
-  }
-
   async putCertificate(record: CertificateRecord): Promise<void> {
     const rec = checkCertificateRecord(record);
-    const existing = this.#certs.get(rec.serial);
+    const existing = this.#index.certs.get(rec.serial);
     if (existing) {
       conflictUnlessSame(existing, rec);
       return this.#lastWrite;
@@ -211,32 +160,19 @@ export class FileStore implements PkiStore {
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
-    const rec = this.#certs.get(normalizeSerial(serial));
+    const rec = this.#index.certs.get(normalizeSerial(serial));
     return rec && copyRecord(rec);
   }
 
   async listCertificates(filter: CertificateFilter): Promise<CertificatePage> {
-    const limit = pageLimit(filter);
-    const after = decodeCursor(filter.cursor);
-    this.#sorted ??= [...this.#certs.keys()].sort();
-    const sorted = this.#sorted;
-    let i = after === undefined ? 0 : upperBound(sorted, after);
-    const items: CertificateRecord[] = [];
-    for (; i < sorted.length && items.length <= limit; i++) {
-      const rec = this.#certs.get(sorted[i] ?? "");
-      if (rec && matchesFilter(rec, filter)) items.push(copyRecord(rec));
-    }
-    // One look-ahead match decides whether a next page exists, so the last page has no cursor.
-    if (items.length <= limit) return { items };
-    items.length = limit;
-    return { items, nextCursor: encodeCursor(items[limit - 1]?.serial ?? "") };
+    return this.#index.page(filter);
   }
 
   async revoke(serial: string, reason: RevocationReason, atMs: number): Promise<CertificateRecord | undefined> {
     const key = normalizeSerial(serial);
     if (!isRevocationReason(reason)) throw new PosternError("bad-request", "unknown revocation reason");
     if (!Number.isFinite(atMs)) throw new PosternError("bad-request", "invalid revocation time");
-    const rec = this.#certs.get(key);
+    const rec = this.#index.certs.get(key);
     if (!rec) return undefined;
     if (rec.status === "revoked") {
       await this.#lastWrite; // the first revoke may still be on its way to disk
@@ -248,18 +184,18 @@ export class FileStore implements PkiStore {
   }
 
   async listRevoked(): Promise<RevokedEntry[]> {
-    return [...this.#revoked.values()].map((e) => ({ ...e }));
+    return [...this.#index.revoked.values()].map((e) => ({ ...e }));
   }
 
   async putToken(record: EnrollmentTokenRecord): Promise<void> {
     const rec = checkTokenRecord(record);
-    if (this.#tokens.has(rec.tokenHash)) throw new PosternError("conflict", "token already exists");
+    if (this.#index.tokens.has(rec.tokenHash)) throw new PosternError("conflict", "token already exists");
     await this.#commit({ op: "token", rec });
   }
 
   async consumeToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined> {
     if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return undefined;
-    const rec = this.#tokens.get(tokenHash);
+    const rec = this.#index.tokens.get(tokenHash);
     if (!rec) return undefined;
     await this.#commit({ op: "consume", tokenHash }); // deleted in memory before this awaits
     if (!(nowMs < rec.expiresAtMs)) return undefined;
@@ -267,7 +203,7 @@ export class FileStore implements PkiStore {
   }
 
   async nextCrlNumber(): Promise<bigint> {
-    const n = this.#crlNumber + 1n;
+    const n = this.#index.crlNumber + 1n;
     await this.#commit({ op: "crl", n: n.toString() });
     return n;
   }
@@ -300,19 +236,4 @@ export class FileStore implements PkiStore {
     await this.#appender.close();
     await this.#release();
   }
-}
-
-function revokedEntryOf(rec: CertificateRecord): RevokedEntry {
-  return { serial: rec.serial, revokedAtMs: rec.revokedAtMs ?? 0, reason: rec.revocationReason ?? "unspecified" };
-}
-
-function upperBound(sorted: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((sorted[mid] ?? "") <= key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -1,17 +1,15 @@
 /**
  * Test-only PKI: a root CA, an issuing CA and leaves minted with @peculiar/x509 in a temp
- * dir, plus a thin wrapper around the real `openssl` binary. Independent of src/pki/ca.ts.
+ * dir, plus a thin wrapper around the real `openssl` binary. Independent of src/pki/ca.ts
+ * (only the x509 loader is shared).
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { webcrypto } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex, readDerElement } from "../../src/pki/crl-der.js";
-
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+import { x509 } from "../../src/pki/x509.js";
 
 export type KeyKind = "P-256" | "P-384" | "Ed25519" | "RSA";
 
@@ -28,6 +26,7 @@ export interface TestLeaf {
   path: string;
   /** The serial's exact DER content bytes, lowercase hex. */
   serial: string;
+  keyPem: string;
 }
 
 export interface TestPki {
@@ -36,7 +35,8 @@ export interface TestPki {
   issuing: TestCa;
   /** root + issuing, for -CAfile. */
   bundlePath: string;
-  issueLeaf(serialHex?: string): Promise<TestLeaf>;
+  /** A client leaf (clientAuth); `server: true` makes a 127.0.0.1/localhost server leaf. */
+  issueLeaf(serialHex?: string, opts?: { server?: boolean }): Promise<TestLeaf>;
   cleanup(): void;
 }
 
@@ -104,7 +104,7 @@ export async function mintTestPki(kind: KeyKind = "P-256", rootKind: KeyKind = k
   let counter = 0;
   return {
     dir, root, issuing, bundlePath,
-    async issueLeaf(serialHex?: string): Promise<TestLeaf> {
+    async issueLeaf(serialHex?: string, opts: { server?: boolean } = {}): Promise<TestLeaf> {
       counter++;
       const leafKeys = await generate("P-256");
       const cert = await x509.X509CertificateGenerator.create({
@@ -115,12 +115,17 @@ export async function mintTestPki(kind: KeyKind = "P-256", rootKind: KeyKind = k
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+          new x509.ExtendedKeyUsageExtension([opts.server ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
           await x509.AuthorityKeyIdentifierExtension.create(issKeys.publicKey),
+          ...(opts.server
+            ? [new x509.SubjectAlternativeNameExtension([{ type: "ip", value: "127.0.0.1" }, { type: "dns", value: "localhost" }])]
+            : []),
         ],
       });
       const pem = cert.toString("pem");
-      return { cert, pem, path: save(`leaf-${counter}.pem`, pem), serial: certSerialHex(cert) };
+      const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", leafKeys.privateKey));
+      const keyPem = x509.PemConverter.encode(pkcs8, "PRIVATE KEY");
+      return { cert, pem, keyPem, path: save(`leaf-${counter}.pem`, pem), serial: certSerialHex(cert) };
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -136,4 +141,20 @@ export interface OpensslResult {
 export function openssl(args: string[], input?: Uint8Array | string): OpensslResult {
   const r = spawnSync("openssl", args, { input, encoding: "utf8", timeout: 60_000 });
   return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Like `openssl`, without blocking the event loop (needed when openssl calls a server in this process). */
+export function opensslAsync(args: string[]): Promise<OpensslResult> {
+  return new Promise((resolve) => {
+    const child = spawn("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
 }

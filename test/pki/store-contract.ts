@@ -3,7 +3,9 @@
  * Each subtest gets a fresh, empty store from `open`.
  */
 import type { Test } from "tap";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import type { CertificateRecord, EnrollmentTokenRecord, PkiStore, RevokedEntry } from "../../src/pki/store.js";
 
 export interface StoreHarness {
@@ -221,4 +223,25 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<vo
     if (Date.now() > until) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Runs store-crash-child, SIGKILLs it once `pattern` matched `count` times, returns acked lines. */
+export async function runAndKill(mode: string, dir: string, pattern: RegExp, count: number): Promise<string[]> {
+  const script = fileURLToPath(new URL("./store-crash-child.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", script, mode, dir], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", () => reject(new Error("child exited early")));
+    const check = setInterval(() => {
+      if ((out.match(pattern)?.length ?? 0) >= count) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 10);
+  });
+  child.removeAllListeners("exit");
+  child.kill("SIGKILL");
+  await new Promise((r) => child.once("exit", r));
+  return out.split("\n").slice(1, -1); // the last line may be cut mid-write
 }
