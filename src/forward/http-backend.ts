@@ -1,0 +1,255 @@
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Pool, type Dispatcher } from "undici";
+import { ConfigError } from "../config/load.js";
+import type { BackendConfig } from "../config/schema.js";
+import { PosternError } from "../errors.js";
+import type { MetricsRecorder } from "../metrics/recorder.js";
+import type { NonceGuard } from "../replay/guard.js";
+import type { NonceClaim } from "../replay/nonce.js";
+import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
+import { CircuitBreaker, type BreakerPermit } from "./circuit-breaker.js";
+import { upstreamConnector, type UpstreamConnector } from "./http-connector.js";
+import { filterResponseHeaders, forbiddenIdentityHeaders } from "./http-headers.js";
+import { buildUpstreamRequest, type UpstreamRequest } from "./http-request.js";
+import type { ForwardSigner } from "./stream-entry.js";
+
+export type HttpBackendConfig = Extract<BackendConfig, { type: "http" }>;
+
+export interface HttpBackendOptions {
+  name: string;
+  config: HttpBackendConfig;
+  /** Claims nonces before forwarding (the Redis guard, or the memory guard in embedded mode). */
+  guard: NonceGuard;
+  signer: ForwardSigner;
+  metrics: MetricsRecorder;
+  /** Postern's CA bundle: the upstream's trust anchors unless `tls.caFile` is set. */
+  caBundlePem: string;
+  /** The gateway's certificate chain and key, presented when `tls.clientCertificate` is true. */
+  clientCertificate?: { certPem: string; keyPem: string };
+  now?: () => number;
+}
+
+/** Largest upstream response body read into memory. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+const RETRY_DELAY_MS = 50;
+const UNAVAILABLE_RETRY_SECONDS = 1;
+
+interface UpstreamAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * An HTTP service as a backend: each accepted message is sent to `url` (base path kept) over a
+ * keep-alive undici Pool, with the client certificate (RFC 9440 `Client-Cert`), the configured
+ * identity headers and the gateway's own RFC 9421 signature (`tag="postern-forward"`, label
+ * `postern`, `nonce` = message id, `expires` = created + 60). The request is built from scratch:
+ * no client header is copied, so a client cannot set identity headers or its own signature
+ * fields upstream (RFC 9421 §7.3.7). The upstream's status and body come back as they are.
+ *
+ * Order: the breaker is asked first (an open breaker refuses before the nonce is spent), then
+ * the nonce is claimed, then the message is sent. Once claimed, a nonce stays claimed even
+ * when forwarding fails (503/504): the upstream may have acted on the request, so the client
+ * must sign again with a new nonce (an exact re-send is answered as a duplicate, 409 naming
+ * the message id, whether or not the upstream got it). Retries happen only for connection
+ * failures before any request byte was written, never after.
+ *
+ * Security defaults: upstream TLS always verifies the chain and host name against `tls.caFile`
+ * or Postern's CA bundle; pins, when configured, must match; upstream 5xx and failures count
+ * against the circuit breaker.
+ */
+export class HttpBackend implements Backend {
+  readonly kind = "http";
+  readonly name: string;
+  private readonly base: URL;
+  private readonly pool: Pool;
+  private readonly connector: UpstreamConnector;
+  private readonly breaker: CircuitBreaker;
+  private readonly now: () => number;
+
+  constructor(private readonly options: HttpBackendOptions) {
+    const { name, config } = options;
+    this.name = name;
+    this.now = options.now ?? Date.now;
+    this.base = checkedBaseUrl(name, config, options.clientCertificate !== undefined);
+    this.connector = upstreamConnector({
+      caPem: trustAnchors(name, config, options.caBundlePem),
+      clientCertificate: config.tls.clientCertificate ? options.clientCertificate : undefined,
+      pinSha256: config.tls.pinSha256,
+      timeoutMs: config.connectTimeoutSeconds * 1000,
+    });
+    this.pool = new Pool(this.base.origin, {
+      connections: config.maxConnections,
+      headersTimeout: config.headersTimeoutSeconds * 1000,
+      bodyTimeout: config.bodyTimeoutSeconds * 1000,
+      maxResponseSize: MAX_RESPONSE_BYTES,
+      connect: this.connector.connect,
+    });
+    this.breaker = new CircuitBreaker({
+      failureThreshold: config.breaker.failureThreshold,
+      openSeconds: config.breaker.openSeconds,
+      now: this.now,
+      onStateChange: (state) => options.metrics.breakerState(name, state),
+    });
+    options.metrics.breakerState(name, "closed");
+  }
+
+  /**
+   * Claims the nonce, then forwards. Throws `backend-unavailable` (503, `retryAfterSeconds`)
+   * when the breaker is open or the upstream cannot be reached, `backend-timeout` (504) when
+   * it does not answer in time. An upstream 5xx is returned as the upstream's answer.
+   */
+  async deliver(message: AcceptedMessage, claim: NonceClaim): Promise<Delivery> {
+    const decision = this.breaker.tryAcquire();
+    if (!decision.allowed) {
+      this.options.metrics.backendRequest(this.name, "rejected", 0);
+      throw unavailable("the backend's circuit breaker is open", decision.retryAfterSeconds);
+    }
+    const { permit } = decision;
+    let claimed;
+    try {
+      claimed = await this.options.guard.claim(claim, message.messageId);
+    } catch (error) {
+      permit.release();
+      throw error;
+    }
+    if (claimed.outcome !== "claimed") {
+      permit.release();
+      return claimed.outcome === "replayed" ? { kind: "replayed" } : { kind: "duplicate", messageId: claimed.messageId };
+    }
+    return this.forward(message, permit);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async forward(message: AcceptedMessage, permit: BreakerPermit): Promise<Delivery> {
+    let request: UpstreamRequest;
+    try {
+      // Signed once: a retry sends the same bytes.
+      request = buildUpstreamRequest(message, {
+        base: this.base,
+        identityHeaders: this.options.config.identityHeaders,
+        signer: this.options.signer,
+        nowMs: this.now(),
+      });
+    } catch (error) {
+      permit.release();
+      throw error;
+    }
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    let answer: UpstreamAnswer;
+    try {
+      answer = await this.sendWithRetries(request);
+    } catch (error) {
+      const failure = this.classify(error);
+      // A request undici refused to send says nothing about the upstream's health.
+      if (failure.code === "internal") permit.release();
+      else permit.fail();
+      this.options.metrics.backendRequest(this.name, failure.code === "backend-timeout" ? "timeout" : "error", seconds());
+      if (failure.code !== "backend-unavailable") throw failure;
+      const retryAfter = this.breaker.state === "open" ? this.breaker.retryAfterSeconds() : UNAVAILABLE_RETRY_SECONDS;
+      throw unavailable(failure.detail, retryAfter, error);
+    }
+    if (answer.status >= 500) permit.fail();
+    else permit.succeed();
+    this.options.metrics.backendRequest(this.name, answer.status >= 500 ? "error" : "ok", seconds());
+    return { kind: "response", messageId: message.messageId, ...answer };
+  }
+
+  private async sendWithRetries(request: UpstreamRequest): Promise<UpstreamAnswer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.sendOnce(request);
+      } catch (error) {
+        if (attempt >= this.options.config.retries || !this.isRetryable(error)) throw error;
+        await sleep(RETRY_DELAY_MS * (attempt + 1));
+      }
+    }
+  }
+
+  private async sendOnce(request: UpstreamRequest): Promise<UpstreamAnswer> {
+    const response = await this.pool.request({
+      method: request.method as Dispatcher.HttpMethod,
+      path: request.path,
+      headers: request.headers,
+      body: request.body ?? null,
+    });
+    const body = Buffer.from(await response.body.arrayBuffer());
+    return { status: response.statusCode, headers: filterResponseHeaders(response.headers), body };
+  }
+
+  /** Only failures to connect, where nothing was sent; never a certificate or pin refusal. */
+  private isRetryable(error: unknown): boolean {
+    return this.connector.isConnectFailure(error) && TRANSIENT_CONNECT_CODES.has(errorCode(error) ?? "");
+  }
+
+  private classify(error: unknown): PosternError {
+    const code = errorCode(error);
+    if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
+      return new PosternError("backend-timeout", "the backend did not answer in time", { cause: error });
+    }
+    if (code === "UND_ERR_INVALID_ARG") return new PosternError("internal", undefined, { cause: error });
+    if (code === "UND_ERR_RES_EXCEEDED_MAX_SIZE") return new PosternError("backend-unavailable", "the backend's answer is too large");
+    const reached = !this.connector.isConnectFailure(error);
+    return new PosternError("backend-unavailable", reached ? "the connection to the backend failed" : "the backend cannot be reached");
+  }
+}
+
+const TRANSIENT_CONNECT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EPIPE",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_SOCKET",
+]);
+
+function errorCode(error: unknown): string | undefined {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
+function unavailable(detail: string | undefined, retryAfterSeconds: number, cause?: unknown): PosternError {
+  return new PosternError("backend-unavailable", detail, {
+    cause,
+    extensions: { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) },
+  });
+}
+
+/** Checks what the schema cannot: every error names the key. */
+function checkedBaseUrl(name: string, config: HttpBackendConfig, haveClientCertificate: boolean): URL {
+  const key = (k: string) => `backends.${name}.${k}`;
+  const base = new URL(config.url);
+  if (base.search !== "" || base.hash !== "" || base.username !== "" || base.password !== "") {
+    throw new ConfigError(`${key("url")}: must not hold a query, fragment or credentials`);
+  }
+  if (base.protocol === "http:" && config.tls.pinSha256.length > 0) {
+    throw new ConfigError(`${key("tls.pinSha256")}: pins need an https url`);
+  }
+  if (base.protocol === "https:" && config.tls.clientCertificate && !haveClientCertificate) {
+    throw new ConfigError(`${key("tls.clientCertificate")}: no gateway certificate was provided`);
+  }
+  const forbidden = forbiddenIdentityHeaders(Object.keys(config.identityHeaders));
+  if (forbidden.length > 0) throw new ConfigError(`${key("identityHeaders")}: may not set ${forbidden.join(", ")}`);
+  return base;
+}
+
+/** The upstream's trust anchors: `tls.caFile`, read once here, else Postern's CA bundle. */
+function trustAnchors(name: string, config: HttpBackendConfig, caBundlePem: string): string {
+  if (config.tls.caFile === undefined) return caBundlePem;
+  try {
+    return readFileSync(config.tls.caFile, "utf8");
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError(`backends.${name}.tls.caFile: cannot read ${config.tls.caFile} (${code})`);
+  }
+}
