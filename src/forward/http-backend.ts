@@ -117,16 +117,18 @@ export class HttpBackend implements Backend {
     }
     if (claimed.outcome !== "claimed") {
       permit.release();
-      return claimed.outcome === "replayed" ? { kind: "replayed" } : { kind: "duplicate", messageId: claimed.messageId };
+      // The upstream's first answer is not kept, so a re-send cannot be answered as the
+      // original was: it is a replay, and the client must not read it as delivered.
+      return { kind: "replayed" };
     }
-    return this.forward(message, permit);
+    return this.forward(message, permit, claim);
   }
 
   async close(): Promise<void> {
     await this.pool.close();
   }
 
-  private async forward(message: AcceptedMessage, permit: BreakerPermit): Promise<Delivery> {
+  private async forward(message: AcceptedMessage, permit: BreakerPermit, claim: NonceClaim): Promise<Delivery> {
     let request: UpstreamRequest;
     try {
       // Signed once: a retry sends the same bytes.
@@ -138,6 +140,7 @@ export class HttpBackend implements Backend {
       });
     } catch (error) {
       permit.release();
+      await this.options.guard.release(claim, message.messageId);
       throw error;
     }
     const started = performance.now();
@@ -146,6 +149,8 @@ export class HttpBackend implements Backend {
     try {
       answer = await this.sendWithRetries(request);
     } catch (error) {
+      // Nothing reached the upstream: give the nonce back so the same signed request may be retried.
+      if (this.isRetryable(error)) await this.options.guard.release(claim, message.messageId);
       const failure = this.classify(error);
       // A request undici refused to send says nothing about the upstream's health.
       if (failure.code === "internal") permit.release();

@@ -128,7 +128,8 @@ export class Gateway {
       // A claim outlives the window in which the signature could pass the freshness check.
       expiresAtMs: ((created ?? 0) + window) * 1000 + 1000,
     });
-    this.deps.metrics.observeSeconds("replay_claim", (performance.now() - claimStarted) / 1000);
+    // Stream backends claim and enqueue in one step; HTTP backends claim, then forward.
+    this.deps.metrics.observeSeconds(backend.kind === "http" ? "forward" : "replay_claim", (performance.now() - claimStarted) / 1000);
 
     if (delivery.kind === "replayed") throw new PosternError("replayed", "this nonce was already used with other content");
     if (delivery.kind === "duplicate") {

@@ -139,7 +139,7 @@ async function completePki(
       || ipAddresses.some((ip) => c.checkIP(ip) === undefined),
     issue: (key) => issueLeafDer({
       issuer: ca.issuer, spki: spkiOf(key), identity: dnsNames[0] ?? "postern", dnsNames, ipAddresses,
-      usage: "server", lifetimeSeconds: SERVER_LIFETIME_S, now, ...definedUrls(urls),
+      usage: "gateway", lifetimeSeconds: SERVER_LIFETIME_S, now, ...definedUrls(urls),
     }).chainPem,
   });
   for (const [certPath, keyPath, identity, role] of [

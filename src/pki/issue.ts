@@ -48,7 +48,8 @@ export interface IssueLeafOptions {
   uris?: readonly string[];
   lifetimeSeconds: number;
   now?: () => number;
-  usage: "client" | "server";
+  /** EKU: clientAuth, serverAuth, or both ("gateway": the gateway's server certificate, also presented to upstreams). */
+  usage: "client" | "server" | "gateway";
   crlUrl?: string | undefined;
   ocspUrl?: string | undefined;
 }
@@ -103,8 +104,8 @@ export function issueLeafDer(o: IssueLeafDerOptions): IssuedCertificate {
   const spkiKeyId = keyIdentifierOf(o.spki);
   const extensions: Uint8Array[] = [
     basicConstraints(false),
-    keyUsage(o.usage === "server" && isRsa(o.spki) ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment] : [KEY_USAGE.digitalSignature]),
-    extKeyUsage([o.usage === "server" ? OID.serverAuth : OID.clientAuth]),
+    keyUsage(o.usage !== "client" && isRsa(o.spki) ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment] : [KEY_USAGE.digitalSignature]),
+    extKeyUsage(o.usage === "gateway" ? [OID.serverAuth, OID.clientAuth] : [o.usage === "server" ? OID.serverAuth : OID.clientAuth]),
     subjectKeyIdentifier(spkiKeyId),
     authorityKeyIdentifier(ctx.keyId),
   ];

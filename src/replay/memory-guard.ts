@@ -56,6 +56,12 @@ export class MemoryReplayGuard {
     }
   }
 
+  async release(claim: NonceClaim, messageId: string): Promise<void> {
+    const key = nonceKey("", claim);
+    const held = this.held.get(key);
+    if (held && held.messageId === messageId && !held.pending) this.held.delete(key);
+  }
+
   /** Drops expired claims, at most once a second, so memory stays bounded by the freshness window. */
   private sweep(): void {
     const now = this.now();

@@ -34,6 +34,19 @@ redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. entry, 'PXAT', AR
 return {'claimed', ARGV[2], entry}
 `;
 
+/** Deletes a claim only if it still holds this message id (KEYS[1] nonce key; ARGV[1] message id). */
+const RELEASE_SCRIPT = `
+local held = redis.call('GET', KEYS[1])
+if held then
+  local first = string.find(held, ' ', 1, true)
+  local second = first and string.find(held, ' ', first + 1, true)
+  if first and string.sub(held, first + 1, (second or (#held + 1)) - 1) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+  end
+end
+return 0
+`;
+
 type ClaimCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<[string, string, string]>;
 
 /** A standalone or cluster client: the guard uses the commands both have. */
@@ -56,6 +69,16 @@ export class RedisReplayGuard {
     this.redis = options.redis;
     this.keyPrefix = options.keyPrefix;
     this.redis.defineCommand("posternClaim", { lua: CLAIM_SCRIPT });
+    this.redis.defineCommand("posternRelease", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  }
+
+  async release(claim: NonceClaim, messageId: string): Promise<void> {
+    const release = (this.redis as unknown as { posternRelease: (key: string, id: string) => Promise<number> }).posternRelease.bind(this.redis);
+    try {
+      await release(nonceKey(this.keyPrefix, claim), messageId);
+    } catch {
+      // The claim then expires with the signature's window: the client re-signs. Fail closed.
+    }
   }
 
   /** Claims a nonce for an HTTP backend (the forward happens after). */

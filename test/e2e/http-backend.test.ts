@@ -12,7 +12,6 @@ import { ensurePki } from "../../src/pki/bootstrap.js";
 import { FORWARD_TAG, verifyMessage } from "../../src/signing/index.js";
 import { startGateway } from "../helpers/gateway.js";
 
-const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
 interface Seen {
   method: string;
@@ -85,14 +84,9 @@ t.test("HTTP backend: a real mTLS upstream behind the gateway", async (t) => {
     },
   );
   upstream.on("secureConnection", (socket: TLSSocket) => {
-    // The upstream requires a client certificate from Postern's CA. While the gateway's server
-    // certificate lacks the clientAuth EKU, OpenSSL reports INVALID_PURPOSE for it: accept
-    // exactly that case, and only for the gateway's own certificate.
-    const peer = socket.getPeerCertificate() as { raw?: Buffer } | null;
-    const fromGateway = gatewayCert !== undefined && peer?.raw !== undefined && Buffer.compare(peer.raw, gatewayCert.raw) === 0;
-    const strictEku = gatewayCert?.keyUsage?.includes(CLIENT_AUTH) ?? false;
-    const ok = socket.authorized || (!strictEku && String(socket.authorizationError) === "INVALID_PURPOSE" && fromGateway);
-    if (ok) accepted.add(socket);
+    // The upstream requires a client certificate from Postern's CA, with the clientAuth EKU
+    // (the gateway's server certificate carries serverAuth and clientAuth).
+    if (socket.authorized) accepted.add(socket);
     else socket.destroy();
   });
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
