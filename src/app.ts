@@ -1,27 +1,28 @@
+import { adminHandler } from "./admin/router.js";
+import { explainEndpoint } from "./admin/explain-endpoint.js";
+import { pkiEndpoints } from "./admin/pki-endpoints.js";
+import { buildBackends, type BackendDeps } from "./app-backends.js";
+import { startPki, type PkiRuntime } from "./app-pki.js";
+import { ConfigError } from "./config/load.js";
 import type { PosternConfig } from "./config/schema.js";
-import { PosternError } from "./errors.js";
 import type { Backend } from "./forward/backend.js";
-import { FileStreamBackend } from "./forward/file-stream.js";
-import { HttpBackend } from "./forward/http-backend.js";
-import { RedisStreamBackend } from "./forward/redis-stream.js";
 import type { ForwardSigner } from "./forward/stream-entry.js";
 import { Gateway } from "./gateway/pipeline.js";
 import { RouteTable } from "./gateway/routes.js";
 import { dataPlaneHandler } from "./http/data-plane.js";
-import { MtlsServer, type PeerHandler } from "./http/mtls-server.js";
-import { sendJson, sendProblem } from "./http/problem.js";
+import { MtlsServer, type OptionalPeerHandler } from "./http/mtls-server.js";
+import { sendJson } from "./http/problem.js";
 import { PublicServer, staticEndpoint, type PublicEndpoint } from "./http/public-server.js";
+import { pkiPublicEndpoints } from "./http/pki-public.js";
 import type { Logger } from "./log.js";
 import { PrometheusRecorder } from "./metrics/prometheus.js";
-import type { MetricsRecorder } from "./metrics/recorder.js";
-import { ensurePki, type PkiMaterial } from "./pki/bootstrap.js";
-import { MemoryReplayGuard } from "./replay/memory-guard.js";
-import { streamKey } from "./replay/nonce.js";
-import { connectRedis, RedisReplayGuard, type RedisClient } from "./replay/redis-guard.js";
-import { PublicKeyCache } from "./signing/index.js";
-import { RevocationIndex } from "./tls/revocation-index.js";
+import type { PkiMaterial } from "./pki/bootstrap.js";
+import type { CertificateAuthority } from "./pki/authority.js";
 import { RedisRateLimiter } from "./ratelimit/redis-limiter.js";
 import { MemoryRateLimiter } from "./ratelimit/token-bucket.js";
+import { MemoryReplayGuard } from "./replay/memory-guard.js";
+import { connectRedis, RedisReplayGuard, type RedisClient } from "./replay/redis-guard.js";
+import { PublicKeyCache } from "./signing/index.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -35,10 +36,16 @@ export interface App {
   readonly mode: Mode;
   readonly pki: PkiMaterial;
   readonly pkiCreated: boolean;
+  readonly authority: CertificateAuthority;
   readonly metrics: PrometheusRecorder;
-  readonly backends: ReadonlyMap<string, Backend>;
   start(): Promise<ListeningAddresses>;
-  /** Drains in-flight requests, then closes listeners, backends and Redis. */
+  /**
+   * Applies a new configuration's routes, backends and signature policy without a restart.
+   * A config that cannot be applied keeps the running one and rejects with the reason.
+   * Keys that need a restart (listeners, TLS, PKI, Redis, data, limits) are reported, not applied.
+   */
+  reload(next: Readonly<PosternConfig>): Promise<{ restartNeeded: string[] }>;
+  /** Drains in-flight requests, then closes listeners, backends, the PKI and Redis. */
   stop(): Promise<void>;
 }
 
@@ -47,20 +54,16 @@ export interface AppDeps {
   now?: () => number;
 }
 
+/** Sections a reload cannot change in a running process. */
+const RESTART_SECTIONS = ["listeners", "tls", "pki", "redis", "data", "limits", "shutdown"] as const;
+
 /** The composition root: builds every component from the frozen config and explicit deps. */
-export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps): Promise<App> {
+export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps): Promise<App> {
+  let config = initial;
   const { log } = deps;
   const now = deps.now ?? Date.now;
   const metrics = new PrometheusRecorder();
-  const publicBase = config.pki.publicBaseUrl ?? `http://${displayHost(config.listeners.public.host)}:${config.listeners.public.port}`;
-  const { material: pki, created: pkiCreated } = await ensurePki({
-    dir: config.pki.dir,
-    hostnames: config.pki.hostnames,
-    now,
-    crlUrl: `${publicBase}/crl`,
-    ocspUrl: `${publicBase}/ocsp`,
-  });
-  const signer: ForwardSigner = { key: pki.signingKey, keyid: pki.signingPublicJwk.kid };
+  const publicBaseUrl = config.pki.publicBaseUrl ?? `http://${displayHost(config.listeners.public.host)}:${config.listeners.public.port}`;
 
   const mode: Mode = config.redis.url ? "redis" : "embedded";
   let redis: RedisClient | undefined;
@@ -77,44 +80,69 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
       },
     });
   }
-  const backends = await buildBackends(config, signer, redis, now, metrics, pki);
 
-  const revocations = new RevocationIndex();
+  const pki: PkiRuntime = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
+  const signer = (): ForwardSigner => ({ key: pki.material.signingKey, keyid: pki.material.signingPublicJwk.kid });
+  const backendDeps: BackendDeps = {
+    signer,
+    redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined,
+    memoryGuard: new MemoryReplayGuard(now),
+    metrics,
+    pki: pki.material,
+    now,
+  };
+  let backends: Map<string, Backend> = await buildBackends(config, backendDeps);
+  const rateLimiter = redis ? new RedisRateLimiter(redis, config.redis.keyPrefix) : new MemoryRateLimiter(now);
   const gateway = new Gateway({
     routes: new RouteTable(config.routes),
     backends,
     signature: config.signature,
     keys: new PublicKeyCache(),
-    rateLimiter: redis ? new RedisRateLimiter(redis, config.redis.keyPrefix) : new MemoryRateLimiter(now),
+    rateLimiter,
     metrics,
     now,
   });
 
-  const secureContext = () => ({ key: pki.serverKeyPem, cert: pki.serverCertChainPem, ca: pki.caBundlePem });
-  const mtls = (name: string, handler: PeerHandler) =>
+  const material = pki.material;
+  const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean) =>
     new MtlsServer({
       name,
-      secureContext,
+      secureContext: () => ({ key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem }),
       minVersion: config.tls.minVersion,
       handshakeTimeoutSeconds: config.tls.handshakeTimeoutSeconds,
       maxHeaderBytes: config.limits.maxHeaderBytes,
       requestTimeoutSeconds: config.limits.requestTimeoutSeconds,
       keepAliveTimeoutSeconds: config.limits.keepAliveTimeoutSeconds,
-      revocations,
+      revocations: pki.revocations,
       ...(config.tls.handshakesPerSecondPerAddress > 0
         ? { handshakeLimit: { ratePerSecond: config.tls.handshakesPerSecondPerAddress, burst: config.tls.handshakeBurstPerAddress } }
         : {}),
+      anonymous,
+      ...(anonymous ? { expiredGraceSeconds: config.pki.renewalGraceSeconds } : {}),
       metrics,
       log,
       handler,
     });
-  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }));
-  const adminServer = mtls("admin", (req, res, peer) => {
-    if (!peer.identity.roles.includes("admin")) {
-      sendProblem(res, new PosternError("forbidden", "the admin API requires the admin role"), log, req.url);
-      return;
-    }
-    sendProblem(res, new PosternError("not-found", "no such admin endpoint"), log, req.url);
+  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false);
+  const explainDeps = {
+    routes: () => gateway.routeTable,
+    caBundlePem: material.caBundlePem,
+    isRevoked: async (serial: string) => {
+      const record = await pki.store.getCertificate(serial);
+      return record?.status === "revoked"
+        ? { revoked: true, ...(record.revocationReason ? { reason: record.revocationReason } : {}), ...(record.revokedAtMs ? { atMs: record.revokedAtMs } : {}) }
+        : { revoked: pki.revocations.has(serial) };
+    },
+    rateLimiter,
+    now,
+  };
+  const adminServer = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explainEndpoint(explainDeps)], log), true);
+
+  // A revocation closes the live connections of that certificate at once, on every replica.
+  pki.onRevoked((entry) => {
+    const started = performance.now();
+    const closed = dataServer.closeConnectionsOf(entry.serial) + adminServer.closeConnectionsOf(entry.serial);
+    if (closed > 0) log.info("closed connections of a revoked certificate", { serial: entry.serial, closed, ms: performance.now() - started });
   });
 
   let listening = false;
@@ -133,19 +161,20 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
           ...(redis ? { redis: redisUp ? "up" : "down" } : {}),
         }),
     },
-    staticEndpoint("/ca.pem", "application/x-pem-file", () => pki.caBundlePem),
+    staticEndpoint("/ca.pem", "application/x-pem-file", () => material.caBundlePem),
     staticEndpoint("/.well-known/postern-keys", "application/jwk-set+json", () =>
-      JSON.stringify({ keys: [{ ...pki.signingPublicJwk, use: "sig", alg: "EdDSA" }] }),
+      JSON.stringify({ keys: [{ ...material.signingPublicJwk, use: "sig", alg: "EdDSA" }] }),
     ),
+    ...pkiPublicEndpoints({ crl: pki.crl, authority: pki.authority }),
   ];
   const publicServer = new PublicServer(endpoints, log);
 
   return {
     mode,
-    pki,
-    pkiCreated,
+    pki: material,
+    pkiCreated: pki.created,
+    authority: pki.authority,
     metrics,
-    backends,
     async start() {
       const l = config.listeners;
       const [data, admin, pub] = await Promise.all([
@@ -160,58 +189,32 @@ export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps):
         public: { host: l.public.host, port: pub.port },
       };
     },
+    async reload(next) {
+      const restartNeeded = RESTART_SECTIONS.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
+      let fresh: Map<string, Backend>;
+      try {
+        fresh = await buildBackends(next, backendDeps);
+      } catch (error) {
+        throw error instanceof ConfigError ? error : new ConfigError(`backends: ${(error as Error).message}`);
+      }
+      const previous = backends;
+      backends = fresh;
+      gateway.configure({ routes: new RouteTable(next.routes), backends: fresh, signature: next.signature });
+      config = { ...next, ...Object.fromEntries(restartNeeded.map((key) => [key, config[key]])) } as Readonly<PosternConfig>;
+      // In-flight requests may still hold an old backend: close them once those have had time to finish.
+      setTimeout(() => void Promise.all([...previous.values()].map((b) => b.close())), config.shutdown.drainTimeoutSeconds * 1000).unref();
+      return { restartNeeded };
+    },
     async stop() {
       stopping = true;
       const drainMs = config.shutdown.drainTimeoutSeconds * 1000;
       await Promise.all([dataServer.close(drainMs), adminServer.close(drainMs)]);
       await Promise.all([...backends.values()].map((b) => b.close()));
       await publicServer.close();
+      await pki.stop();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
     },
   };
-}
-
-async function buildBackends(
-  config: Readonly<PosternConfig>,
-  signer: ForwardSigner,
-  redis: RedisClient | undefined,
-  now: () => number,
-  metrics: MetricsRecorder,
-  pki: PkiMaterial,
-): Promise<Map<string, Backend>> {
-  const backends = new Map<string, Backend>();
-  const redisGuard = redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined;
-  const memoryGuard = new MemoryReplayGuard(now);
-  for (const [name, backend] of Object.entries(config.backends)) {
-    if (backend.type === "http") {
-      backends.set(
-        name,
-        new HttpBackend({
-          name,
-          config: backend,
-          guard: redisGuard ?? memoryGuard,
-          signer,
-          metrics,
-          caBundlePem: pki.caBundlePem,
-          clientCertificate: { certPem: pki.serverCertChainPem, keyPem: pki.serverKeyPem },
-          now,
-        }),
-      );
-      continue;
-    }
-    backends.set(
-      name,
-      redisGuard
-        ? new RedisStreamBackend(
-            name,
-            { key: streamKey(config.redis.keyPrefix, name, backend.stream), maxLength: backend.maxLength },
-            redisGuard,
-            signer,
-          )
-        : await FileStreamBackend.open({ name, dataDir: config.data.dir, guard: memoryGuard, signer }),
-    );
-  }
-  return backends;
 }
 
 function displayHost(host: string): string {

@@ -27,6 +27,8 @@ export interface AdminEndpoint {
   method: "GET" | "POST" | "DELETE";
   path: string;
   auth: AdminAuth;
+  /** Serve a certificate that expired within the renewal grace period (renewal only). */
+  allowExpired?: boolean;
   handle(request: AdminRequest): Promise<AdminReply>;
 }
 
@@ -47,6 +49,7 @@ export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger) {
           pathMatched = true;
           if (endpoint.method !== req.method) continue;
           authorize(endpoint.auth, peer);
+          if (peer?.expired && !endpoint.allowExpired) throw new PosternError("certificate-expired", "an expired certificate may only renew");
           const reply = await endpoint.handle({ peer, params, query: url.searchParams, json: () => readJson(req) });
           send(res, reply);
           return;

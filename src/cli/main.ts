@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import * as explain from "./explain.js";
+import * as keys from "./keys.js";
 import * as send from "./send.js";
 import * as serve from "./serve.js";
 import { UsageError } from "./usage.js";
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   send: { summary: send.summary, usage: send.usage, run: send.runSend },
   explain: { summary: explain.summary, usage: explain.usage, run: explain.runExplain },
   verify: { summary: verify.summary, usage: verify.usage, run: verify.runVerify },
+  keys: { summary: keys.summary, usage: keys.usage, run: keys.runKeys },
 };
 
 function help(): string {

@@ -59,6 +59,18 @@ const httpBackend = z.strictObject({
 
 export const backendSchema = z.discriminatedUnion("type", [streamBackend, httpBackend]);
 
+/** An issuance profile; every key optional, defaults in src/pki/profile.ts (strict, 24 h). */
+const profileSchema = z.strictObject({
+  maxLifetimeSeconds: z.number().int().min(60).max(90 * 86_400).optional(),
+  defaultLifetimeSeconds: z.number().int().min(60).max(90 * 86_400).optional(),
+  /** Globs: `*` within one path segment, `**` across. */
+  allowedIdentityPatterns: z.array(z.string().min(1)).min(1).optional(),
+  allowedSanPatterns: z.array(z.string().min(1)).optional(),
+  roles: z.array(z.string().min(1)).optional(),
+  allowedKeyTypes: z.array(z.enum(["P-256", "P-384", "Ed25519", "RSA"])).min(1).optional(),
+  minRsaBits: z.number().int().min(2048).max(8192).optional(),
+});
+
 const routePath = z
   .string()
   .regex(/^\/[A-Za-z0-9._~:\/-]*$/, "must start with / and hold only path characters and :params");
@@ -133,6 +145,21 @@ export const configSchema = z
         hostnames: z.array(z.string().min(1)).default([]),
         /** Base URL of the public listener as clients reach it, for CRL and OCSP URLs in certificates. */
         publicBaseUrl: z.url().optional(),
+        /** Embedded mode's certificate inventory; default <dir>/store. With Redis the inventory lives in Redis. */
+        storeDir: z.string().min(1).optional(),
+        /** This instance's hash-chained audit log; default <data.dir>/audit.jsonl. */
+        auditLogPath: z.string().min(1).optional(),
+        /** Issuance profiles by name. */
+        profiles: z.record(nonEmptyName, profileSchema).default({
+          client: {},
+          admin: { allowedIdentityPatterns: ["spiffe://postern.local/admin/*"], roles: ["admin"] },
+        }),
+        /** The profile used when a request names none. */
+        defaultProfile: nonEmptyName.default("client"),
+        /** How long after notAfter a certificate may still renew itself; 0 = never. */
+        renewalGraceSeconds: z.number().int().min(0).max(30 * 86_400).default(0),
+        /** CRL validity (nextUpdate - thisUpdate); it is rebuilt at a quarter of this and on every revocation. */
+        crlValiditySeconds: z.number().int().min(3600).max(30 * 86_400).default(86_400),
       })
       .prefault({}),
     redis: z
@@ -181,6 +208,9 @@ export const configSchema = z
       ]),
   })
   .superRefine((config, ctx) => {
+    if (!Object.hasOwn(config.pki.profiles, config.pki.defaultProfile)) {
+      ctx.addIssue({ code: "custom", path: ["pki", "defaultProfile"], message: `names profile "${config.pki.defaultProfile}", which is not defined under pki.profiles` });
+    }
     config.routes.forEach((route, i) => {
       if (!Object.hasOwn(config.backends, route.backend)) {
         ctx.addIssue({

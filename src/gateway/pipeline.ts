@@ -50,7 +50,20 @@ const REQUIRED_PARAMETERS = ["created", "nonce", "keyid", "tag"] as const;
  * @throws PosternError with the code of the first check that fails.
  */
 export class Gateway {
-  constructor(private readonly deps: GatewayDeps) {}
+  private deps: GatewayDeps;
+
+  constructor(deps: GatewayDeps) {
+    this.deps = { ...deps };
+  }
+
+  /** Swaps routes, backends and signature policy (config reload); requests in flight keep the old ones. */
+  configure(next: Pick<GatewayDeps, "routes" | "backends" | "signature">): void {
+    this.deps = { ...this.deps, ...next };
+  }
+
+  get routeTable(): RouteTable {
+    return this.deps.routes;
+  }
 
   /** The route name a request maps to, for metrics ("none" when it maps to none). */
   routeName(method: string, path: string): string {
@@ -62,13 +75,14 @@ export class Gateway {
   }
 
   async handle(request: InboundRequest): Promise<GatewayAnswer> {
+    const deps = this.deps;
     const { message, identity } = request;
-    const { route } = this.deps.routes.find(message.method, message.path);
+    const { route } = deps.routes.find(message.method, message.path);
     if (!isAuthorized(identity, route.allow)) {
       throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
     }
     if (route.rateLimit) {
-      const taken = await this.deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, route.rateLimit));
+      const taken = await deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, route.rateLimit));
       if (!taken.allowed) {
         throw new PosternError("rate-limited", `route ${route.name} allows ${route.rateLimit.requestsPerSecond}/s per identity`, {
           extensions: { retryAfterSeconds: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) },
@@ -87,22 +101,22 @@ export class Gateway {
     if (!digest.ok) throw new PosternError(digest.code, digest.detail);
     const verified = verifyMessage(message, {
       resolveKey: (keyid) =>
-        keyid === identity.fingerprint ? { key: this.deps.keys.get(request.peerCertDer, identity.fingerprint) } : undefined,
-      now: this.deps.now,
-      maxAgeSeconds: this.deps.signature.maxAgeSeconds,
-      clockSkewSeconds: this.deps.signature.clockSkewSeconds,
-      tag: this.deps.signature.tag,
+        keyid === identity.fingerprint ? { key: deps.keys.get(request.peerCertDer, identity.fingerprint) } : undefined,
+      now: deps.now,
+      maxAgeSeconds: deps.signature.maxAgeSeconds,
+      clockSkewSeconds: deps.signature.clockSkewSeconds,
+      tag: deps.signature.tag,
       requiredComponents: PROFILE_COMPONENTS,
       requiredParameters: REQUIRED_PARAMETERS,
     });
-    this.deps.metrics.observeSeconds("verify", (performance.now() - verifyStarted) / 1000);
+    deps.metrics.observeSeconds("verify", (performance.now() - verifyStarted) / 1000);
     if (!verified.ok) throw new PosternError(verified.code, verified.detail);
     const { nonce, created } = verified.params;
     if (nonce === undefined || !isValidNonce(nonce)) {
       throw new PosternError("signature-profile", "nonce must be 16-128 characters of [A-Za-z0-9._~-]");
     }
 
-    const backend = this.deps.backends.get(route.backend);
+    const backend = deps.backends.get(route.backend);
     if (!backend) throw new PosternError("internal", "route has no backend");
     const accepted: AcceptedMessage = {
       messageId: randomUUID(),
@@ -116,9 +130,9 @@ export class Gateway {
       contentType,
       contentDigest: digestLines.join(", "),
       body,
-      receivedAtMs: this.deps.now(),
+      receivedAtMs: deps.now(),
     };
-    const window = this.deps.signature.maxAgeSeconds + this.deps.signature.clockSkewSeconds;
+    const window = deps.signature.maxAgeSeconds + deps.signature.clockSkewSeconds;
     const claimStarted = performance.now();
     const delivery = await backend.deliver(accepted, {
       backend: backend.name,
@@ -129,7 +143,7 @@ export class Gateway {
       expiresAtMs: ((created ?? 0) + window) * 1000 + 1000,
     });
     // Stream backends claim and enqueue in one step; HTTP backends claim, then forward.
-    this.deps.metrics.observeSeconds(backend.kind === "http" ? "forward" : "replay_claim", (performance.now() - claimStarted) / 1000);
+    deps.metrics.observeSeconds(backend.kind === "http" ? "forward" : "replay_claim", (performance.now() - claimStarted) / 1000);
 
     if (delivery.kind === "replayed") throw new PosternError("replayed", "this nonce was already used with other content");
     if (delivery.kind === "duplicate") {

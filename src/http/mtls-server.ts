@@ -12,6 +12,8 @@ import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/token-bucket.j
 export interface Peer {
   identity: ClientIdentity;
   certDer: Buffer;
+  /** Set when an expired certificate was let in for renewal within the grace period. */
+  expired?: boolean;
 }
 
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, peer: Peer) => void;
@@ -38,6 +40,8 @@ export interface MtlsServerOptions {
    * chain to the CA and not be revoked.
    */
   anonymous?: boolean;
+  /** Seconds after notAfter that an otherwise valid certificate is still served (renewal grace); 0 = none. */
+  expiredGraceSeconds?: number;
   handler: PeerHandler | OptionalPeerHandler;
 }
 
@@ -93,12 +97,22 @@ export class MtlsServer {
     const { metrics, log, revocations } = this.options;
     const refusal = handshakeRefusal(socket);
     let peer: Peer | undefined;
-    if (!refusal) {
+    let failure = refusal;
+    if (!refusal || refusal === "expired") {
       const certificate = socket.getPeerCertificate();
       peer = { identity: identityFromCertificate(certificate), certDer: certificate.raw };
+      if (refusal === "expired") {
+        const graceMs = (this.options.expiredGraceSeconds ?? 0) * 1000;
+        if (graceMs > 0 && Date.now() <= peer.identity.notAfterMs + graceMs) {
+          peer.expired = true;
+          failure = undefined;
+        } else {
+          peer = undefined;
+        }
+      }
     }
-    const anonymous = refusal === "no_cert" && this.options.anonymous === true;
-    const reason = anonymous ? undefined : (refusal ?? (peer && revocations.has(peer.identity.serial) ? "revoked" : undefined));
+    const anonymous = failure === "no_cert" && this.options.anonymous === true;
+    const reason = anonymous ? undefined : (failure ?? (peer && revocations.has(peer.identity.serial) ? "revoked" : undefined));
     if (reason || (!peer && !anonymous) || this.draining) {
       if (reason) {
         metrics.handshakeFailure(reason);

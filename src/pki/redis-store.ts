@@ -5,7 +5,7 @@
  * Every key carries the prefix's single hash tag, so one Redis Cluster slot holds the store.
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
 import { PosternError } from "../errors.js";
 import {
   checkCertificateRecord, checkTokenRecord, decodeCursor, encodeCursor, isRevocationReason,
@@ -159,7 +159,12 @@ export class RedisStore implements PkiStore {
 
   /** Subscribes on a duplicate connection (a subscribed connection can run nothing else). */
   async subscribeRevocations(onRevoked: (entry: RevokedEntry) => void): Promise<() => Promise<void>> {
-    const sub = this.#redis.duplicate();
+    // The subscriber queues while (re)connecting and resubscribes by itself: a revocation
+    // published while it was away is still in the store, and listRevoked() catches it up.
+    const options = { lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null };
+    const client = this.#redis as Redis | Cluster;
+    const sub = (client instanceof Cluster ? client.duplicate(undefined, { ...options, redisOptions: {} }) : client.duplicate(options)) as Redis;
+    sub.on("error", () => undefined);
     this.#subscribers.add(sub);
     const channel = this.#channel();
     sub.on("message", (ch: string, message: string) => {

@@ -5,13 +5,11 @@ import { startOwnCluster } from "../helpers/redis-server.js";
 
 t.test("on a real Redis Cluster: claim and XADD stay atomic in one slot", async (t) => {
   const cluster = await startOwnCluster();
+  t.teardown(() => cluster.destroy());
   const gw = await startGateway({ redis: { url: cluster.seeds, cluster: true } });
+  t.teardown(() => gw.stop());
   const reader = new Cluster(cluster.ports.map((port) => ({ host: "127.0.0.1", port })));
-  t.teardown(async () => {
-    await gw.stop();
-    reader.disconnect();
-    await cluster.destroy();
-  });
+  t.teardown(() => reader.disconnect());
   const client = await gw.client();
   const ids: string[] = [];
   for (let i = 0; i < 10; i++) ids.push((await client.send(`/v1/messages/t${i}`, JSON.stringify({ i }))).id);

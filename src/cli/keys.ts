@@ -1,0 +1,81 @@
+import { parseArgs } from "node:util";
+import { parseDuration } from "../config/duration.js";
+import { caExists } from "../pki/ca.js";
+import { PASSPHRASE_ENV, resolvePassphrase } from "../pki/ca-files.js";
+import { DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/signing-keys.js";
+import { PosternError } from "../errors.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "rotate or list the gateway's forward-signing keys (the JWKS at /.well-known/postern-keys)";
+
+export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION]
+postern keys list [--pki-dir DIR]
+  rotate            make a new key active; the old one stays published for the overlap
+  list              show every key of the ring: active, published until, or expired
+  --pki-dir DIR     the PKI directory (default certs)
+  --overlap D       how long the retired key stays in the JWKS: 30s, 15m, 12h, 7d (default 7d);
+                    keep it at least as long as consumers take to verify what it signed
+The CA passphrase comes from ${PASSPHRASE_ENV} or <pki-dir>/ca-passphrase.
+Running gateways pick a rotation up on SIGHUP or within a minute.`;
+
+/** A duration (`30s`, `15m`, `12h`, `7d`) in seconds; bad input is a UsageError naming `flag`. */
+export function parseDurationSeconds(text: string, flag: string): number {
+  try {
+    return parseDuration(text, flag);
+  } catch (error) {
+    if (error instanceof PosternError) throw new UsageError(`${error.message}, not ${JSON.stringify(text.slice(0, 40))}`);
+    throw error;
+  }
+}
+
+export async function runKeys(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== "rotate" && action !== "list") {
+    throw new UsageError(action === undefined ? "give an action: rotate or list" : `unknown action ${JSON.stringify(action)}`);
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      "pki-dir": { type: "string", default: "certs" },
+      overlap: { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (action === "list" && values.overlap !== undefined) throw new UsageError("--overlap applies to rotate only");
+  const pkiDir = values["pki-dir"];
+  const overlapSeconds = values.overlap === undefined ? DEFAULT_OVERLAP_SECONDS : parseDurationSeconds(values.overlap, "--overlap");
+  const ring = await openRing(pkiDir);
+  if (action === "list") {
+    process.stdout.write(describeRing(ring.entries(), ring.active().keyid, Date.now()));
+    return 0;
+  }
+  const result = await ring.rotate({ overlapSeconds });
+  process.stdout.write(
+    `new active key ${result.activeKid}\n`
+    + `retired ${result.retiredKid}, published until ${new Date(result.retiredPublishUntilMs).toISOString()}\n`
+    + result.prunedKids.map((kid) => `pruned ${kid} (its overlap had passed)\n`).join("")
+    + "Running gateways pick the new key up on SIGHUP or within a minute.\n",
+  );
+  return 0;
+}
+
+async function openRing(pkiDir: string): Promise<SigningKeyRing> {
+  if (!(await caExists(pkiDir))) throw new PosternError("not-found", `no CA in ${pkiDir}; run postern init (or start) first`);
+  const { passphrase } = await resolvePassphrase({ dir: pkiDir }, false);
+  return SigningKeyRing.open({ pkiDir, passphrase });
+}
+
+/** One line per key: kid, status, created. */
+function describeRing(entries: readonly RingKeyEntry[], activeKid: string, nowMs: number): string {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const lines = entries.map((e) => {
+    const status = e.kid === activeKid
+      ? "active"
+      : (e.publishUntilMs ?? 0) > nowMs
+        ? `published until ${iso(e.publishUntilMs ?? 0)}`
+        : `expired ${iso(e.publishUntilMs ?? 0)} (pruned at the next rotation)`;
+    return `${e.kid}  ${status.padEnd(44)}  ${iso(e.createdAtMs)}\n`;
+  });
+  return `${"KID".padEnd(43)}  ${"STATUS".padEnd(44)}  CREATED\n${lines.join("")}`;
+}

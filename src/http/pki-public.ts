@@ -1,0 +1,71 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { PosternError } from "../errors.js";
+import type { CertificateAuthority } from "../pki/authority.js";
+import type { CrlPublisher } from "../pki/crl-publisher.js";
+import { decodeOcspGetPath, MAX_OCSP_REQUEST_BYTES } from "../pki/ocsp.js";
+import { readBody } from "./body.js";
+import type { PublicEndpoint } from "./public-server.js";
+
+/**
+ * The PKI's public documents: the issuing CA's CRL (DER at /crl, PEM at /crl.pem) and the
+ * OCSP responder (RFC 6960: POST /ocsp, GET /ocsp/<base64 request>). Both are signed, so
+ * plain HTTP is the norm for them.
+ */
+export function pkiPublicEndpoints(deps: { crl: CrlPublisher; authority: CertificateAuthority }): PublicEndpoint[] {
+  const current = () => {
+    const crl = deps.crl.current;
+    if (!crl) throw new PosternError("backend-unavailable", "no CRL has been built yet", { extensions: { retryAfterSeconds: 5 } });
+    return crl;
+  };
+  const crlHeaders = (nextUpdateMs: number) => ({
+    "cache-control": `public, max-age=${Math.max(0, Math.min(3600, Math.floor((nextUpdateMs - Date.now()) / 1000)))}`,
+    expires: new Date(nextUpdateMs).toUTCString(),
+  });
+  return [
+    {
+      path: "/crl",
+      methods: ["GET", "HEAD"],
+      handle(req, res) {
+        const crl = current();
+        send(req, res, 200, "application/pkix-crl", crl.der, crlHeaders(crl.nextUpdateMs));
+      },
+    },
+    {
+      path: "/crl.pem",
+      methods: ["GET", "HEAD"],
+      handle(req, res) {
+        const crl = current();
+        send(req, res, 200, "application/x-pem-file", crl.pem, crlHeaders(crl.nextUpdateMs));
+      },
+    },
+    {
+      path: "/ocsp",
+      methods: ["POST"],
+      async handle(req, res) {
+        const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+        if (type !== "application/ocsp-request") throw new PosternError("unsupported-media-type", "send application/ocsp-request");
+        const body = await readBody(req, MAX_OCSP_REQUEST_BYTES);
+        send(req, res, 200, "application/ocsp-response", await deps.authority.ocsp(body), { "cache-control": "no-store" });
+      },
+    },
+    {
+      path: "/ocsp/",
+      prefix: true,
+      methods: ["GET"],
+      async handle(req, res) {
+        const der = decodeOcspGetPath((req.url ?? "").split("?")[0]!);
+        if (!der) throw new PosternError("bad-request", "the path is not a base64 OCSP request");
+        send(req, res, 200, "application/ocsp-response", await deps.authority.ocsp(der), { "cache-control": "public, max-age=300" });
+      },
+    },
+  ];
+}
+
+function send(req: IncomingMessage, res: ServerResponse, status: number, contentType: string, body: Uint8Array | string, headers: Record<string, string>): void {
+  res.writeHead(status, {
+    "content-type": contentType,
+    "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
+    ...headers,
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}

@@ -1,0 +1,286 @@
+import { createHash, randomBytes, X509Certificate } from "node:crypto";
+import { PosternError } from "../errors.js";
+import type { MetricsRecorder } from "../metrics/recorder.js";
+import type { AuditLog } from "./audit.js";
+import type { PkiMaterial } from "./bootstrap.js";
+import type { CrlPublisher } from "./crl-publisher.js";
+import { issueFromCsrNow, parseCsr } from "./csr.js";
+import { identityFromCertificate, type ClientIdentity } from "./identity.js";
+import { issueLeafDer, type IssuedCertificate } from "./issue.js";
+import type { KeyAlgorithm } from "./keys.js";
+import { respondOcsp } from "./ocsp.js";
+import { issuePkcs12 } from "./pkcs12.js";
+import { lifetimeFor, type CertificateProfile } from "./profile.js";
+import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store.js";
+
+export interface AuthorityOptions {
+  material: PkiMaterial;
+  store: PkiStore;
+  audit: AuditLog;
+  crl: CrlPublisher;
+  profiles: ReadonlyMap<string, CertificateProfile>;
+  defaultProfile: string;
+  urls: { crlUrl: string; ocspUrl: string };
+  /** Seconds after notAfter during which a certificate may still renew itself; 0 = never. */
+  renewalGraceSeconds: number;
+  metrics: MetricsRecorder;
+  now: () => number;
+}
+
+export interface IssuedResult {
+  serial: string;
+  identity: string;
+  roles: string[];
+  profile: string;
+  notAfter: string;
+  fingerprint: string;
+  /** Leaf PEM followed by the issuing CA. */
+  certificate: string;
+}
+
+/** Who asks: an admin's identity, `token:<identity>` for enrollment, or a renewing client. */
+export type Actor = string;
+
+const TOKEN_PATTERN = /^pt_[A-Za-z0-9_-]{43}$/;
+const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
+
+/**
+ * The online certificate authority: enrollment tokens, issuance (CSR, token enrollment,
+ * server-side keys as PKCS#12), renewal, revocation, OCSP and CRL, every step recorded in the
+ * store and appended to the audit log before it is answered.
+ */
+export class CertificateAuthority {
+  constructor(private readonly o: AuthorityOptions) {}
+
+  profile(name: string | undefined): CertificateProfile {
+    const profile = this.o.profiles.get(name ?? this.o.defaultProfile);
+    if (!profile) throw new PosternError("bad-request", `no profile named ${JSON.stringify(name)}`);
+    return profile;
+  }
+
+  /** A one-time enrollment token, bound to one identity, valid `ttlSeconds`. Only its hash is stored. */
+  async createToken(input: { identity: string; roles?: string[]; profile?: string; ttlSeconds: number; actor: Actor }): Promise<{ token: string; expiresAt: string }> {
+    const profile = this.profile(input.profile);
+    if (!Number.isInteger(input.ttlSeconds) || input.ttlSeconds < 1 || input.ttlSeconds > MAX_TOKEN_TTL_SECONDS) {
+      throw new PosternError("bad-request", `ttl must be 1 s to ${MAX_TOKEN_TTL_SECONDS / 86_400} days`);
+    }
+    const roles = input.roles ?? [...profile.roles];
+    const token = `pt_${randomBytes(32).toString("base64url")}`;
+    const now = this.o.now();
+    const expiresAtMs = now + input.ttlSeconds * 1000;
+    await this.o.store.putToken({ tokenHash: hashToken(token), identity: input.identity, roles, profile: profile.name, expiresAtMs, createdAtMs: now });
+    await this.o.audit.append({ actor: input.actor, action: "token.create", subject: input.identity, details: { roles, profile: profile.name, expiresAtMs } });
+    return { token, expiresAt: new Date(expiresAtMs).toISOString() };
+  }
+
+  /** Token enrollment: the key stays on the client; the token is spent whether or not the CSR passes. */
+  async enroll(input: { token: string; csrPem: string }): Promise<IssuedResult> {
+    if (!TOKEN_PATTERN.test(input.token)) throw new PosternError("token-invalid");
+    const record = await this.o.store.consumeToken(hashToken(input.token), this.o.now());
+    if (!record) throw new PosternError("token-invalid");
+    const actor = `token:${record.identity}`;
+    try {
+      const issued = issueFromCsrNow({
+        ...this.issuing(),
+        csrPem: input.csrPem,
+        profile: this.profile(record.profile),
+        identity: record.identity,
+        roles: record.roles,
+      });
+      return await this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued");
+    } catch (error) {
+      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error) } });
+      throw error;
+    }
+  }
+
+  /** An admin certifies a CSR; identity and roles default to the CSR's own names. */
+  async issueFromCsr(input: { csrPem: string; identity?: string; roles?: string[]; profile?: string; lifetimeSeconds?: number; actor: Actor }): Promise<IssuedResult> {
+    const profile = this.profile(input.profile);
+    const issued = issueFromCsrNow({
+      ...this.issuing(),
+      csrPem: input.csrPem,
+      profile,
+      identity: input.identity,
+      roles: input.roles,
+      lifetimeSeconds: input.lifetimeSeconds,
+    });
+    return this.record(issued, profile.name, input.actor, "certificate.issue", "issued");
+  }
+
+  /** Server-side key generation: the key and certificate in a password-protected PKCS#12 bundle. */
+  async issuePkcs12(input: { identity: string; roles?: string[]; profile?: string; keyAlgorithm: KeyAlgorithm; password: string; lifetimeSeconds?: number; actor: Actor }): Promise<{ result: IssuedResult; pfx: Uint8Array }> {
+    const profile = this.profile(input.profile);
+    const { pfx, certificate } = await issuePkcs12({
+      ...this.issuing(),
+      identity: input.identity,
+      roles: input.roles ?? [...profile.roles],
+      keyAlgorithm: input.keyAlgorithm,
+      password: input.password,
+      profile,
+      lifetimeSeconds: lifetimeFor(profile, input.lifetimeSeconds),
+    });
+    const result = await this.record(certificate, profile.name, input.actor, "certificate.issue.pkcs12", "issued");
+    return { result, pfx };
+  }
+
+  /**
+   * Renews the caller's own certificate (same identity, roles and profile), with the same key
+   * or, given a CSR, a new one. A revoked certificate never renews; an expired one only
+   * within the configured grace period.
+   */
+  async renew(input: { peerCertDer: Uint8Array; csrPem?: string }): Promise<IssuedResult> {
+    const peer = new X509Certificate(input.peerCertDer);
+    const identity: ClientIdentity = identityFromCertificate(peer);
+    const current = await this.o.store.getCertificate(identity.serial);
+    if (!current || current.fingerprint !== identity.fingerprint) throw new PosternError("forbidden", "this certificate was not issued by this CA's inventory");
+    if (current.status === "revoked") throw new PosternError("certificate-revoked", "a revoked certificate cannot renew");
+    const graceEndsMs = current.notAfterMs + this.o.renewalGraceSeconds * 1000;
+    if (this.o.now() > graceEndsMs) throw new PosternError("certificate-expired", "the certificate expired beyond the renewal grace period");
+    const profile = this.profile(current.profile);
+    const actor = current.identity;
+    let issued: IssuedCertificate;
+    if (input.csrPem) {
+      issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles });
+    } else {
+      issued = issueLeafDer({
+        ...this.issuing(),
+        spki: new Uint8Array(peer.publicKey.export({ type: "spki", format: "der" })),
+        identity: current.identity,
+        roles: current.roles,
+        lifetimeSeconds: profile.defaultLifetimeSeconds,
+        usage: "client",
+      });
+    }
+    return this.record(issued, profile.name, actor, "certificate.renew", "renewed", { previousSerial: current.serial, newKey: Boolean(input.csrPem) });
+  }
+
+  /** Revokes one certificate by serial. Idempotent: the first reason and time stay. */
+  async revoke(input: { serial: string; reason: RevocationReason; actor: Actor }): Promise<CertificateRecord> {
+    const serial = normaliseSerial(input.serial);
+    const before = await this.o.store.getCertificate(serial);
+    const after = await this.o.store.revoke(serial, input.reason, this.o.now());
+    if (!after) throw new PosternError("not-found", "no certificate with this serial");
+    if (before?.status !== "revoked") {
+      this.o.metrics.certificateRevoked(input.reason);
+      await this.o.audit.append({ actor: input.actor, action: "certificate.revoke", subject: serial, details: { reason: input.reason, identity: after.identity } });
+    }
+    return after;
+  }
+
+  /** Incident response: revokes every valid certificate of one identity. */
+  async revokeIdentity(input: { identity: string; reason: RevocationReason; actor: Actor }): Promise<string[]> {
+    const serials: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.o.store.listCertificates({ identity: input.identity, status: "valid", limit: 1000, ...(cursor ? { cursor } : {}) });
+      serials.push(...page.items.map((item) => item.serial));
+      cursor = page.nextCursor;
+    } while (cursor);
+    for (const serial of serials) await this.revoke({ serial, reason: input.reason, actor: input.actor });
+    await this.o.audit.append({ actor: input.actor, action: "identity.revoke", subject: input.identity, details: { reason: input.reason, count: serials.length } });
+    return serials;
+  }
+
+  list(filter: CertificateFilter): Promise<CertificatePage> {
+    return this.o.store.listCertificates(filter);
+  }
+
+  /** Answers an RFC 6960 request from the store's view of each serial. */
+  ocsp(requestDer: Uint8Array): Promise<Uint8Array> {
+    return respondOcsp({
+      requestDer,
+      issuer: this.o.material.issuer,
+      nowMs: this.o.now(),
+      validitySeconds: 3600,
+      lookup: async (serial) => {
+        const record = await this.o.store.getCertificate(serial);
+        if (!record) return { status: "unknown" };
+        if (record.status === "revoked") return { status: "revoked", revokedAtMs: record.revokedAtMs ?? 0, reason: record.revocationReason ?? "unspecified" };
+        return { status: "good" };
+      },
+    });
+  }
+
+  /** Records a certificate issued outside the API (the bootstrap's demo and admin certificates). */
+  async adopt(chainPem: string, profile: string): Promise<void> {
+    const cert = new X509Certificate(chainPem);
+    const identity = identityFromCertificate(cert);
+    if (await this.o.store.getCertificate(identity.serial)) return;
+    await this.o.store.putCertificate({
+      serial: identity.serial,
+      identity: identity.id,
+      roles: identity.roles,
+      fingerprint: identity.fingerprint,
+      notBeforeMs: Date.parse(cert.validFrom),
+      notAfterMs: identity.notAfterMs,
+      issuedAtMs: Date.parse(cert.validFrom),
+      pem: cert.toString(),
+      status: "valid",
+      profile,
+    });
+  }
+
+  private issuing() {
+    return { issuer: this.o.material.issuer, now: this.o.now, crlUrl: this.o.urls.crlUrl, ocspUrl: this.o.urls.ocspUrl };
+  }
+
+  private async record(
+    issued: IssuedCertificate,
+    profile: string,
+    actor: Actor,
+    action: string,
+    kind: "issued" | "renewed",
+    details: Record<string, unknown> = {},
+  ): Promise<IssuedResult> {
+    await this.o.store.putCertificate({
+      serial: issued.serial,
+      identity: issued.identity,
+      roles: issued.roles,
+      fingerprint: issued.fingerprint,
+      notBeforeMs: issued.notBeforeMs,
+      notAfterMs: issued.notAfterMs,
+      issuedAtMs: this.o.now(),
+      pem: issued.pem,
+      status: "valid",
+      profile,
+    });
+    await this.o.audit.append({ actor, action, subject: issued.serial, details: { identity: issued.identity, roles: issued.roles, profile, notAfterMs: issued.notAfterMs, ...details } });
+    this.o.metrics.certificateIssued(kind);
+    return {
+      serial: issued.serial,
+      identity: issued.identity,
+      roles: issued.roles,
+      profile,
+      notAfter: new Date(issued.notAfterMs).toISOString(),
+      fingerprint: issued.fingerprint,
+      certificate: issued.chainPem,
+    };
+  }
+}
+
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/**
+ * Serials arrive as hex with or without colons, in either case, as openssl or node print
+ * them; the store keys them as DER encodes them (minimal, a 00 before a high first bit).
+ */
+export function normaliseSerial(serial: string): string {
+  let hex = serial.trim().replace(/^0x/i, "").replace(/:/g, "").toLowerCase();
+  if (!/^[0-9a-f]{1,64}$/.test(hex)) throw new PosternError("bad-request", "serial must be hex");
+  if (hex.length % 2) hex = `0${hex}`;
+  while (hex.startsWith("00") && hex.length > 2 && !/^00[89a-f]/.test(hex)) hex = hex.slice(2);
+  if (/^[89a-f]/.test(hex)) hex = `00${hex}`;
+  return hex;
+}
+
+function codeOf(error: unknown): string {
+  return error instanceof PosternError ? error.code : "internal";
+}
+
+/** Parses a CSR only to fail early with `csr-invalid` on garbage before a token is spent. */
+export function checkCsrParses(csrPem: string): void {
+  parseCsr(csrPem);
+}
