@@ -14,6 +14,7 @@ import { FileStore } from "./pki/file-store.js";
 import { decryptPrivateKeyPem, toPrivateCryptoKey } from "./pki/keys.js";
 import { defineProfile, type CertificateProfile } from "./pki/profile.js";
 import { RedisStore } from "./pki/redis-store.js";
+import { SigningKeyRing } from "./pki/signing-keys.js";
 import type { PkiStore, RevokedEntry } from "./pki/store.js";
 import type { RedisClient } from "./replay/redis-guard.js";
 import { RevocationIndex } from "./tls/revocation-index.js";
@@ -24,6 +25,8 @@ export interface PkiRuntime {
   authority: CertificateAuthority;
   crl: CrlPublisher;
   store: PkiStore;
+  /** The gateway's forward-signing keys: the active one signs, the JWKS publishes all in overlap. */
+  signingKeys: SigningKeyRing;
   revocations: RevocationIndex;
   /** Called for every revocation (this instance's or, with Redis, any replica's). */
   onRevoked(listener: (entry: RevokedEntry) => void): void;
@@ -43,6 +46,8 @@ export async function startPki(
   const urls = { crlUrl: `${deps.publicBaseUrl}/crl`, ocspUrl: `${deps.publicBaseUrl}/ocsp` };
   const { material, created } = await ensurePki({ dir: config.pki.dir, hostnames: [...config.pki.hostnames], now, ...urls });
 
+  const { passphrase } = await resolvePassphrase({ dir: config.pki.dir }, false);
+  const signingKeys = await SigningKeyRing.open({ pkiDir: config.pki.dir, passphrase, now });
   const store: PkiStore = deps.redis
     ? new RedisStore({ redis: deps.redis as Redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` })
     : await FileStore.open(config.pki.storeDir ?? join(config.pki.dir, "store"), { now });
@@ -91,6 +96,8 @@ export async function startPki(
   }
 
   const refresh = async () => {
+    // Picks up a key rotation made by `postern keys rotate` or another replica.
+    if (await signingKeys.reload()) log.info("forward-signing key rotated", { kid: signingKeys.active().keyid });
     // Catches up revocations a Redis subscriber may have missed while disconnected.
     for (const entry of await store.listRevoked()) revocations.add(entry.serial);
     const at = now();
@@ -108,6 +115,7 @@ export async function startPki(
     authority,
     crl,
     store,
+    signingKeys,
     revocations,
     onRevoked: (listener) => listeners.push(listener),
     async stop() {

@@ -82,7 +82,16 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   }
 
   const pki: PkiRuntime = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
-  const signer = (): ForwardSigner => ({ key: pki.material.signingKey, keyid: pki.material.signingPublicJwk.kid });
+  // Read at each signature, so a rotation (SIGHUP or the periodic reload) applies at once.
+  const liveSigner: ForwardSigner = {
+    get key() {
+      return pki.signingKeys.active().key;
+    },
+    get keyid() {
+      return pki.signingKeys.active().keyid;
+    },
+  };
+  const signer = (): ForwardSigner => liveSigner;
   const backendDeps: BackendDeps = {
     signer,
     redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined,
@@ -162,9 +171,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
         }),
     },
     staticEndpoint("/ca.pem", "application/x-pem-file", () => material.caBundlePem),
-    staticEndpoint("/.well-known/postern-keys", "application/jwk-set+json", () =>
-      JSON.stringify({ keys: [{ ...material.signingPublicJwk, use: "sig", alg: "EdDSA" }] }),
-    ),
+    staticEndpoint("/.well-known/postern-keys", "application/jwk-set+json", () => JSON.stringify(pki.signingKeys.jwks())),
     ...pkiPublicEndpoints({ crl: pki.crl, authority: pki.authority }),
   ];
   const publicServer = new PublicServer(endpoints, log);
@@ -190,6 +197,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       };
     },
     async reload(next) {
+      await pki.signingKeys.reload();
       const restartNeeded = RESTART_SECTIONS.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
       let fresh: Map<string, Backend>;
       try {

@@ -32,6 +32,18 @@ export async function runServe(_args: string[]): Promise<number> {
   if (app.mode === "embedded") {
     log.warn("embedded mode: replay protection and the message file live in this one process; run a single instance, or set POSTERN_REDIS_URL for several replicas");
   }
+  process.on("SIGHUP", () => {
+    void (async () => {
+      try {
+        const { restartNeeded } = await app.reload(loadConfig());
+        log.info("configuration reloaded: routes, backends, signature policy and signing keys", {
+          ...(restartNeeded.length ? { notApplied: restartNeeded, note: "these sections need a restart" } : {}),
+        });
+      } catch (error) {
+        log.error("configuration reload failed; the running configuration stays", { error: (error as Error).message });
+      }
+    })();
+  });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

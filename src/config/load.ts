@@ -14,17 +14,22 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Environment variables operators set per deployment, and the key each one overrides. */
-export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly string[]; numeric: boolean }> = [
-  { variable: "POSTERN_REDIS_URL", key: ["redis", "url"], numeric: false },
-  { variable: "POSTERN_DATA_HOST", key: ["listeners", "data", "host"], numeric: false },
-  { variable: "POSTERN_DATA_PORT", key: ["listeners", "data", "port"], numeric: true },
-  { variable: "POSTERN_ADMIN_HOST", key: ["listeners", "admin", "host"], numeric: false },
-  { variable: "POSTERN_ADMIN_PORT", key: ["listeners", "admin", "port"], numeric: true },
-  { variable: "POSTERN_PUBLIC_HOST", key: ["listeners", "public", "host"], numeric: false },
-  { variable: "POSTERN_PUBLIC_PORT", key: ["listeners", "public", "port"], numeric: true },
-  { variable: "POSTERN_PKI_DIR", key: ["pki", "dir"], numeric: false },
-  { variable: "POSTERN_DATA_DIR", key: ["data", "dir"], numeric: false },
-  { variable: "POSTERN_PUBLIC_BASE_URL", key: ["pki", "publicBaseUrl"], numeric: false },
+type EnvKind = "string" | "number" | "boolean" | "list";
+
+export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly string[]; kind: EnvKind }> = [
+  { variable: "POSTERN_REDIS_URL", key: ["redis", "url"], kind: "string" },
+  { variable: "POSTERN_REDIS_CLUSTER", key: ["redis", "cluster"], kind: "boolean" },
+  { variable: "POSTERN_DATA_HOST", key: ["listeners", "data", "host"], kind: "string" },
+  { variable: "POSTERN_DATA_PORT", key: ["listeners", "data", "port"], kind: "number" },
+  { variable: "POSTERN_ADMIN_HOST", key: ["listeners", "admin", "host"], kind: "string" },
+  { variable: "POSTERN_ADMIN_PORT", key: ["listeners", "admin", "port"], kind: "number" },
+  { variable: "POSTERN_PUBLIC_HOST", key: ["listeners", "public", "host"], kind: "string" },
+  { variable: "POSTERN_PUBLIC_PORT", key: ["listeners", "public", "port"], kind: "number" },
+  { variable: "POSTERN_PKI_DIR", key: ["pki", "dir"], kind: "string" },
+  { variable: "POSTERN_PKI_HOSTNAMES", key: ["pki", "hostnames"], kind: "list" },
+  { variable: "POSTERN_DATA_DIR", key: ["data", "dir"], kind: "string" },
+  { variable: "POSTERN_PUBLIC_BASE_URL", key: ["pki", "publicBaseUrl"], kind: "string" },
+  { variable: "POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS", key: ["tls", "handshakesPerSecondPerAddress"], kind: "number" },
 ];
 
 export const DEFAULT_CONFIG_PATH = "config/postern.yaml";
@@ -78,7 +83,7 @@ function readConfigFile(path: string, explicit: boolean): Record<string, unknown
 /** Writes environment overrides into `raw`; returns which key came from which variable. */
 function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Map<string, string> {
   const sources = new Map<string, string>();
-  for (const { variable, key, numeric } of ENV_OVERRIDES) {
+  for (const { variable, key, kind } of ENV_OVERRIDES) {
     const value = env[variable];
     if (value === undefined || value === "") continue;
     let target = raw;
@@ -87,11 +92,19 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Map<string, 
       target[segment] = next !== null && typeof next === "object" ? next : {};
       target = target[segment] as Record<string, unknown>;
     }
-    // A non-numeric value stays a string so the schema names the key it breaks.
-    target[key.at(-1)!] = numeric && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    target[key.at(-1)!] = fromEnv(value, kind);
     sources.set(key.join("."), variable);
   }
   return sources;
+}
+
+/** A value that does not convert stays a string, so the schema names the key it breaks. */
+function fromEnv(value: string, kind: EnvKind): unknown {
+  const trimmed = value.trim();
+  if (kind === "number") return /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : value;
+  if (kind === "boolean") return trimmed === "true" ? true : trimmed === "false" ? false : value;
+  if (kind === "list") return trimmed.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  return value;
 }
 
 function describeIssues(issues: readonly z.core.$ZodIssue[], origin: string, sources: ReadonlyMap<string, string>): string {

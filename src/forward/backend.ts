@@ -5,6 +5,8 @@ import type { NonceClaim } from "../replay/nonce.js";
 export interface AcceptedMessage {
   messageId: string;
   route: string;
+  /** Path parameters of the route match (`/v1/messages/:topic` -> { topic }). */
+  params: Readonly<Record<string, string>>;
   identity: ClientIdentity;
   clientCertDer: Uint8Array;
   method: string;

@@ -77,7 +77,7 @@ export class Gateway {
   async handle(request: InboundRequest): Promise<GatewayAnswer> {
     const deps = this.deps;
     const { message, identity } = request;
-    const { route } = deps.routes.find(message.method, message.path);
+    const { route, params } = deps.routes.find(message.method, message.path);
     if (!isAuthorized(identity, route.allow)) {
       throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
     }
@@ -121,6 +121,7 @@ export class Gateway {
     const accepted: AcceptedMessage = {
       messageId: randomUUID(),
       route: route.name,
+      params,
       identity,
       clientCertDer: request.peerCertDer,
       method: message.method,

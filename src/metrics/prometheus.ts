@@ -10,7 +10,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly handshakes: Counter;
   private readonly handshakeFailures: Counter<"reason">;
   private readonly connections: Gauge;
-  private readonly redisUp: Gauge;
+  private redisUp: Gauge | undefined;
   private readonly certificates: Counter<"kind">;
   private readonly revocations: Counter<"reason">;
   private readonly expiry: Gauge<"what">;
@@ -47,7 +47,6 @@ export class PrometheusRecorder implements MetricsRecorder {
       registers,
     });
     this.connections = new Gauge({ name: "postern_connections", help: "Live data-plane TLS connections", registers });
-    this.redisUp = new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers });
     this.certificates = new Counter({
       name: "postern_certificates_total",
       help: "Certificates issued or renewed",
@@ -106,7 +105,9 @@ export class PrometheusRecorder implements MetricsRecorder {
   connectionClosed(): void {
     this.connections.dec();
   }
+  /** The gauge exists only once Redis is in use, so embedded mode never reports Redis down. */
   redisAvailable(up: boolean): void {
+    this.redisUp ??= new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers: [this.registry] });
     this.redisUp.set(up ? 1 : 0);
   }
   certificateIssued(kind: "issued" | "renewed"): void {

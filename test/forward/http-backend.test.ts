@@ -48,6 +48,7 @@ function message(body = '{"n":1}', overrides: Partial<AcceptedMessage> = {}): { 
   const accepted: AcceptedMessage = {
     messageId: `message-${counter}`,
     route: "r",
+    params: {},
     identity: { id: "spiffe://postern.local/client/demo", roles: ["client", "ops"], serial: "01", fingerprint: "fp", notAfterMs: 0 },
     clientCertDer: Buffer.from("not-really-a-certificate"),
     method: "POST",

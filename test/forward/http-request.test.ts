@@ -14,6 +14,7 @@ function accepted(overrides: Partial<AcceptedMessage> = {}): AcceptedMessage {
   return {
     messageId: "0b8f7c4e-1111-4222-8333-944455556666",
     route: "r",
+    params: {},
     identity: { id: "spiffe://org/svc", roles: ["client"], serial: "0a", fingerprint: "fp", notAfterMs: 0 },
     clientCertDer: Buffer.from([1, 2, 3]),
     method: "POST",

@@ -40,6 +40,7 @@ function message(receivedAtMs: number): AcceptedMessage {
   return {
     messageId: "msg-0001-abcdef",
     route: "orders",
+    params: {},
     identity: { id: "spiffe://postern.local/client/demo", roles: ["client"], serial: "01", fingerprint: "x", notAfterMs: 0 },
     clientCertDer: Buffer.from("not-really-a-certificate"),
     method: "POST",

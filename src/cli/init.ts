@@ -1,0 +1,86 @@
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { PosternError } from "../errors.js";
+import { caExists, initCa } from "../pki/ca.js";
+import { PASSPHRASE_ENV, PKI_FILES, pkiPaths } from "../pki/ca-files.js";
+import { KEY_TYPES_TEXT, parseKeyType } from "./csr.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "create the root and issuing CA (keys encrypted with the CA passphrase)";
+
+export const usage = `postern init [options]
+  --dir DIR               the PKI directory (default certs)
+  --key-type T            CA key type: ${KEY_TYPES_TEXT} (default P-256)
+  --root-days N           root CA lifetime in days (default 3650)
+  --issuing-days N        issuing CA lifetime in days (default 1825, at most the root's)
+  --root-subject DN       e.g. "CN=Acme Root CA,O=Acme" (default CN=Postern Root CA,O=Postern)
+  --issuing-subject DN    e.g. "CN=Acme Issuing CA 1,O=Acme"
+  --passphrase-file F     read the CA passphrase from F (created, 0600, when missing)
+  --force                 replace an existing CA: nothing it issued is trusted any more
+Without --passphrase-file the passphrase comes from ${PASSPHRASE_ENV}, else <dir>/${PKI_FILES.passphrase},
+which is generated (0600) when missing. \`postern start\` issues the gateway's server certificate,
+its forward-signing key and the demo and admin client certificates on first start.`;
+
+/** `postern init`: exit 0 with the files created, 1 when a CA exists (without --force). */
+export async function runInit(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dir: { type: "string", default: "certs" },
+      "key-type": { type: "string" },
+      "root-days": { type: "string" },
+      "issuing-days": { type: "string" },
+      "root-subject": { type: "string" },
+      "issuing-subject": { type: "string" },
+      "passphrase-file": { type: "string" },
+      force: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const dir = values.dir;
+  const keyAlgorithm = parseKeyType(values["key-type"]);
+  const rootDays = positiveDays(values["root-days"], "--root-days");
+  const issuingDays = positiveDays(values["issuing-days"], "--issuing-days");
+  if (!values.force && (await caExists(dir))) {
+    throw new PosternError("conflict", `a CA already exists in ${dir}; pass --force to replace it (nothing it issued will be trusted any more)`);
+  }
+  const result = await initCa({
+    dir,
+    keyAlgorithm,
+    force: values.force,
+    ...(rootDays !== undefined ? { rootLifetimeDays: rootDays } : {}),
+    ...(issuingDays !== undefined ? { issuingLifetimeDays: issuingDays } : {}),
+    ...(values["root-subject"] !== undefined ? { rootSubject: values["root-subject"] } : {}),
+    ...(values["issuing-subject"] !== undefined ? { issuingSubject: values["issuing-subject"] } : {}),
+    ...(values["passphrase-file"] !== undefined ? { passphraseFile: values["passphrase-file"] } : {}),
+  });
+  const paths = pkiPaths(dir);
+  const until = (date: Date) => date.toISOString().slice(0, 10);
+  const lines = [
+    `Created a ${keyAlgorithm} CA in ${dir}:`,
+    `  root CA      ${paths.rootCert} (${result.root.cert.subject}, until ${until(result.root.cert.notAfter)})`,
+    `  issuing CA   ${paths.issuingCert} (${result.issuer.cert.subject}, until ${until(result.issuer.cert.notAfter)})`,
+    `  keys         ${paths.rootKey}, ${paths.issuingKey} (encrypted, 0600)`,
+    `  trust bundle ${paths.caBundle}`,
+  ];
+  const generated = result.createdFiles.find((f) => f !== paths.caBundle && !Object.values(paths).includes(f) || f === paths.passphrase);
+  if (generated) lines.push(`Generated the CA passphrase in ${generated} (0600): back it up and keep it secret.`);
+  const passphraseFile = values["passphrase-file"];
+  if (passphraseFile !== undefined && resolve(passphraseFile) !== resolve(paths.passphrase)) {
+    lines.push(`postern start reads the passphrase from ${PASSPHRASE_ENV} or ${paths.passphrase}: export ${PASSPHRASE_ENV}="$(cat ${passphraseFile})"`);
+  }
+  lines.push(
+    "Next: postern start issues the gateway's server certificate, its forward-signing key and the",
+    "demo and admin client certificates on first start. The root key is needed only to sign a new",
+    `issuing CA (and the root's CRL): you may move ${paths.rootKey} offline once the gateway has started.`,
+  );
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
+
+function positiveDays(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(text) || Number(text) < 1) throw new UsageError(`${flag} must be a whole number of days, at least 1`);
+  return Number(text);
+}
