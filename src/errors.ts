@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   "bad-request": { status: 400, title: "The request is malformed" },
   "body-too-large": { status: 413, title: "The body exceeds the route's limit" },
+  "headers-too-large": { status: 431, title: "The request's header section exceeds the limit" },
   "unsupported-media-type": { status: 415, title: "The content type is not accepted on this route" },
   "digest-missing": { status: 400, title: "Content-Digest is missing or has no supported algorithm" },
   "digest-mismatch": { status: 400, title: "Content-Digest does not match the body" },

@@ -1,4 +1,5 @@
-import { resolve } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { PosternError } from "../errors.js";
 import { caExists, initCa } from "../pki/ca.js";
@@ -45,6 +46,8 @@ export async function runInit(args: string[]): Promise<number> {
   if (!values.force && (await caExists(dir))) {
     throw new PosternError("conflict", `a CA already exists in ${dir}; pass --force to replace it (nothing it issued will be trusted any more)`);
   }
+  // resolvePassphrase creates <dir> only, not the passphrase file's own directory.
+  if (values["passphrase-file"] !== undefined) await mkdir(dirname(values["passphrase-file"]), { recursive: true, mode: 0o700 });
   const result = await initCa({
     dir,
     keyAlgorithm,
@@ -64,7 +67,8 @@ export async function runInit(args: string[]): Promise<number> {
     `  keys         ${paths.rootKey}, ${paths.issuingKey} (encrypted, 0600)`,
     `  trust bundle ${paths.caBundle}`,
   ];
-  const generated = result.createdFiles.find((f) => f !== paths.caBundle && !Object.values(paths).includes(f) || f === paths.passphrase);
+  const caFiles = new Set([paths.rootCert, paths.rootKey, paths.issuingCert, paths.issuingKey, paths.caBundle]);
+  const generated = result.createdFiles.find((f) => !caFiles.has(f));
   if (generated) lines.push(`Generated the CA passphrase in ${generated} (0600): back it up and keep it secret.`);
   const passphraseFile = values["passphrase-file"];
   if (passphraseFile !== undefined && resolve(passphraseFile) !== resolve(paths.passphrase)) {

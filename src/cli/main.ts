@@ -1,8 +1,14 @@
 #!/usr/bin/env node
+import * as audit from "./audit.js";
+import * as cert from "./cert.js";
+import * as enroll from "./enroll.js";
 import * as explain from "./explain.js";
+import * as init from "./init.js";
 import * as keys from "./keys.js";
 import * as send from "./send.js";
+import * as renew from "./renew.js";
 import * as serve from "./serve.js";
+import * as token from "./token.js";
 import { UsageError } from "./usage.js";
 import * as verify from "./verify.js";
 
@@ -18,6 +24,12 @@ const COMMANDS: Record<string, Command> = {
   explain: { summary: explain.summary, usage: explain.usage, run: explain.runExplain },
   verify: { summary: verify.summary, usage: verify.usage, run: verify.runVerify },
   keys: { summary: keys.summary, usage: keys.usage, run: keys.runKeys },
+  init: { summary: init.summary, usage: init.usage, run: init.runInit },
+  token: { summary: token.summary, usage: token.usage, run: token.runToken },
+  enroll: { summary: enroll.summary, usage: enroll.usage, run: enroll.runEnroll },
+  cert: { summary: cert.summary, usage: cert.usage, run: cert.runCert },
+  renew: { summary: renew.summary, usage: renew.usage, run: renew.runRenew },
+  audit: { summary: audit.summary, usage: audit.usage, run: audit.runAudit },
 };
 
 function help(): string {

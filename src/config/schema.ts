@@ -13,13 +13,73 @@ const listener = (defaultHost: string, defaultPort: number) =>
 
 const nonEmptyName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 of [A-Za-z0-9._-]");
 
-const streamBackend = z.strictObject({
-  type: z.literal("stream"),
-  /** Redis Stream key suffix; the full key is <redis.keyPrefix>{<backend name>}:<stream>. */
-  stream: nonEmptyName.default("messages"),
-  /** Approximate MAXLEN trimming of the stream; 0 disables trimming. */
-  maxLength: z.number().int().min(0).default(1_000_000),
-});
+/**
+ * A stream name, or a template of one: literal [A-Za-z0-9._-] and the placeholders `{route}`
+ * (the route's name) and `{param.<name>}` (a path parameter of the route, `:name`).
+ */
+const streamTemplate = z
+  .string()
+  .max(128)
+  .regex(
+    /^(?:[A-Za-z0-9._-]|\{route\}|\{param\.[A-Za-z0-9._~-]+\})+$/,
+    "must be [A-Za-z0-9._-] with optional {route} and {param.<name>} placeholders",
+  );
+
+const trimApproximate = {
+  /** `~`: Redis trims whole radix-tree nodes (cheap, may keep ~100 entries more); false = exact. */
+  approximate: z.boolean().default(true),
+};
+
+/** How a stream is trimmed at each XADD (Redis mode). */
+const streamTrim = z.discriminatedUnion("strategy", [
+  z.strictObject({ strategy: z.literal("maxlen"), maxLength: z.number().int().positive(), ...trimApproximate }),
+  /** MINID = Redis time now - maxAgeSeconds: entries older than that are dropped. */
+  z.strictObject({ strategy: z.literal("minid"), maxAgeSeconds: z.number().int().positive().max(365 * 86_400), ...trimApproximate }),
+  z.strictObject({ strategy: z.literal("none") }),
+]);
+
+const streamBackend = z
+  .strictObject({
+    type: z.literal("stream"),
+    /**
+     * Redis Stream key suffix, or a template of one (`orders-{param.topic}`); the full key is
+     * <redis.keyPrefix>{<backend name>}:<stream>, so every stream of a backend shares its nonces' slot.
+     */
+    stream: streamTemplate.default("messages"),
+    trim: streamTrim.optional(),
+    /** Deprecated: `trim: {strategy: maxlen, maxLength}`; 0 = `trim: {strategy: none}`. */
+    maxLength: z.number().int().min(0).optional(),
+    /** A consumer group created at startup (fixed names) or with a stream's first entry (`XGROUP CREATE ... $ MKSTREAM`). */
+    consumerGroup: nonEmptyName.optional(),
+    /** Refuse new messages (503 backend-unavailable + Retry-After) instead of growing Redis without bound. */
+    backpressure: z
+      .strictObject({
+        /** Refuse while XLEN of the message's stream is at least this. */
+        maxBacklog: z.number().int().positive().optional(),
+        /** Refuse while `consumerGroup`'s lag (entries not yet delivered to it) is at least this. */
+        maxGroupLag: z.number().int().positive().optional(),
+        retryAfterSeconds: z.number().int().positive().max(3600).default(5),
+      })
+      .optional(),
+  })
+  .superRefine((backend, ctx) => {
+    if (backend.maxLength !== undefined && backend.trim !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["maxLength"], message: "is replaced by trim; set only trim" });
+    }
+    const bp = backend.backpressure;
+    if (bp && bp.maxBacklog === undefined && bp.maxGroupLag === undefined) {
+      ctx.addIssue({ code: "custom", path: ["backpressure"], message: "needs maxBacklog or maxGroupLag" });
+    }
+    if (bp?.maxGroupLag !== undefined && backend.consumerGroup === undefined) {
+      ctx.addIssue({ code: "custom", path: ["backpressure", "maxGroupLag"], message: "needs consumerGroup" });
+    }
+  })
+  .transform(({ maxLength, trim, ...rest }) => ({ ...rest, trim: trim ?? legacyTrim(maxLength) }));
+
+/** The trim of a config that predates `trim`: its `maxLength` (0 = none), default 1 000 000 entries. */
+function legacyTrim(maxLength: number | undefined): z.infer<typeof streamTrim> {
+  return maxLength === 0 ? { strategy: "none" } : { strategy: "maxlen", maxLength: maxLength ?? 1_000_000, approximate: true };
+}
 
 const httpBackend = z.strictObject({
   type: z.literal("http"),
@@ -192,7 +252,7 @@ export const configSchema = z
       .prefault({}),
     backends: z
       .record(nonEmptyName, backendSchema)
-      .default({ messages: { type: "stream", stream: "messages", maxLength: 1_000_000 } }),
+      .default({ messages: { type: "stream", stream: "messages", trim: { strategy: "maxlen", maxLength: 1_000_000, approximate: true } } }),
     routes: z
       .array(routeSchema)
       .default([

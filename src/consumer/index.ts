@@ -1,3 +1,13 @@
 export { loadJwks, parseJwks, type GatewayKeys } from "./jwks.js";
 export { fieldsOf, readStreamEntry } from "./redis-entries.js";
 export { verifyStreamEntry, type EntryVerification, type StreamEntryFields, type VerifyEntryOptions } from "./verify-entry.js";
+export {
+  claimStale,
+  deadLetter,
+  DEAD_LETTER_FIELDS,
+  deliveryCount,
+  originalFields,
+  readNew,
+  type ConsumerRedis,
+  type StreamEntry,
+} from "./dead-letter.js";

@@ -1,25 +1,63 @@
-import type { RedisReplayGuard } from "../replay/redis-guard.js";
+import type { BackendConfig } from "../config/schema.js";
 import type { NonceClaim } from "../replay/nonce.js";
+import { streamKey } from "../replay/nonce.js";
+import type { RedisReplayGuard, StreamAppend } from "../replay/redis-guard.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, type ForwardSigner } from "./stream-entry.js";
+import type { StreamNameTemplate } from "./stream-template.js";
+
+export type StreamBackendConfig = Extract<BackendConfig, { type: "stream" }>;
+
+export interface RedisStreamBackendOptions {
+  name: string;
+  keyPrefix: string;
+  config: StreamBackendConfig;
+  /** The compiled `config.stream`. */
+  template: StreamNameTemplate;
+  guard: RedisReplayGuard;
+  signer: ForwardSigner;
+}
 
 /**
  * A Redis Stream backend: the nonce claim and the XADD run in one script, so a 202 always
- * has its stream entry and a replay never gets one.
+ * has its stream entry and a replay never gets one. The stream is `config.stream`, or its
+ * template resolved per message, always under the key `<prefix>{<backend>}:<stream>` (one
+ * hash slot with the backend's nonces). Backpressure refuses a message before its nonce is
+ * claimed (503 backend-unavailable with Retry-After).
  */
 export class RedisStreamBackend implements Backend {
   readonly kind = "redis-stream";
+  readonly name: string;
+  private readonly options: RedisStreamBackendOptions;
 
-  constructor(
-    readonly name: string,
-    private readonly stream: { key: string; maxLength: number },
-    private readonly guard: RedisReplayGuard,
-    private readonly signer: ForwardSigner,
-  ) {}
+  private constructor(options: RedisStreamBackendOptions) {
+    this.name = options.name;
+    this.options = options;
+  }
+
+  /**
+   * Builds the backend; for a fixed stream name with a consumer group, creates the group now
+   * (templated streams get theirs with their first entry, inside the claim script).
+   */
+  static async open(options: RedisStreamBackendOptions): Promise<RedisStreamBackend> {
+    const { config, template } = options;
+    if (config.consumerGroup !== undefined && template.fixedName !== undefined) {
+      await options.guard.createConsumerGroup(streamKey(options.keyPrefix, options.name, template.fixedName), config.consumerGroup);
+    }
+    return new RedisStreamBackend(options);
+  }
 
   async deliver(message: AcceptedMessage, claim: NonceClaim): Promise<Delivery> {
-    const fields = buildStreamEntry(message, this.signer);
-    const result = await this.guard.claimAndAppend(claim, message.messageId, this.stream, fields);
+    const { config, template, keyPrefix, guard, signer } = this.options;
+    // Resolved before anything is signed or claimed: a bad parameter spends no nonce.
+    const stream: StreamAppend = {
+      key: streamKey(keyPrefix, this.name, template.resolve(message.route, message.params)),
+      trim: config.trim,
+      consumerGroup: config.consumerGroup,
+      backpressure: config.backpressure,
+    };
+    const fields = buildStreamEntry(message, signer);
+    const result = await guard.claimAndAppend(claim, message.messageId, stream, fields);
     if (result.outcome === "replayed") return { kind: "replayed" };
     const ids = { messageId: result.messageId, ...(result.entryId ? { entryId: result.entryId } : {}) };
     return result.outcome === "claimed" ? { kind: "accepted", ...ids } : { kind: "duplicate", ...ids };

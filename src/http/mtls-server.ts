@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
+import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import { identityFromCertificate, type ClientIdentity } from "../pki/identity.js";
@@ -70,6 +71,20 @@ export class MtlsServer {
       },
       (req, res) => this.onRequest(req, res),
     );
+    // Requests Node's parser refuses (oversized or malformed header sections) still get a
+    // problem+json answer, then the connection closes.
+    this.http.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const problem = new PosternError(error.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : "bad-request").toProblem();
+      const body = JSON.stringify(problem);
+      // Keep reading (and dropping) what the client still sends, or a client blocked writing a
+      // huge header section would never read this answer; then close for good.
+      socket.resume();
+      setTimeout(() => socket.destroy(), 2000).unref();
+      socket.end(
+        `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}`,
+      );
+    });
     this.tls = createTlsServer({
       ...options.secureContext(),
       requestCert: true,

@@ -16,6 +16,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly expiry: Gauge<"what">;
   private readonly backendDuration: Histogram<"backend" | "outcome">;
   private readonly breaker: Gauge<"backend">;
+  private readonly propagation: Histogram;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -72,6 +73,12 @@ export class PrometheusRecorder implements MetricsRecorder {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.propagation = new Histogram({
+      name: "postern_revocation_propagation_seconds",
+      help: "Time from a revocation to this instance refusing the certificate and closing its live connections",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
+      registers,
+    });
     this.breaker = new Gauge({
       name: "postern_backend_breaker_state",
       help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
@@ -80,6 +87,9 @@ export class PrometheusRecorder implements MetricsRecorder {
     });
   }
 
+  revocationPropagated(seconds: number): void {
+    this.propagation.observe(Math.max(0, seconds));
+  }
   backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void {
     this.backendDuration.observe({ backend, outcome }, seconds);
   }

@@ -21,6 +21,8 @@ export interface MetricsRecorder {
   backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void;
   /** A backend's circuit breaker state: 0 closed, 1 half-open, 2 open. */
   breakerState(backend: string, state: "closed" | "half-open" | "open"): void;
+  /** Time from a revocation to this instance having applied it (index updated, connections closed). */
+  revocationPropagated(seconds: number): void;
   /** Seconds until the CA, the CRL's nextUpdate and the earliest issued certificate expire. */
   expirySeconds(what: "ca" | "crl" | "earliest_certificate", seconds: number): void;
 }
@@ -37,5 +39,6 @@ export const noopRecorder: MetricsRecorder = {
   certificateRevoked() {},
   expirySeconds() {},
   backendRequest() {},
+  revocationPropagated() {},
   breakerState() {},
 };

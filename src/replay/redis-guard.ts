@@ -1,4 +1,4 @@
-import { Cluster, Redis } from "ioredis";
+import { Cluster, Redis, ReplyError } from "ioredis";
 import { PosternError } from "../errors.js";
 import type { ClaimResult, NonceClaim } from "./nonce.js";
 import { nonceKey } from "./nonce.js";
@@ -7,10 +7,25 @@ import { nonceKey } from "./nonce.js";
  * Claims a nonce and, for stream backends, XADDs the entry in the same script: the message is
  * enqueued exactly once or not at all. The claim stores "<digest> <messageId> <entryId>" so a
  * retry with the same digest gets the original ids back.
+ * Before claiming, a stream append checks backpressure: a stream at `maxBacklog` (XLEN) or a
+ * consumer group at `maxGroupLag` returns {'full', 'backlog'|'lag', <value>} and writes nothing,
+ * so the nonce stays unspent. A group that has been handed the newest entry has no lag;
+ * otherwise its lag is XINFO GROUPS `lag`, or XLEN when Redis cannot tell (after XDELs).
+ * A configured consumer group is created (`$`, MKSTREAM) when the stream or the group does
+ * not exist yet, before the XADD, so the group sees the new entry. MINID is Redis's TIME
+ * minus the max age: the same clock as the `*` entry ids it is compared with.
  * KEYS[1] nonce key, KEYS[2] stream key (optional).
- * ARGV: digest, messageId, expire-at ms, maxlen (0 = no trim), field, value, ...
+ * ARGV: digest, messageId, expire-at ms, then with KEYS[2]: trim strategy (none|maxlen|minid),
+ * trim value (entries | max age ms), trim operator (~ or =), group ('' = none),
+ * max backlog (0 = none), max group lag (0 = none), field, value, ...
  */
 const CLAIM_SCRIPT = `
+local function idAfter(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  if tonumber(ams) ~= tonumber(bms) then return tonumber(ams) > tonumber(bms) end
+  return tonumber(aseq) > tonumber(bseq)
+end
 local prior = redis.call('GET', KEYS[1])
 if prior then
   local first = string.find(prior, ' ', 1, true)
@@ -22,17 +37,73 @@ if prior then
 end
 local entry = ''
 if #KEYS == 2 then
-  local args = {KEYS[2]}
-  if tonumber(ARGV[4]) > 0 then
-    args[#args + 1] = 'MAXLEN'; args[#args + 1] = '~'; args[#args + 1] = ARGV[4]
+  local stream, group = KEYS[2], ARGV[7]
+  local maxBacklog, maxLag = tonumber(ARGV[8]), tonumber(ARGV[9])
+  if maxBacklog > 0 then
+    local length = redis.call('XLEN', stream)
+    if length >= maxBacklog then return {'full', 'backlog', tostring(length)} end
+  end
+  if group ~= '' then
+    local info = nil
+    if redis.call('EXISTS', stream) == 1 then
+      for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+        local fields = {}
+        for i = 1, #g, 2 do fields[g[i]] = g[i + 1] end
+        if fields['name'] == group then info = fields end
+      end
+    end
+    if not info then
+      redis.call('XGROUP', 'CREATE', stream, group, '$', 'MKSTREAM')
+    elseif maxLag > 0 then
+      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+      if newest and idAfter(newest[1], info['last-delivered-id']) then
+        -- Redis reports no lag after some XDELs; XLEN then bounds it from above.
+        local lag = info['lag']
+        if type(lag) ~= 'number' then lag = redis.call('XLEN', stream) end
+        if lag >= maxLag then return {'full', 'lag', tostring(lag)} end
+      end
+    end
+  end
+  local args = {stream}
+  if ARGV[4] == 'maxlen' then
+    args = {stream, 'MAXLEN', ARGV[6], ARGV[5]}
+  elseif ARGV[4] == 'minid' then
+    local now = redis.call('TIME')
+    local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    args = {stream, 'MINID', ARGV[6], string.format('%.0f', nowMs - tonumber(ARGV[5]))}
   end
   args[#args + 1] = '*'
-  for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+  for i = 10, #ARGV do args[#args + 1] = ARGV[i] end
   entry = redis.call('XADD', unpack(args))
 end
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. entry, 'PXAT', ARGV[3])
 return {'claimed', ARGV[2], entry}
 `;
+
+/** Where and how `claimAndAppend` appends: the stream key and its trim and backpressure policy. */
+export interface StreamAppend {
+  key: string;
+  trim:
+    | { strategy: "none" }
+    | { strategy: "maxlen"; maxLength: number; approximate: boolean }
+    | { strategy: "minid"; maxAgeSeconds: number; approximate: boolean };
+  /** Created with the stream's first entry (or when missing) at `$`, so it sees that entry. */
+  consumerGroup?: string | undefined;
+  backpressure?: { maxBacklog?: number | undefined; maxGroupLag?: number | undefined; retryAfterSeconds: number } | undefined;
+}
+
+/** The claim script's ARGV after digest, message id and expiry, for one stream append (ARGV[4..9]). */
+export function streamAppendArguments(stream: StreamAppend): Array<string | number> {
+  const trim = stream.trim;
+  const [strategy, value, operator] =
+    trim.strategy === "maxlen"
+      ? ["maxlen", trim.maxLength, trim.approximate ? "~" : "="]
+      : trim.strategy === "minid"
+        ? ["minid", trim.maxAgeSeconds * 1000, trim.approximate ? "~" : "="]
+        : ["none", 0, "="];
+  const bp = stream.backpressure;
+  return [strategy, value, operator, stream.consumerGroup ?? "", bp?.maxBacklog ?? 0, bp?.maxGroupLag ?? 0];
+}
 
 /** Deletes a claim only if it still holds this message id (KEYS[1] nonce key; ARGV[1] message id). */
 const RELEASE_SCRIPT = `
@@ -83,30 +154,53 @@ export class RedisReplayGuard {
 
   /** Claims a nonce for an HTTP backend (the forward happens after). */
   claim(claim: NonceClaim, messageId: string): Promise<ClaimResult> {
-    return this.run([nonceKey(this.keyPrefix, claim)], claim, messageId, 0, []);
+    return this.run([nonceKey(this.keyPrefix, claim)], claim, messageId, [], []);
   }
 
-  /** Claims a nonce and appends `fields` to `stream` atomically. */
+  /**
+   * Claims a nonce and appends `fields` to `stream` atomically, trimming it as configured.
+   * @throws PosternError backend-unavailable (with `retryAfterSeconds`) when the stream's
+   * backlog or its group's lag is at the backpressure limit: then no nonce is claimed and
+   * nothing is added. replay-store-unavailable when Redis fails.
+   */
   claimAndAppend(
     claim: NonceClaim,
     messageId: string,
-    stream: { key: string; maxLength: number },
+    stream: StreamAppend,
     fields: ReadonlyArray<readonly [string, string | Buffer]>,
   ): Promise<ClaimResult> {
-    return this.run([nonceKey(this.keyPrefix, claim), stream.key], claim, messageId, stream.maxLength, fields.flat());
+    return this.run([nonceKey(this.keyPrefix, claim), stream.key], claim, messageId, streamAppendArguments(stream), fields.flat(), stream);
+  }
+
+  /**
+   * Creates a stream's consumer group at startup (`XGROUP CREATE <key> <group> $ MKSTREAM`);
+   * an existing group is kept as it is. Resolves false when Redis did not answer: the claim
+   * script then creates the group with the stream's first entry.
+   * @throws PosternError backend-unavailable when Redis refuses (the key is not a stream).
+   */
+  async createConsumerGroup(key: string, group: string): Promise<boolean> {
+    try {
+      await this.redis.xgroup("CREATE", key, group, "$", "MKSTREAM");
+      return true;
+    } catch (error) {
+      if (!(error instanceof ReplyError)) return false;
+      if (String((error as Error).message).startsWith("BUSYGROUP")) return true;
+      throw new PosternError("backend-unavailable", `consumer group ${group} could not be created`, { cause: error });
+    }
   }
 
   private async run(
     keys: string[],
     claim: NonceClaim,
     messageId: string,
-    maxLength: number,
+    streamArgs: ReadonlyArray<string | number>,
     fieldArgs: ReadonlyArray<string | Buffer>,
+    stream?: StreamAppend,
   ): Promise<ClaimResult> {
     const command = (this.redis as unknown as { posternClaim: ClaimCommand }).posternClaim.bind(this.redis);
     let reply: [string, string, string];
     try {
-      reply = await command(keys.length, ...keys, claim.digest, messageId, claim.expiresAtMs, maxLength, ...fieldArgs);
+      reply = await command(keys.length, ...keys, claim.digest, messageId, claim.expiresAtMs, ...streamArgs, ...fieldArgs);
     } catch (cause) {
       throw new PosternError("replay-store-unavailable", "the replay store did not answer; nothing was forwarded", {
         cause,
@@ -114,6 +208,12 @@ export class RedisReplayGuard {
       });
     }
     const [outcome, id, entryId] = reply;
+    if (outcome === "full") {
+      const limit = id === "lag" ? "consumer group lag" : "stream backlog";
+      throw new PosternError("backend-unavailable", `the ${limit} is at its limit; nothing was accepted`, {
+        extensions: { retryAfterSeconds: stream?.backpressure?.retryAfterSeconds ?? 5 },
+      });
+    }
     if (outcome === "replayed") return { outcome: "replayed" };
     const ids = { messageId: id, ...(entryId ? { entryId } : {}) };
     return outcome === "claimed" ? { outcome: "claimed", ...ids } : { outcome: "duplicate", ...ids };

@@ -1,0 +1,34 @@
+import { parseArgs } from "node:util";
+import { PosternError } from "../errors.js";
+import { verifyAuditLog } from "../pki/audit.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "verify the PKI audit log's hash chain";
+
+export const usage = `postern audit verify [--file data/audit.jsonl]
+  --file FILE          the audit log (default data/audit.jsonl)
+Exit 0 with "ok, N lines" and the hash of the last line (record it elsewhere: a rewrite of the
+whole file, or a cut at the end, shows only against that anchor); exit 1 naming the first bad
+line and why: changed, deleted, reordered or malformed.`;
+
+/** `postern audit verify`: exit 0 when the chain holds, 1 naming the first broken line. */
+export async function runAudit(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== "verify") throw new UsageError(action === undefined ? "give an action: verify" : `unknown action ${JSON.stringify(action)}`);
+  const { values } = parseArgs({
+    args: rest,
+    options: { file: { type: "string", default: "data/audit.jsonl" } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const result = await verifyAuditLog(values.file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw new PosternError("not-found", `no audit log at ${values.file}`);
+    throw error;
+  });
+  if (result.ok) {
+    process.stdout.write(`ok, ${result.lines} lines, head ${result.head}\n`);
+    return 0;
+  }
+  process.stdout.write(`${values.file}: line ${result.line}: ${result.reason}\n`);
+  return 1;
+}

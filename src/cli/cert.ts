@@ -1,0 +1,202 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import type { AdminClient } from "../client/index.js";
+import { REVOCATION_REASONS } from "../pki/store.js";
+import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
+import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
+import { parseDurationSeconds } from "./keys.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "issue, list and revoke client certificates (admin API)";
+
+const REASONS = Object.keys(REVOCATION_REASONS).filter((r) => r !== "removeFromCRL");
+
+export const usage = `postern cert issue --csr FILE [--id ID] [--role R]... [--profile P] [--lifetime 12h] [--out FILE]
+postern cert issue --p12 FILE --id ID (--password-file F | --password-env VAR) [--key-type T] [--role R]... [--profile P] [--lifetime D]
+postern cert list [--status valid|revoked] [--id ID] [--expiring-within 7d] [--limit N] [--cursor C] [--all] [--json]
+postern cert revoke (--serial HEX | --id IDENTITY) [--reason R]
+  issue --csr          certify a CSR (the key stays with its owner); the chain goes to --out or stdout
+  issue --p12          the gateway makes the key: a PKCS#12 bundle written to FILE (0600)
+  --key-type T         ${KEY_TYPES_TEXT} (default P-256), with --p12
+  --id ID              the identity (issue: default the CSR's SAN URI or CN; list: filter)
+  --lifetime D         shortened to the profile's maximum
+  list                 table of serial, identity, status, notAfter; --json for JSON;
+                       --all follows every page, else --cursor C fetches the next one
+  revoke --id          revokes every valid certificate of the identity (incident response)
+  --reason R           ${REASONS.join(", ")} (default unspecified)
+${ADMIN_USAGE}`;
+
+interface Issued {
+  serial: string;
+  identity: string;
+  roles: string[];
+  notAfter: string;
+  certificate: string;
+}
+
+interface Listed extends Issued {
+  status: string;
+}
+
+const CERT_OPTIONS = {
+  ...ADMIN_OPTIONS,
+  id: { type: "string" },
+  role: { type: "string", multiple: true },
+  profile: { type: "string" },
+  lifetime: { type: "string" },
+  csr: { type: "string" },
+  out: { type: "string" },
+  p12: { type: "string" },
+  "password-file": { type: "string" },
+  "password-env": { type: "string" },
+  "key-type": { type: "string" },
+  status: { type: "string" },
+  "expiring-within": { type: "string" },
+  limit: { type: "string" },
+  cursor: { type: "string" },
+  all: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  serial: { type: "string" },
+  reason: { type: "string" },
+} as const;
+
+const ALLOWED: Record<string, readonly string[]> = {
+  issue: ["id", "role", "profile", "lifetime", "csr", "out", "p12", "password-file", "password-env", "key-type"],
+  list: ["id", "status", "expiring-within", "limit", "cursor", "all", "json"],
+  revoke: ["id", "serial", "reason"],
+};
+
+type Values = ReturnType<typeof parse>;
+
+function parse(action: string, args: string[]) {
+  const { values } = parseArgs({ args, options: CERT_OPTIONS, strict: true, allowPositionals: false });
+  const allowed = new Set([...Object.keys(ADMIN_OPTIONS), ...(ALLOWED[action] ?? []), "all", "json"]);
+  for (const [key, value] of Object.entries(values)) {
+    if (!allowed.has(key) && value !== undefined) throw new UsageError(`--${key} does not apply to cert ${action}`);
+  }
+  if (action !== "list" && (values.all || values.json)) throw new UsageError(`--${values.all ? "all" : "json"} applies to cert list only`);
+  return values;
+}
+
+/** `postern cert issue|list|revoke`: exit 0 on success, 1 when the admin API refuses. */
+export async function runCert(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== "issue" && action !== "list" && action !== "revoke") {
+    throw new UsageError(action === undefined ? "give an action: issue, list or revoke" : `unknown action ${JSON.stringify(action)}`);
+  }
+  const values = parse(action, rest);
+  const run = action === "issue" ? (values.p12 !== undefined ? issuePkcs12 : issueCsr) : action === "list" ? list : revoke;
+  const prepared = await run(values);
+  const client = await adminClient(values);
+  try {
+    return await prepared(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Each action checks its flags and reads its files first, then talks to the admin API. */
+type Prepared = (client: AdminClient) => Promise<number>;
+
+function issueOptions(values: Values): Record<string, unknown> {
+  return {
+    ...(values.id !== undefined ? { identity: values.id } : {}),
+    ...(values.role ? { roles: values.role } : {}),
+    ...(values.profile !== undefined ? { profile: values.profile } : {}),
+    ...(values.lifetime !== undefined ? { lifetime: parseDurationSeconds(values.lifetime, "--lifetime") } : {}),
+  };
+}
+
+async function issueCsr(values: Values): Promise<Prepared> {
+  if (values.csr === undefined) throw new UsageError("give --csr FILE (or --p12 FILE for a server-made key)");
+  for (const flag of ["password-file", "password-env", "key-type"] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --p12 only`);
+  }
+  const body = { csr: await readFile(values.csr, "utf8"), ...issueOptions(values) };
+  return async (client) => {
+    const issued = (await client.call("POST", "/v1/certificates", body)) as Issued;
+    if (values.out === undefined) process.stdout.write(issued.certificate);
+    else await writePublicFile(values.out, issued.certificate);
+    process.stderr.write(describeIssued(issued, values.out));
+    return 0;
+  };
+}
+
+async function issuePkcs12(values: Values): Promise<Prepared> {
+  if (values.csr !== undefined || values.out !== undefined) throw new UsageError("--p12 writes its own file: drop --csr and --out");
+  if (values.id === undefined) throw new UsageError("--p12 needs --id");
+  if ((values["password-file"] === undefined) === (values["password-env"] === undefined)) {
+    throw new UsageError("give exactly one of --password-file or --password-env");
+  }
+  const password = values["password-file"] !== undefined
+    ? (await readFile(values["password-file"], "utf8")).replace(/\r?\n$/, "")
+    : process.env[values["password-env"]!];
+  if (!password) throw new UsageError(`the PKCS#12 password from ${values["password-file"] ?? `$${values["password-env"]}`} is empty`);
+  const body = { password, keyType: parseKeyType(values["key-type"]), ...issueOptions(values) };
+  const out = values.p12!;
+  return async (client) => {
+    const issued = (await client.call("POST", "/v1/certificates/pkcs12", body)) as Issued & { pkcs12: string };
+    await writeSecretFile(out, Buffer.from(issued.pkcs12, "base64"));
+    process.stdout.write(describeIssued(issued, `${out} (PKCS#12, 0600)`));
+    return 0;
+  };
+}
+
+function describeIssued(issued: Issued, where: string | undefined): string {
+  return `issued ${issued.serial} for ${issued.identity} (roles ${issued.roles.join(",") || "none"}), valid until ${issued.notAfter}${where ? `, written to ${where}` : ""}\n`;
+}
+
+async function list(values: Values): Promise<Prepared> {
+  if (values.status !== undefined && values.status !== "valid" && values.status !== "revoked") throw new UsageError("--status must be valid or revoked");
+  if (values.limit !== undefined && !(/^\d{1,4}$/.test(values.limit) && Number(values.limit) >= 1 && Number(values.limit) <= 1000)) {
+    throw new UsageError("--limit must be 1 to 1000");
+  }
+  if (values.all && values.cursor !== undefined) throw new UsageError("give --all or --cursor, not both");
+  const query = new URLSearchParams();
+  if (values.status !== undefined) query.set("status", values.status);
+  if (values.id !== undefined) query.set("identity", values.id);
+  if (values["expiring-within"] !== undefined) query.set("expiringWithin", `${parseDurationSeconds(values["expiring-within"], "--expiring-within")}s`);
+  if (values.limit !== undefined) query.set("limit", values.limit);
+  return async (client) => {
+    const items: Listed[] = [];
+    let cursor = values.cursor;
+    let next: string | undefined;
+    do {
+      const page = new URLSearchParams(query);
+      if (cursor !== undefined) page.set("cursor", cursor);
+      const answer = (await client.call("GET", `/v1/certificates?${page}`)) as { items: Listed[]; nextCursor?: string };
+      items.push(...answer.items);
+      next = answer.nextCursor;
+      cursor = next;
+    } while (values.all && next !== undefined);
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ items, ...(next !== undefined ? { nextCursor: next } : {}) }, null, 2) + "\n");
+      return 0;
+    }
+    process.stdout.write(table(items));
+    if (next !== undefined) process.stderr.write(`more: --cursor ${next} (or --all)\n`);
+    return 0;
+  };
+}
+
+function table(items: readonly Listed[]): string {
+  const rows = [["SERIAL", "IDENTITY", "STATUS", "NOT AFTER"], ...items.map((i) => [i.serial, i.identity, i.status, i.notAfter])];
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell)).join("  ") + "\n").join("");
+}
+
+async function revoke(values: Values): Promise<Prepared> {
+  if ((values.serial === undefined) === (values.id === undefined)) throw new UsageError("give exactly one of --serial or --id");
+  const reason = values.reason ?? "unspecified";
+  if (!REASONS.includes(reason)) throw new UsageError(`--reason must be one of ${REASONS.join(", ")}`);
+  return async (client) => {
+    if (values.serial !== undefined) {
+      const record = (await client.call("POST", `/v1/certificates/${encodeURIComponent(values.serial)}/revoke`, { reason })) as Listed & { revokedAt?: string };
+      process.stdout.write(`revoked ${record.serial} (${record.identity}) at ${record.revokedAt ?? "?"}\n`);
+      return 0;
+    }
+    const answer = (await client.call("POST", "/v1/identities/revoke", { identity: values.id, reason })) as { revoked: string[] };
+    process.stdout.write(`revoked ${answer.revoked.length} certificate(s) of ${values.id}${answer.revoked.map((s) => `\n  ${s}`).join("")}\n`);
+    return 0;
+  };
+}

@@ -1,0 +1,88 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { parseArgs } from "node:util";
+import { AdminClient, PosternRequestError } from "../client/index.js";
+import { PosternError } from "../errors.js";
+import { keyAlgorithmOf } from "../pki/keys.js";
+import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "renew a client certificate over mTLS with the certificate itself";
+
+export const usage = `postern renew --cert FILE --key FILE [--ca FILE] [--new-key [--key-type T]] [--out DIR]
+  --url URL            the gateway's admin API (default https://127.0.0.1:8444, or POSTERN_ADMIN_URL)
+  --cert FILE          the certificate chain to renew (it authenticates the request)
+  --key FILE           its private key
+  --ca FILE            CA bundle that issued the gateway's certificate (default certs/ca-bundle.pem)
+  --new-key            make a new key here (sent only as a CSR); default keeps the key
+  --key-type T         the new key's type: ${KEY_TYPES_TEXT} (default the current key's)
+  --out DIR            write <cert name> (and, with --new-key, <key name>) to DIR; default
+                       replaces --cert (and --key) in place, each file atomically
+Same identity, roles and profile; a revoked certificate cannot renew.`;
+
+interface Renewed {
+  serial: string;
+  identity: string;
+  notAfter: string;
+  certificate: string;
+}
+
+/** `postern renew`: exit 0 with the new certificate written, 1 when the gateway refuses. */
+export async function runRenew(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: "string", default: process.env.POSTERN_ADMIN_URL ?? "https://127.0.0.1:8444" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      ca: { type: "string", default: "certs/ca-bundle.pem" },
+      "new-key": { type: "boolean", default: false },
+      "key-type": { type: "string" },
+      out: { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.cert === undefined || values.key === undefined) throw new UsageError("--cert and --key are required");
+  if (values["key-type"] !== undefined && !values["new-key"]) throw new UsageError("--key-type applies with --new-key only");
+  const [certPem, keyPem, caPem] = await Promise.all([readFile(values.cert, "utf8"), readFile(values.key, "utf8"), readFile(values.ca, "utf8")]);
+  const current = new X509Certificate(certPem);
+  const fresh = values["new-key"]
+    ? await newKeyWithCsr(parseKeyType(values["key-type"], keyAlgorithmOf(createPrivateKey(keyPem)) ?? "P-256"))
+    : undefined;
+
+  const client = new AdminClient({ url: values.url, cert: certPem, key: keyPem, ca: caPem });
+  let renewed: Renewed;
+  try {
+    renewed = (await client.call("POST", "/v1/renew", fresh ? { csr: fresh.csrPem } : {})) as Renewed;
+  } catch (error) {
+    throw explainRefusal(error);
+  } finally {
+    await client.close();
+  }
+
+  const certOut = values.out === undefined ? values.cert : join(values.out, basename(values.cert));
+  const keyOut = values.out === undefined ? values.key : join(values.out, basename(values.key));
+  if (values.out !== undefined) await mkdir(values.out, { recursive: true });
+  // Each file is replaced atomically, the pair is not: a crash between the two renames leaves
+  // a mismatched pair in place. --out keeps the old pair untouched.
+  if (fresh) await writeSecretFile(keyOut, fresh.keyPem);
+  await writePublicFile(certOut, renewed.certificate);
+  process.stdout.write(
+    `renewed ${renewed.identity}: serial ${renewed.serial} (was ${current.serialNumber.toLowerCase()}), valid until ${renewed.notAfter}\n`
+    + `  certificate  ${certOut}\n`
+    + `  key          ${fresh ? `${keyOut} (new)` : `${values.key} (unchanged)`}\n`,
+  );
+  return 0;
+}
+
+/** A refused handshake never reaches HTTP: say what that usually means. */
+function explainRefusal(error: unknown): unknown {
+  if (error instanceof PosternRequestError || error instanceof PosternError) return error;
+  const code = (error as { code?: string }).code ?? "";
+  if (/^(UND_ERR_SOCKET|ECONNRESET|EPIPE|ERR_SSL_|ERR_TLS_)/.test(code) || /alert|handshake|other side closed/i.test(String(error))) {
+    return new PosternError("unauthenticated", `the gateway refused the TLS handshake (${code || (error as Error).message}): the certificate may be revoked, expired or from another CA`);
+  }
+  return error;
+}
