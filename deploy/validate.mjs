@@ -71,7 +71,9 @@ if (parseConfig) {
 
 // Metric names used by the rules and the dashboard.
 if (PrometheusRecorder) {
-  const known = new Set(new PrometheusRecorder().registry.getMetricsAsArray().map((m) => m.name));
+  const recorder = new PrometheusRecorder();
+  recorder.redisAvailable(true); // postern_redis_up exists only in Redis mode
+  const known = new Set(recorder.registry.getMetricsAsArray().map((m) => m.name));
   const histogram = /_(bucket|sum|count)$/;
   const exists = (name) => known.has(name) || (histogram.test(name) && known.has(name.replace(histogram, "")));
   for (const file of [join(deployDir, "prometheus/rules.yaml"), join(deployDir, "grafana/postern-dashboard.json")]) {

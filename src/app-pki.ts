@@ -44,9 +44,10 @@ export async function startPki(
 ): Promise<PkiRuntime> {
   const { log, metrics, now } = deps;
   const urls = { crlUrl: `${deps.publicBaseUrl}/crl`, ocspUrl: `${deps.publicBaseUrl}/ocsp` };
-  const { material, created } = await ensurePki({ dir: config.pki.dir, hostnames: [...config.pki.hostnames], now, ...urls });
+  const passphraseSource = { dir: config.pki.dir, ...(config.pki.passphraseFile ? { passphraseFile: config.pki.passphraseFile } : {}) };
+  const { material, created } = await ensurePki({ ...passphraseSource, hostnames: [...config.pki.hostnames], now, ...urls });
 
-  const { passphrase } = await resolvePassphrase({ dir: config.pki.dir }, false);
+  const { passphrase } = await resolvePassphrase(passphraseSource, false);
   const signingKeys = await SigningKeyRing.open({ pkiDir: config.pki.dir, passphrase, now });
   const store: PkiStore = deps.redis
     ? new RedisStore({ redis: deps.redis as Redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` })
@@ -66,7 +67,7 @@ export async function startPki(
   const crl = new CrlPublisher({
     issuer: material.issuer,
     store,
-    rootCrlPem: await rootCrl(material, now, log),
+    rootCrlPem: await rootCrl(material, passphrase, now, log),
     validityMs: config.pki.crlValiditySeconds * 1000,
     now,
     onPublished: (published) => metrics.expirySeconds("crl", (published.nextUpdateMs - now()) / 1000),
@@ -133,10 +134,9 @@ export async function startPki(
  * start while the root key is on this machine; with the root key offline, the stored
  * `root-ca.crl` is used as it is.
  */
-async function rootCrl(material: PkiMaterial, now: () => number, log: Logger): Promise<string> {
+async function rootCrl(material: PkiMaterial, passphrase: string, now: () => number, log: Logger): Promise<string> {
   const path = join(material.dir, "root-ca.crl");
   if (await exists(material.files.rootKey)) {
-    const { passphrase } = await resolvePassphrase({ dir: material.dir }, false);
     const key = decryptPrivateKeyPem(await readFile(material.files.rootKey, "utf8"), passphrase, "root-ca.key");
     const built = buildRootCrl({
       root: { cert: material.root.cert, privateKey: await toPrivateCryptoKey(key) },

@@ -81,7 +81,15 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     });
   }
 
-  const pki: PkiRuntime = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
+  // What is opened so far is closed again when a later step fails, or the process would hang.
+  const closeRedis = async () => void (await redis?.quit().catch(() => redis?.disconnect()));
+  let pki: PkiRuntime;
+  try {
+    pki = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
+  } catch (error) {
+    await closeRedis();
+    throw error;
+  }
   // Read at each signature, so a rotation (SIGHUP or the periodic reload) applies at once.
   const liveSigner: ForwardSigner = {
     get key() {
@@ -100,7 +108,14 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     pki: pki.material,
     now,
   };
-  let backends: Map<string, Backend> = await buildBackends(config, backendDeps);
+  let backends: Map<string, Backend>;
+  try {
+    backends = await buildBackends(config, backendDeps);
+  } catch (error) {
+    await pki.stop().catch(() => undefined);
+    await closeRedis();
+    throw error;
+  }
   const rateLimiter = redis ? new RedisRateLimiter(redis, config.redis.keyPrefix) : new MemoryRateLimiter(now);
   const gateway = new Gateway({
     routes: new RouteTable(config.routes),
@@ -220,7 +235,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       await Promise.all([...backends.values()].map((b) => b.close()));
       await publicServer.close();
       await pki.stop();
-      if (redis) await redis.quit().catch(() => redis?.disconnect());
+      await closeRedis();
     },
   };
 }

@@ -21,14 +21,14 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: { summary: serve.summary, run: serve.runServe },
   send: { summary: send.summary, usage: send.usage, run: send.runSend },
-  explain: { summary: explain.summary, usage: explain.usage, run: explain.runExplain },
   verify: { summary: verify.summary, usage: verify.usage, run: verify.runVerify },
-  keys: { summary: keys.summary, usage: keys.usage, run: keys.runKeys },
+  explain: { summary: explain.summary, usage: explain.usage, run: explain.runExplain },
   init: { summary: init.summary, usage: init.usage, run: init.runInit },
   token: { summary: token.summary, usage: token.usage, run: token.runToken },
   enroll: { summary: enroll.summary, usage: enroll.usage, run: enroll.runEnroll },
   cert: { summary: cert.summary, usage: cert.usage, run: cert.runCert },
   renew: { summary: renew.summary, usage: renew.usage, run: renew.runRenew },
+  keys: { summary: keys.summary, usage: keys.usage, run: keys.runKeys },
   audit: { summary: audit.summary, usage: audit.usage, run: audit.runAudit },
 };
 

@@ -24,9 +24,9 @@ export async function runServe(_args: string[]): Promise<number> {
     app = await createApp(config, { log });
     addresses = await app.start();
   } catch (error) {
-    process.stderr.write(`postern: cannot start: ${(error as Error).message}\n`);
+    process.stderr.write(`postern: ${error instanceof ConfigError ? "" : "cannot start: "}${(error as Error).message}\n`);
     await app?.stop().catch(() => undefined);
-    return 1;
+    return error instanceof ConfigError ? 2 : 1;
   }
   printBanner(app.mode, app.pkiCreated, config.pki.dir, addresses);
   if (app.mode === "embedded") {

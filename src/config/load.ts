@@ -26,6 +26,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly stri
   { variable: "POSTERN_PUBLIC_HOST", key: ["listeners", "public", "host"], kind: "string" },
   { variable: "POSTERN_PUBLIC_PORT", key: ["listeners", "public", "port"], kind: "number" },
   { variable: "POSTERN_PKI_DIR", key: ["pki", "dir"], kind: "string" },
+  { variable: "POSTERN_CA_PASSPHRASE_FILE", key: ["pki", "passphraseFile"], kind: "string" },
   { variable: "POSTERN_PKI_HOSTNAMES", key: ["pki", "hostnames"], kind: "list" },
   { variable: "POSTERN_DATA_DIR", key: ["data", "dir"], kind: "string" },
   { variable: "POSTERN_PUBLIC_BASE_URL", key: ["pki", "publicBaseUrl"], kind: "string" },

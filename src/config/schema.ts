@@ -46,9 +46,8 @@ const streamBackend = z
      * <redis.keyPrefix>{<backend name>}:<stream>, so every stream of a backend shares its nonces' slot.
      */
     stream: streamTemplate.default("messages"),
-    trim: streamTrim.optional(),
-    /** Deprecated: `trim: {strategy: maxlen, maxLength}`; 0 = `trim: {strategy: none}`. */
-    maxLength: z.number().int().min(0).optional(),
+    /** Trimming at each append; default about the newest 1,000,000 entries. */
+    trim: streamTrim.default({ strategy: "maxlen", maxLength: 1_000_000, approximate: true }),
     /** A consumer group created at startup (fixed names) or with a stream's first entry (`XGROUP CREATE ... $ MKSTREAM`). */
     consumerGroup: nonEmptyName.optional(),
     /** Refuse new messages (503 backend-unavailable + Retry-After) instead of growing Redis without bound. */
@@ -63,9 +62,6 @@ const streamBackend = z
       .optional(),
   })
   .superRefine((backend, ctx) => {
-    if (backend.maxLength !== undefined && backend.trim !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["maxLength"], message: "is replaced by trim; set only trim" });
-    }
     const bp = backend.backpressure;
     if (bp && bp.maxBacklog === undefined && bp.maxGroupLag === undefined) {
       ctx.addIssue({ code: "custom", path: ["backpressure"], message: "needs maxBacklog or maxGroupLag" });
@@ -73,13 +69,7 @@ const streamBackend = z
     if (bp?.maxGroupLag !== undefined && backend.consumerGroup === undefined) {
       ctx.addIssue({ code: "custom", path: ["backpressure", "maxGroupLag"], message: "needs consumerGroup" });
     }
-  })
-  .transform(({ maxLength, trim, ...rest }) => ({ ...rest, trim: trim ?? legacyTrim(maxLength) }));
-
-/** The trim of a config that predates `trim`: its `maxLength` (0 = none), default 1 000 000 entries. */
-function legacyTrim(maxLength: number | undefined): z.infer<typeof streamTrim> {
-  return maxLength === 0 ? { strategy: "none" } : { strategy: "maxlen", maxLength: maxLength ?? 1_000_000, approximate: true };
-}
+  });
 
 const httpBackend = z.strictObject({
   type: z.literal("http"),
@@ -203,6 +193,8 @@ export const configSchema = z
         dir: z.string().min(1).default("certs"),
         /** Extra server certificate SANs (localhost, 127.0.0.1, ::1 and the host name are always in). */
         hostnames: z.array(z.string().min(1)).default([]),
+        /** A file holding the CA passphrase (e.g. a mounted secret); else POSTERN_CA_PASSPHRASE, else <dir>/ca-passphrase. */
+        passphraseFile: z.string().min(1).optional(),
         /** Base URL of the public listener as clients reach it, for CRL and OCSP URLs in certificates. */
         publicBaseUrl: z.url().optional(),
         /** Embedded mode's certificate inventory; default <dir>/store. With Redis the inventory lives in Redis. */
@@ -211,7 +203,14 @@ export const configSchema = z
         auditLogPath: z.string().min(1).optional(),
         /** Issuance profiles by name. */
         profiles: z.record(nonEmptyName, profileSchema).default({
-          client: {},
+          client: {
+            maxLifetimeSeconds: 86_400,
+            allowedIdentityPatterns: ["spiffe://postern.local/client/*"],
+            allowedSanPatterns: [],
+            roles: ["client"],
+            allowedKeyTypes: ["P-256", "P-384", "Ed25519", "RSA"],
+            minRsaBits: 2048,
+          },
           admin: { allowedIdentityPatterns: ["spiffe://postern.local/admin/*"], roles: ["admin"] },
         }),
         /** The profile used when a request names none. */

@@ -94,15 +94,19 @@ export class CertificateAuthority {
     }
   }
 
-  /** An admin certifies a CSR; identity and roles default to the CSR's own names. */
+  /**
+   * An admin certifies a CSR; the identity defaults to the CSR's own name, the roles to its OU
+   * values or, when it has none, to the profile's roles.
+   */
   async issueFromCsr(input: { csrPem: string; identity?: string; roles?: string[]; profile?: string; lifetimeSeconds?: number; actor: Actor }): Promise<IssuedResult> {
     const profile = this.profile(input.profile);
+    const roles = input.roles ?? (parseCsr(input.csrPem).organizationalUnits.length === 0 ? [...profile.roles] : undefined);
     const issued = issueFromCsrNow({
       ...this.issuing(),
       csrPem: input.csrPem,
       profile,
       identity: input.identity,
-      roles: input.roles,
+      roles,
       lifetimeSeconds: input.lifetimeSeconds,
     });
     return this.record(issued, profile.name, input.actor, "certificate.issue", "issued");
@@ -278,9 +282,4 @@ export function normaliseSerial(serial: string): string {
 
 function codeOf(error: unknown): string {
   return error instanceof PosternError ? error.code : "internal";
-}
-
-/** Parses a CSR only to fail early with `csr-invalid` on garbage before a token is spent. */
-export function checkCsrParses(csrPem: string): void {
-  parseCsr(csrPem);
 }

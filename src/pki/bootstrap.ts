@@ -56,6 +56,8 @@ export interface EnsurePkiOptions {
   hostnames: string[];
   /** Else env POSTERN_CA_PASSPHRASE, else `<dir>/ca-passphrase` (generated 0600 on first bootstrap). */
   passphrase?: string;
+  /** A file holding the passphrase (a mounted secret); read before the environment. */
+  passphraseFile?: string;
   /** CA key type, default P-256. */
   keyAlgorithm?: KeyAlgorithm;
   now?: () => number;
@@ -108,6 +110,7 @@ function caOptions(opts: EnsurePkiOptions) {
     dir: opts.dir,
     ...(opts.keyAlgorithm && { keyAlgorithm: opts.keyAlgorithm }),
     ...(opts.passphrase !== undefined && { passphrase: opts.passphrase }),
+    ...(opts.passphraseFile !== undefined && { passphraseFile: opts.passphraseFile }),
     ...(opts.env && { env: opts.env }),
     ...(opts.now && { now: opts.now }),
   };

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PosternError } from "../errors.js";
 
 export const PKI_FILES = {
@@ -114,7 +114,7 @@ export async function resolvePassphrase(
     throw new PosternError("not-found", `no CA passphrase: set ${PASSPHRASE_ENV} or create ${file}`);
   }
   const passphrase = randomBytes(32).toString("base64url");
-  await mkdir(src.dir, { recursive: true });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await writeFileAtomic(file, passphrase + "\n", SECRET_MODE);
   return { passphrase, createdFile: file };
 }

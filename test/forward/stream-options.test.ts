@@ -23,13 +23,6 @@ t.test("trim: default MAXLEN ~ 1 000 000; maxlen and minid with approximate or e
   t.same(issuePaths({ trim: { strategy: "minid", maxAgeSeconds: 1, maxLength: 3 } }), ["trim"], "unknown keys refused");
 });
 
-t.test("the deprecated maxLength still works, and never together with trim", async (t) => {
-  t.same(stream({ maxLength: 500 }).trim, { strategy: "maxlen", maxLength: 500, approximate: true });
-  t.same(stream({ maxLength: 0 }).trim, { strategy: "none" });
-  t.notOk("maxLength" in stream({ maxLength: 500 }), "only trim in the result");
-  t.same(issuePaths({ maxLength: 5, trim: { strategy: "none" } }), ["maxLength"]);
-});
-
 t.test("the default backends parse to the same shape as an explicit one", async (t) => {
   const config = configSchema.parse({});
   t.same(config.backends.messages, stream({ stream: "messages" }));
