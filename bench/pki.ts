@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { initCa, type InitCaResult } from "../src/pki/ca.js";
-import { TAG, bitString, children, ctx, oid, readOne, seq, set, tlv, uint, type Bytes, type DerNode } from "../src/pki/ca-der.js";
+import { TAG, bitString, children, ctx, oid, readOne, seq, set, tlv, uint, type Bytes, type DerNode } from "../src/pki/der.js";
 import { buildCrl, CrlEntryCache } from "../src/pki/crl.js";
 import { issueFromCsrNow, parseCsr, validateCsr } from "../src/pki/csr.js";
 import { issueLeafDer } from "../src/pki/issue.js";

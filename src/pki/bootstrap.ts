@@ -129,6 +129,7 @@ async function completePki(
   const issuerNode = new X509Certificate(ca.issuingCertPem);
   const urls = { crlUrl: opts.crlUrl, ocspUrl: opts.ocspUrl };
   const { dnsNames, ipAddresses } = serverNames(opts.hostnames);
+  const required = serverNames(opts.hostnames, false);
   // A moved public listener changes the OCSP URL (and the CDP with it): re-issue then too.
   const urlMoved = (cert: X509Certificate): boolean =>
     opts.ocspUrl !== undefined && !(cert.infoAccess ?? "").split("\n").includes(`OCSP - URI:${opts.ocspUrl}`);
@@ -138,8 +139,10 @@ async function completePki(
 
   const server = await ensureLeaf({
     certPath: files.serverCert, keyPath: files.serverKey, passphrase, written, fresh,
-    needsReissue: (c) => stale(c) || dnsNames.some((d) => c.checkHost(d, { subject: "never" }) === undefined)
-      || ipAddresses.some((ip) => c.checkIP(ip) === undefined),
+    // The machine's host name goes into a new certificate, but its absence alone is no reason to
+    // re-issue: replicas with other host names would each rewrite a shared certificate.
+    needsReissue: (c) => stale(c) || required.dnsNames.some((d) => c.checkHost(d, { subject: "never" }) === undefined)
+      || required.ipAddresses.some((ip) => c.checkIP(ip) === undefined),
     issue: (key) => issueLeafDer({
       issuer: ca.issuer, spki: spkiOf(key), identity: dnsNames[0] ?? "postern", dnsNames, ipAddresses,
       usage: "gateway", lifetimeSeconds: SERVER_LIFETIME_S, now, ...definedUrls(urls),
@@ -183,8 +186,8 @@ function definedUrls(u: { crlUrl?: string | undefined; ocspUrl?: string | undefi
 }
 
 /** Requested names plus the defaults, split into DNS names and IP addresses, deduplicated. */
-export function serverNames(hostnames: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
-  const all = [...hostnames, "localhost", "127.0.0.1", "::1", hostname()].map((h) => h.trim()).filter((h) => h !== "");
+export function serverNames(hostnames: readonly string[], withHostName = true): { dnsNames: string[]; ipAddresses: string[] } {
+  const all = [...hostnames, "localhost", "127.0.0.1", "::1", ...(withHostName ? [hostname()] : [])].map((h) => h.trim()).filter((h) => h !== "");
   const ipAddresses = [...new Set(all.filter((h) => isIP(h) !== 0))];
   const dnsNames = [...new Set(all.filter((h) => isIP(h) === 0).map((h) => h.toLowerCase()))];
   return { dnsNames, ipAddresses };

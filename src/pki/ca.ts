@@ -6,7 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import type { KeyObject } from "node:crypto";
 import { PosternError } from "../errors.js";
-import type { Bytes } from "./ca-der.js";
+import type { Bytes } from "./der.js";
 import {
   PKI_FILES,
   PUBLIC_MODE,

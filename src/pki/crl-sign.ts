@@ -5,7 +5,9 @@
  */
 import { createHash, KeyObject, sign } from "node:crypto";
 import type { x509 } from "./x509.js";
-import { derOid, derSequence, readDerElement } from "./crl-der.js";
+import {
+  DER_NULL, DerError, TAG, children, ctx, decodeBitString, expectChildren, oid, readOne, seq, type DerNode,
+} from "./der.js";
 
 /** A CA that signs CRLs or OCSP answers: its certificate and its private key. */
 export interface SigningIssuer {
@@ -19,7 +21,6 @@ export interface IssuerSigner {
   sign(data: Uint8Array): Uint8Array;
 }
 
-const DER_NULL = Uint8Array.of(0x05, 0x00);
 const RSA_OIDS: Record<string, { oid: string; hash: string }> = {
   "SHA-256": { oid: "1.2.840.113549.1.1.11", hash: "sha256" },
   "SHA-384": { oid: "1.2.840.113549.1.1.12", hash: "sha384" },
@@ -55,13 +56,13 @@ function makeSigner(privateKey: CryptoKey): IssuerSigner {
       : undefined;
     if (!choice) throw new RangeError(`unsupported EC curve ${curve ?? "?"}`);
     return {
-      algorithmDer: derSequence(derOid(choice.oid)),
+      algorithmDer: seq(oid(choice.oid)),
       sign: (data) => new Uint8Array(sign(choice.hash, data, { key, dsaEncoding: "der" })),
     };
   }
   if (type === "ed25519") {
     return {
-      algorithmDer: derSequence(derOid("1.3.101.112")),
+      algorithmDer: seq(oid("1.3.101.112")),
       sign: (data) => new Uint8Array(sign(null, data, key)),
     };
   }
@@ -70,7 +71,7 @@ function makeSigner(privateKey: CryptoKey): IssuerSigner {
     const choice = RSA_OIDS[hashName] ?? RSA_OIDS["SHA-256"];
     if (!choice) throw new RangeError("unsupported RSA hash");
     return {
-      algorithmDer: derSequence(derOid(choice.oid), DER_NULL),
+      algorithmDer: seq(oid(choice.oid), DER_NULL),
       sign: (data) => new Uint8Array(sign(choice.hash, data, key)),
     };
   }
@@ -89,31 +90,28 @@ export interface IssuerFacts {
 
 const facts = new WeakMap<object, IssuerFacts>();
 
-/** Reads subject, public key and key identifier from the certificate's DER (cached per cert). */
+/**
+ * Reads subject, public key and key identifier from the certificate's DER (cached per cert).
+ * Throws DerError if the certificate is not strict DER.
+ */
 export function issuerFacts(cert: x509.X509Certificate): IssuerFacts {
   const cached = facts.get(cert);
   if (cached) return cached;
-  const der = new Uint8Array(cert.rawData);
-  const certSeq = readDerElement(der, 0);
-  const tbs = readDerElement(der, certSeq.contentStart);
-  let el = readDerElement(der, tbs.contentStart);
-  if (el.tag === 0xa0) el = readDerElement(der, el.end); // version
-  const sigAlg = readDerElement(der, el.end); // el was the serial
-  const issuer = readDerElement(der, sigAlg.end);
-  const validity = readDerElement(der, issuer.end);
-  const subject = readDerElement(der, validity.end);
-  const spki = readDerElement(der, subject.end);
-  const spkiAlg = readDerElement(der, spki.contentStart);
-  const bitString = readDerElement(der, spkiAlg.end);
-  const publicKeyBytes = der.slice(bitString.contentStart + 1, bitString.contentEnd);
+  const tbs = expectChildren(readOne(new Uint8Array(cert.rawData), TAG.sequence), 3)[0] as DerNode;
+  const fields = children(tbs);
+  const first = fields[0]?.tag === ctx(0, true) ? 1 : 0; // version
+  // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, then optional fields.
+  const subject = fields[first + 4];
+  const spki = fields[first + 5];
+  if (!subject || !spki) throw new DerError("truncated certificate");
+  const [, bits] = expectChildren(spki, 2);
+  const publicKeyBytes = decodeBitString(bits as DerNode).bytes.slice();
   let keyIdentifier: Uint8Array | undefined;
-  for (let at = spki.end; at < tbs.contentEnd; ) {
-    const field = readDerElement(der, at);
-    if (field.tag === 0xa3) keyIdentifier = findSubjectKeyId(der, field.contentStart);
-    at = field.end;
+  for (const field of fields.slice(first + 6)) {
+    if (field.tag === ctx(3, true)) keyIdentifier = findSubjectKeyId(field);
   }
   const result: IssuerFacts = {
-    subjectDer: der.slice(validity.end, subject.end),
+    subjectDer: subject.bytes.slice(),
     publicKeyBytes,
     keyIdentifier: keyIdentifier ?? new Uint8Array(createHash("sha1").update(publicKeyBytes).digest()),
   };
@@ -121,21 +119,17 @@ export function issuerFacts(cert: x509.X509Certificate): IssuerFacts {
   return result;
 }
 
-const SKI_OID = derOid("2.5.29.14");
+const SKI_OID = oid("2.5.29.14");
 
-function findSubjectKeyId(der: Uint8Array, extsStart: number): Uint8Array | undefined {
-  const exts = readDerElement(der, extsStart);
-  for (let at = exts.contentStart; at < exts.contentEnd; ) {
-    const ext = readDerElement(der, at);
-    const oid = readDerElement(der, ext.contentStart);
-    const oidBytes = der.subarray(ext.contentStart, oid.end);
-    if (oidBytes.length === SKI_OID.length && oidBytes.every((b, i) => b === SKI_OID[i])) {
-      let value = readDerElement(der, oid.end);
-      if (value.tag === 0x01) value = readDerElement(der, value.end); // critical flag
-      const inner = readDerElement(der, value.contentStart);
-      return der.slice(inner.contentStart, inner.contentEnd);
+function findSubjectKeyId(explicitExtensions: DerNode): Uint8Array | undefined {
+  const [exts] = expectChildren(explicitExtensions, 1);
+  for (const ext of children(exts as DerNode)) {
+    const parts = expectChildren(ext, 2, 3); // extnID, critical DEFAULT FALSE, extnValue
+    const extnId = (parts[0] as DerNode).bytes;
+    if (extnId.length === SKI_OID.length && extnId.every((b, i) => b === SKI_OID[i])) {
+      const extnValue = parts[parts.length - 1] as DerNode;
+      return readOne(extnValue.content, TAG.octetString).content.slice();
     }
-    at = ext.end;
   }
   return undefined;
 }

@@ -5,10 +5,7 @@
  * only: revocation state lives in the store.
  */
 import { REVOCATION_REASONS, type RevokedEntry } from "./store.js";
-import {
-  derBitString, derIntegerFromBigInt, derIntegerFromHex, derOctetString, derOid,
-  derSequence, derTime, derTlv, derTlvOf,
-} from "./crl-der.js";
+import { TAG, bitString, ctx, integerFromHex, octets, oid, seq, time, tlv, tlvOf, uint } from "./der.js";
 import { issuerFacts, issuerSigner, type SigningIssuer } from "./crl-sign.js";
 
 export type { SigningIssuer } from "./crl-sign.js";
@@ -29,9 +26,9 @@ export interface BuildCrlInput {
   nextUpdateMs: number;
 }
 
-const REASON_CODE_OID = derOid("2.5.29.21");
-const AKI_OID = derOid("2.5.29.35");
-const CRL_NUMBER_OID = derOid("2.5.29.20");
+const REASON_CODE_OID = oid("2.5.29.21");
+const AKI_OID = oid("2.5.29.35");
+const CRL_NUMBER_OID = oid("2.5.29.20");
 const V2 = Uint8Array.of(0x02, 0x01, 0x01);
 /** RFC 5280 §5.2.3: cRLNumber is at most 20 octets. */
 const MAX_CRL_NUMBER = (1n << 159n) - 1n;
@@ -44,9 +41,9 @@ const MAX_CRL_NUMBER = (1n << 159n) - 1n;
 export function encodeCrlEntry(entry: RevokedEntry): Uint8Array {
   const code = REVOCATION_REASONS[entry.reason];
   if (code === undefined) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
-  const parts = [derIntegerFromHex(entry.serial), derTime(entry.revokedAtMs)];
+  const parts = [integerFromHex(entry.serial), time(entry.revokedAtMs)];
   if (code !== 0) parts.push(reasonExtensions(code));
-  return derTlvOf(0x30, parts);
+  return tlvOf(TAG.sequence, parts);
 }
 
 const reasonExtensionsByCode = new Map<number, Uint8Array<ArrayBuffer>>();
@@ -55,7 +52,7 @@ const reasonExtensionsByCode = new Map<number, Uint8Array<ArrayBuffer>>();
 function reasonExtensions(code: number): Uint8Array<ArrayBuffer> {
   let ext = reasonExtensionsByCode.get(code);
   if (!ext) {
-    ext = derSequence(derSequence(REASON_CODE_OID, derOctetString(derTlv(0x0a, Uint8Array.of(code)))));
+    ext = seq(seq(REASON_CODE_OID, octets(tlv(TAG.enumerated, Uint8Array.of(code)))));
     reasonExtensionsByCode.set(code, ext);
   }
   return ext;
@@ -104,20 +101,20 @@ export function buildCrl(input: BuildCrlInput): BuiltCrl {
   const facts = issuerFacts(issuer.cert);
   const signer = issuerSigner(issuer.privateKey);
 
-  const aki = derSequence(AKI_OID, derOctetString(derSequence(derTlv(0x80, facts.keyIdentifier))));
-  const number = derSequence(CRL_NUMBER_OID, derOctetString(derIntegerFromBigInt(crlNumber)));
+  const aki = seq(AKI_OID, octets(seq(tlv(ctx(0, false), facts.keyIdentifier))));
+  const number = seq(CRL_NUMBER_OID, octets(uint(crlNumber)));
   const tbsParts = [
     V2,
     signer.algorithmDer,
     facts.subjectDer,
-    derTime(thisUpdateMs),
-    derTime(nextUpdateMs),
+    time(thisUpdateMs),
+    time(nextUpdateMs),
   ];
   // An empty revokedCertificates must be absent, not an empty SEQUENCE (RFC 5280 §5.1.2.6).
-  if (entryDers.length > 0) tbsParts.push(derTlvOf(0x30, entryDers));
-  tbsParts.push(derTlv(0xa0, derSequence(aki, number)));
-  const tbs = derSequence(...tbsParts);
-  const der = derSequence(tbs, signer.algorithmDer, derBitString(signer.sign(tbs)));
+  if (entryDers.length > 0) tbsParts.push(tlvOf(TAG.sequence, entryDers));
+  tbsParts.push(tlv(ctx(0, true), seq(aki, number)));
+  const tbs = seq(...tbsParts);
+  const der = seq(tbs, signer.algorithmDer, bitString(signer.sign(tbs)));
   return { der, pem: crlDerToPem(der) };
 }
 

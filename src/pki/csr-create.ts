@@ -4,7 +4,7 @@
  * no other extension, so it passes the gateway's CSR policy (`validateCsr`) unchanged.
  */
 import { createPublicKey, sign, type KeyObject } from "node:crypto";
-import { bitString, ctx, oid, seq, set, tlv, uint } from "./ca-der.js";
+import { bitString, ctx, oid, seq, set, tlv, uint } from "./der.js";
 import { derToPem, encodeName, subjectAltName } from "./issue-tbs.js";
 import { signatureSchemeFor } from "./keys.js";
 

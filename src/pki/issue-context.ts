@@ -4,7 +4,7 @@
  * scheme, the exact subject Name DER and the key identifier leaves point back to.
  */
 import { KeyObject } from "node:crypto";
-import { children, expectChildren, readOne, TAG, type DerNode } from "./ca-der.js";
+import { children, expectChildren, readOne, TAG, type DerNode } from "./der.js";
 import { keyIdentifierOf } from "./issue-tbs.js";
 import { signatureSchemeFor, type SignatureScheme } from "./keys.js";
 import { x509 } from "./x509.js";

@@ -16,7 +16,7 @@ import {
   expectChildren,
   readOne,
   type DerNode,
-} from "./ca-der.js";
+} from "./der.js";
 import { OID } from "./issue-tbs.js";
 import { publicKeyFromSpki } from "./key-spki.js";
 

@@ -26,7 +26,7 @@ import {
   readOne,
   type Bytes,
   type DerNode,
-} from "./ca-der.js";
+} from "./der.js";
 import type { SignatureScheme } from "./keys.js";
 
 export const OID = {

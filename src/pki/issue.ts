@@ -7,7 +7,7 @@
 import { createHash, KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import { PosternError } from "../errors.js";
-import { decodeOid, expectChildren, readOne, TAG, type Bytes, type DerNode } from "./ca-der.js";
+import { decodeOid, expectChildren, readOne, TAG, type Bytes, type DerNode } from "./der.js";
 import { issuerContext, type IssuingCa } from "./issue-context.js";
 import {
   KEY_USAGE,

@@ -6,7 +6,7 @@
  * falls back to the DER decoder, so the result never depends on this shortcut.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
-import { TAG, decodeBitString, decodeOid, expectChildren, readOne, type DerNode } from "./ca-der.js";
+import { TAG, decodeBitString, decodeOid, expectChildren, readOne, type DerNode } from "./der.js";
 
 const EC_PUBLIC_KEY = "1.2.840.10045.2.1";
 const RSA_ENCRYPTION = "1.2.840.113549.1.1.1";

@@ -14,7 +14,7 @@ import {
 } from "node:crypto";
 import { promisify } from "node:util";
 import { PosternError } from "../errors.js";
-import { DER_NULL, oid, seq } from "./ca-der.js";
+import { DER_NULL, oid, seq } from "./der.js";
 
 /** Key types the PKI issues for and signs with. RSA below 2048 bits is never generated. */
 export type KeyAlgorithm = "P-256" | "P-384" | "Ed25519" | "RSA-2048" | "RSA-3072" | "RSA-4096";

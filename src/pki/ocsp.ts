@@ -11,9 +11,7 @@ import {
 } from "@peculiar/asn1-ocsp";
 import { createHash } from "node:crypto";
 import { REVOCATION_REASONS, type RevocationReason } from "./store.js";
-import {
-  bytesToHex, derBitString, derOctetString, derOid, derSequence, derTlv, readDerElement,
-} from "./crl-der.js";
+import { TAG, bitString, ctx, octets, oid, readOne, seq, tlv, toHex } from "./der.js";
 import { issuerFacts, issuerSigner, type SigningIssuer } from "./crl-sign.js";
 
 /** What the store knows about one serial. */
@@ -63,7 +61,7 @@ export async function respondOcsp(input: RespondOcspInput): Promise<Uint8Array<A
     responses = await Promise.all(
       request.tbsRequest.requestList.map(async ({ reqCert }) => {
         const status = matchesIssuer(reqCert, facts.subjectDer, facts.publicKeyBytes)
-          ? await input.lookup(bytesToHex(new Uint8Array(reqCert.serialNumber)))
+          ? await input.lookup(toHex(new Uint8Array(reqCert.serialNumber)))
           : ({ status: "unknown" } as const);
         return new SingleResponse({ certID: reqCert, certStatus: toCertStatus(status), thisUpdate, nextUpdate });
       }),
@@ -82,14 +80,14 @@ export async function respondOcsp(input: RespondOcspInput): Promise<Uint8Array<A
   const tbs = new Uint8Array(AsnConvert.serialize(data));
   const signer = issuerSigner(input.issuer.privateKey);
   // Assembled by hand so the signed bytes and the issuer certificate are embedded verbatim.
-  const basic = derSequence(
+  const basic = seq(
     tbs,
     signer.algorithmDer,
-    derBitString(signer.sign(tbs)),
-    derTlv(0xa0, derSequence(new Uint8Array(input.issuer.cert.rawData))),
+    bitString(signer.sign(tbs)),
+    tlv(ctx(0, true), seq(new Uint8Array(input.issuer.cert.rawData))),
   );
-  const responseBytes = derSequence(derOid(id_pkix_ocsp_basic), derOctetString(basic));
-  return derSequence(Uint8Array.of(0x0a, 0x01, 0x00), derTlv(0xa0, responseBytes));
+  const responseBytes = seq(oid(id_pkix_ocsp_basic), octets(basic));
+  return seq(Uint8Array.of(TAG.enumerated, 0x01, 0x00), tlv(ctx(0, true), responseBytes));
 }
 
 function parseRequest(der: Uint8Array): OCSPRequest | undefined {
@@ -99,7 +97,7 @@ function parseRequest(der: Uint8Array): OCSPRequest | undefined {
     const list = req.tbsRequest.requestList;
     if (list.length === 0 || list.length > MAX_OCSP_REQUEST_ENTRIES) return undefined;
     // The parser stops at the end of the outer SEQUENCE: trailing bytes would go unnoticed.
-    if (readDerElement(der, 0).end !== der.length) return undefined;
+    readOne(der, TAG.sequence);
     return req;
   } catch {
     return undefined;

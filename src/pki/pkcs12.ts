@@ -11,7 +11,7 @@
 import { createHash, createHmac, randomBytes, type KeyObject } from "node:crypto";
 import { createRequire } from "node:module";
 import { PosternError } from "../errors.js";
-import { DER_NULL, ctx, octets, oid, seq, set, tlv, uint, type Bytes } from "./ca-der.js";
+import { DER_NULL, ctx, octets, oid, seq, set, tlv, uint, type Bytes } from "./der.js";
 import { issueLeafDer, type IssuedCertificate, type IssuingCa } from "./issue.js";
 import { generateKeyPair, spkiOf, type KeyAlgorithm } from "./keys.js";
 import {

@@ -1,5 +1,5 @@
-import { Redis } from "ioredis";
 import t, { type Test } from "tap";
+import { useTestRedis } from "../helpers/redis.js";
 import {
   claimStale,
   deadLetter,
@@ -11,20 +11,11 @@ import {
   verifyStreamEntry,
   type StreamEntry,
 } from "../../src/consumer/index.js";
-import { startGateway, testKeyPrefix, TEST_REDIS_URL } from "../helpers/gateway.js";
+import { startGateway, TEST_REDIS_URL } from "../helpers/gateway.js";
 
-async function testRedis(t: Test) {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
-  t.teardown(async () => {
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
-  return { redis, keyPrefix };
-}
+const testRedis = (t: Test) => useTestRedis(t);
 
-const pendingCount = async (redis: Redis, stream: string, group: string) => ((await redis.xpending(stream, group)) as [number])[0];
+const pendingCount = async (redis: Awaited<ReturnType<typeof useTestRedis>>["redis"], stream: string, group: string) => ((await redis.xpending(stream, group)) as [number])[0];
 
 t.test("claimStale takes over idle entries, counting deliveries, with binary-safe fields", async (t) => {
   const { redis, keyPrefix } = await testRedis(t);
@@ -88,18 +79,12 @@ t.test("deadLetter moves an entry and acks it in one step, once", async (t) => {
 });
 
 t.test("the readWithRetries pattern on gateway entries: forged and failing entries end in the dead-letter stream", async (t) => {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
+  const { redis, keyPrefix } = await useTestRedis(t);
   const gw = await startGateway({
     redis: { url: TEST_REDIS_URL, keyPrefix },
     backends: { messages: { type: "stream", consumerGroup: "workers" } },
   });
-  t.teardown(async () => {
-    await gw.stop();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  t.teardown(() => gw.stop());
   const stream = `${keyPrefix}{messages}:messages`;
   const group = "workers";
   const keys = parseJwks(await (await fetch(`${gw.publicUrl}/.well-known/postern-keys`)).json());

@@ -1,22 +1,16 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import t from "tap";
+import { useTestRedis } from "../helpers/redis.js";
 import { ensurePki } from "../../src/pki/bootstrap.js";
 import { PosternClient } from "../../src/client/index.js";
-import { startGateway, testKeyPrefix, TEST_REDIS_URL } from "../helpers/gateway.js";
+import { startGateway, TEST_REDIS_URL } from "../helpers/gateway.js";
 
 t.test("redis mode: nonce claim and XADD in one script", async (t) => {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
+  const { redis, keyPrefix } = await useTestRedis(t);
   const gw = await startGateway({ redis: { url: TEST_REDIS_URL, keyPrefix } });
-  t.teardown(async () => {
-    await gw.stop();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  t.teardown(() => gw.stop());
   t.equal(gw.app.mode, "redis");
   const stream = `${keyPrefix}{messages}:messages`;
   const client = await gw.client();

@@ -3,7 +3,6 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { AdminClient } from "../../src/client/index.js";
 import { createCsr } from "../../src/pki/csr-create.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
 import { generateKeyPair, plainPrivateKeyPem } from "../../src/pki/keys.js";
@@ -18,17 +17,11 @@ t.teardown(async () => {
   await gw.stop();
   await rm(work, { recursive: true, force: true });
 });
-const certs = join(gw.dir, "certs");
+const certs = gw.certs;
 const caBundle = join(certs, "ca-bundle.pem");
-const adminUrl = `https://127.0.0.1:${gw.addresses.admin.port}`;
-const adminFlags = ["--admin-url", adminUrl, "--cert", join(certs, "admin.crt"), "--key", join(certs, "admin.key"), "--ca", caBundle];
-const admin = new AdminClient({
-  url: adminUrl,
-  cert: await readFile(join(certs, "admin.crt")),
-  key: await readFile(join(certs, "admin.key")),
-  ca: await readFile(caBundle),
-});
-t.teardown(() => admin.close());
+const adminUrl = gw.adminUrl;
+const adminFlags = gw.adminFlags;
+const admin = await gw.adminClient();
 
 const cli = (args: string[]) => finished(spawnTs("src/cli/main.ts", args, { env: { POSTERN_CA_PASSPHRASE: "" } }));
 const id = (name: string) => `spiffe://postern.local/client/${name}`;

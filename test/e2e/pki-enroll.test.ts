@@ -21,22 +21,14 @@ t.teardown(async () => {
   await gw.stop();
   await rm(work, { recursive: true, force: true });
 });
-const certs = join(gw.dir, "certs");
+const certs = gw.certs;
 const caBundle = join(certs, "ca-bundle.pem");
-const adminUrl = `https://127.0.0.1:${gw.addresses.admin.port}`;
-const adminFlags = ["--admin-url", adminUrl, "--cert", join(certs, "admin.crt"), "--key", join(certs, "admin.key"), "--ca", caBundle];
-const admin = new AdminClient({
-  url: adminUrl,
-  cert: await readFile(join(certs, "admin.crt")),
-  key: await readFile(join(certs, "admin.key")),
-  ca: await readFile(caBundle),
-});
+const adminUrl = gw.adminUrl;
+const adminFlags = gw.adminFlags;
+const admin = await gw.adminClient();
 /** No client certificate: what a machine that is not enrolled yet has. */
 const anonymous = new AdminClient({ url: adminUrl, ca: await readFile(caBundle) });
-t.teardown(async () => {
-  await admin.close();
-  await anonymous.close();
-});
+t.teardown(() => anonymous.close());
 
 const cli = (args: string[]) => finished(spawnTs("src/cli/main.ts", args, { env: { POSTERN_CA_PASSPHRASE: "" } }));
 const id = (name: string) => `spiffe://postern.local/client/${name}`;

@@ -1,26 +1,13 @@
-import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t, { type Test } from "tap";
-import { AdminClient } from "../../src/client/index.js";
 import { startGateway } from "../helpers/gateway.js";
-import { finished, spawnTs } from "../helpers/process.js";
+import { finished, runTool, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(60_000);
-const run = promisify(execFile);
-
-async function sh(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(cmd, args);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const sh = runTool;
 
 const gw = await startGateway();
 const work = await mkdtemp(join(tmpdir(), "postern-pki-p12-"));
@@ -28,19 +15,11 @@ t.teardown(async () => {
   await gw.stop();
   await rm(work, { recursive: true, force: true });
 });
-const certs = join(gw.dir, "certs");
+const certs = gw.certs;
 const caBundle = join(certs, "ca-bundle.pem");
-const adminUrl = `https://127.0.0.1:${gw.addresses.admin.port}`;
-const adminFlags = ["--admin-url", adminUrl, "--cert", join(certs, "admin.crt"), "--key", join(certs, "admin.key"), "--ca", caBundle];
-const clientFor = async (name: string) =>
-  new AdminClient({
-    url: adminUrl,
-    cert: await readFile(join(certs, `${name}.crt`)),
-    key: await readFile(join(certs, `${name}.key`)),
-    ca: await readFile(caBundle),
-  });
+const adminFlags = gw.adminFlags;
+const clientFor = (name: string) => gw.adminClient(name);
 const admin = await clientFor("admin");
-t.teardown(() => admin.close());
 const PASSWORD = "correct horse battery staple";
 
 /** curl's POST of an unsigned JSON body to the data plane; -w appends the HTTP status. */
@@ -106,12 +85,11 @@ t.test("curl without a client certificate gets no HTTP answer", async (t) => {
 
 t.test("an ordinary client certificate calling the admin API is forbidden", async (t) => {
   const demo = await clientFor("demo-client");
-  t.teardown(() => demo.close());
   await t.rejects(demo.call("POST", "/v1/tokens", { identity: "spiffe://postern.local/client/x" }), { status: 403, code: "forbidden" });
   await t.rejects(demo.call("GET", "/v1/certificates"), { status: 403, code: "forbidden" });
   await t.rejects(demo.call("POST", "/v1/certificates/pkcs12", { identity: "spiffe://postern.local/client/x", password: PASSWORD }), { status: 403, code: "forbidden" });
   const cli = await finished(spawnTs("src/cli/main.ts", [
-    "cert", "list", "--admin-url", adminUrl, "--cert", join(certs, "demo-client.crt"), "--key", join(certs, "demo-client.key"), "--ca", caBundle,
+    "cert", "list", "--admin-url", gw.adminUrl, "--cert", join(certs, "demo-client.crt"), "--key", join(certs, "demo-client.key"), "--ca", caBundle,
   ]));
   t.equal(cli.code, 1, "the CLI exits 1");
   t.match(cli.stderr, /403 forbidden/, "and prints the code");

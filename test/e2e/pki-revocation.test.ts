@@ -1,28 +1,20 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
-import { promisify } from "node:util";
 import t from "tap";
-import { AdminClient, PosternClient } from "../../src/client/index.js";
+import { PosternClient } from "../../src/client/index.js";
 import { createCsr } from "../../src/pki/csr-create.js";
 import { issueLeafDer } from "../../src/pki/issue.js";
 import { generateKeyPair, plainPrivateKeyPem, spkiOf } from "../../src/pki/keys.js";
 import { startGateway } from "../helpers/gateway.js";
+import { runTool } from "../helpers/process.js";
 
 t.setTimeout(60_000);
-const run = promisify(execFile);
-
 /** Runs a command; resolves with its output whatever the exit code. */
 async function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run(cmd, args);
-    return { code: 0, out: stdout + stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}` };
-  }
+  const { code, stdout, stderr } = await runTool(cmd, args);
+  return { code, out: stdout + stderr };
 }
 
 const gw = await startGateway();
@@ -31,17 +23,10 @@ t.teardown(async () => {
   await gw.stop();
   await rm(work, { recursive: true, force: true });
 });
-const certs = join(gw.dir, "certs");
+const certs = gw.certs;
 const caBundle = join(certs, "ca-bundle.pem");
 const issuingCa = join(certs, "issuing-ca.crt");
-const adminUrl = `https://127.0.0.1:${gw.addresses.admin.port}`;
-const admin = new AdminClient({
-  url: adminUrl,
-  cert: await readFile(join(certs, "admin.crt")),
-  key: await readFile(join(certs, "admin.key")),
-  ca: await readFile(caBundle),
-});
-t.teardown(() => admin.close());
+const admin = await gw.adminClient();
 
 interface Issued {
   serial: string;

@@ -1,68 +1,21 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Redis } from "ioredis";
 import t from "tap";
-import { PosternClient } from "../../src/client/index.js";
-import { testKeyPrefix, TEST_REDIS_URL } from "../helpers/gateway.js";
-import { finished, spawnTs, waitForOutput } from "../helpers/process.js";
-
-async function startReplica(dir: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number; done: ReturnType<typeof finished> }> {
-  const child = spawnTs("src/main.ts", [], { cwd: dir, env });
-  const done = finished(child);
-  const banner = await waitForOutput(child, /npx postern send .*\n/);
-  return { child, port: Number(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/.exec(banner)![1]), done };
-}
+import { demoClient, startReplicaPair } from "../helpers/replica.js";
 
 t.test("one identity above its limit through two replicas gets 429s at the combined configured rate", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "postern-ratelimit-"));
-  const keyPrefix = testKeyPrefix();
   const rate = 20;
   const burst = 10;
-  await writeFile(
-    join(dir, "postern.yaml"),
-    [
-      "redis:",
-      `  url: ${TEST_REDIS_URL}`,
-      `  keyPrefix: "${keyPrefix}"`,
-      "routes:",
-      "  - name: messages",
-      "    path: /v1/messages/:topic",
-      "    backend: messages",
-      "    allow: { roles: [client] }",
-      `    rateLimit: { requestsPerSecond: ${rate}, burst: ${burst} }`,
-      "",
-    ].join("\n"),
-  );
-  const env = {
-    POSTERN_CONFIG: join(dir, "postern.yaml"),
-    POSTERN_PKI_DIR: join(dir, "certs"),
-    POSTERN_DATA_PORT: "0",
-    POSTERN_ADMIN_PORT: "0",
-    POSTERN_PUBLIC_PORT: "0",
-  };
-  const first = await startReplica(dir, env);
-  const second = await startReplica(dir, env);
-  const redis = new Redis(TEST_REDIS_URL);
-  t.teardown(async () => {
-    first.child.kill("SIGTERM");
-    second.child.kill("SIGTERM");
-    await Promise.all([first.done, second.done]);
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const certs = join(dir, "certs");
-  const material = {
-    cert: await readFile(join(certs, "demo-client.crt")),
-    key: await readFile(join(certs, "demo-client.key")),
-    ca: await readFile(join(certs, "ca-bundle.pem")),
-    attempts: 1,
-  };
-  const clients = [first.port, second.port].map((port) => new PosternClient({ url: `https://localhost:${port}`, ...material }));
-  t.teardown(() => Promise.all(clients.map((c) => c.close())));
+  const routes = [
+    "routes:",
+    "  - name: messages",
+    "    path: /v1/messages/:topic",
+    "    backend: messages",
+    "    allow: { roles: [client] }",
+    `    rateLimit: { requestsPerSecond: ${rate}, burst: ${burst} }`,
+    "",
+  ].join("\n");
+  const { certs, first, second } = await startReplicaPair(t, routes);
+  const clients = [await demoClient(certs, first.port), await demoClient(certs, second.port)];
+  t.teardown(() => Promise.all(clients.map((c) => c.close())).then(() => undefined));
 
   const durationMs = 2000;
   const started = Date.now();

@@ -1,17 +1,11 @@
-import { Redis } from "ioredis";
 import t, { type Test } from "tap";
-import { startGateway, testKeyPrefix, TEST_REDIS_URL, type TestGateway } from "../helpers/gateway.js";
+import { useTestRedis } from "../helpers/redis.js";
+import { startGateway, TEST_REDIS_URL, type TestGateway } from "../helpers/gateway.js";
 
 async function gatewayWith(t: Test, backend: Record<string, unknown>) {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
+  const { redis, keyPrefix } = await useTestRedis(t);
   let gw: TestGateway | undefined;
-  t.teardown(async () => {
-    await gw?.stop();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  t.teardown(async () => gw?.stop());
   gw = await startGateway({ redis: { url: TEST_REDIS_URL, keyPrefix }, backends: { messages: { type: "stream", ...backend } } });
   const nonces = async () => (await redis.keys(`${keyPrefix}{messages}:nonce:*`)).length;
   return { redis, client: await gw.client(), stream: `${keyPrefix}{messages}:messages`, nonces };

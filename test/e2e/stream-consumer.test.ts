@@ -1,21 +1,15 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import t from "tap";
+import { useTestRedis } from "../helpers/redis.js";
 import { fieldsOf, parseJwks, verifyStreamEntry } from "../../src/consumer/index.js";
 import { finished, spawnTs } from "../helpers/process.js";
-import { startGateway, testKeyPrefix, TEST_REDIS_URL } from "../helpers/gateway.js";
+import { startGateway, TEST_REDIS_URL } from "../helpers/gateway.js";
 
 t.test("a consumer group reads exactly the entries that 202s promised, and each verifies", async (t) => {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
+  const { redis, keyPrefix } = await useTestRedis(t);
   const gw = await startGateway({ redis: { url: TEST_REDIS_URL, keyPrefix } });
-  t.teardown(async () => {
-    await gw.stop();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  t.teardown(() => gw.stop());
   const stream = `${keyPrefix}{messages}:messages`;
   await redis.xgroup("CREATE", stream, "workers", "$", "MKSTREAM");
   const client = await gw.client();
@@ -50,15 +44,9 @@ t.test("a consumer group reads exactly the entries that 202s promised, and each 
 });
 
 t.test("postern verify accepts an untouched entry and refuses it after any field changes", async (t) => {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
+  const { redis, keyPrefix } = await useTestRedis(t);
   const gw = await startGateway({ redis: { url: TEST_REDIS_URL, keyPrefix } });
-  t.teardown(async () => {
-    await gw.stop();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  t.teardown(() => gw.stop());
   const stream = `${keyPrefix}{messages}:messages`;
   const client = await gw.client();
   await client.send("/v1/messages/orders?x=1", '{"amount":10}');

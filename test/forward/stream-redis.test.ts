@@ -1,21 +1,16 @@
 import { Redis } from "ioredis";
 import t, { type Test } from "tap";
+import { useTestRedis } from "../helpers/redis.js";
 import { buildBackends, type BackendDeps } from "../../src/app-backends.js";
 import { parseConfig } from "../../src/config/load.js";
 import { RedisReplayGuard } from "../../src/replay/redis-guard.js";
-import { startGateway, testKeyPrefix, TEST_REDIS_URL, type TestGateway } from "../helpers/gateway.js";
+import { startGateway, TEST_REDIS_URL, type TestGateway } from "../helpers/gateway.js";
 
 /** A gateway on the real Redis with one `messages` stream backend, and cleanup of its keys only. */
 async function gatewayWith(t: Test, backend: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-  const keyPrefix = testKeyPrefix();
-  const redis = new Redis(TEST_REDIS_URL);
+  const { redis, keyPrefix } = await useTestRedis(t);
   let gw: TestGateway | undefined;
-  t.teardown(async () => {
-    await gw?.stop();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
+  t.teardown(async () => gw?.stop());
   gw = await startGateway({ redis: { url: TEST_REDIS_URL, keyPrefix }, backends: { messages: { type: "stream", ...backend } }, ...extra });
   return { gw, redis, client: await gw.client(), key: (stream: string) => `${keyPrefix}{messages}:${stream}`, keyPrefix };
 }

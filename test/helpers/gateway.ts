@@ -5,9 +5,9 @@ import { createApp, type App, type ListeningAddresses } from "../../src/app.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { PosternConfig } from "../../src/config/schema.js";
 import { silentLogger } from "../../src/log.js";
-import { PosternClient, type PosternClientOptions } from "../../src/client/index.js";
+import { AdminClient, PosternClient, type PosternClientOptions } from "../../src/client/index.js";
 
-export const TEST_REDIS_URL = process.env.POSTERN_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export { TEST_REDIS_URL } from "./redis.js";
 
 export interface TestGateway {
   app: App;
@@ -15,6 +15,13 @@ export interface TestGateway {
   addresses: ListeningAddresses;
   dataUrl: string;
   publicUrl: string;
+  adminUrl: string;
+  /** The bootstrapped PKI directory (certs, keys, ca-bundle.pem). */
+  certs: string;
+  /** CLI flags that point an admin command at this gateway with the bootstrapped admin certificate. */
+  adminFlags: string[];
+  /** An admin API client with one of the bootstrapped certificates (default "admin"); closed at stop. */
+  adminClient(name?: string): Promise<AdminClient>;
   /** A client with one of the bootstrapped certificates ("demo-client" or "admin"). */
   client(name?: string, options?: Partial<PosternClientOptions>): Promise<PosternClient>;
   stop(): Promise<void>;
@@ -32,16 +39,30 @@ export async function startGateway(overrides: Record<string, unknown> = {}, opti
   });
   const app = await createApp(config, { log: silentLogger, ...(options.now ? { now: options.now } : {}) });
   const addresses = await app.start();
-  const clients: PosternClient[] = [];
+  const clients: Array<PosternClient | AdminClient> = [];
   const dataUrl = `https://localhost:${addresses.data.port}`;
+  const adminUrl = `https://127.0.0.1:${addresses.admin.port}`;
+  const certs = join(dir, "certs");
   return {
     app,
     dir,
     addresses,
     dataUrl,
     publicUrl: `http://127.0.0.1:${addresses.public.port}`,
+    adminUrl,
+    certs,
+    adminFlags: ["--admin-url", adminUrl, "--cert", join(certs, "admin.crt"), "--key", join(certs, "admin.key"), "--ca", join(certs, "ca-bundle.pem")],
+    async adminClient(name = "admin") {
+      const client = new AdminClient({
+        url: adminUrl,
+        cert: await readFile(join(certs, `${name}.crt`)),
+        key: await readFile(join(certs, `${name}.key`)),
+        ca: await readFile(join(certs, "ca-bundle.pem")),
+      });
+      clients.push(client);
+      return client;
+    },
     async client(name = "demo-client", extra = {}) {
-      const certs = join(dir, "certs");
       const client = new PosternClient({
         url: dataUrl,
         cert: await readFile(join(certs, `${name}.crt`)),
@@ -54,14 +75,9 @@ export async function startGateway(overrides: Record<string, unknown> = {}, opti
       return client;
     },
     async stop() {
-      await Promise.all(clients.map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
       await app.stop();
       if (!options.dir) await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A unique Redis key prefix for one test run; tests delete only their own keys. */
-export function testKeyPrefix(): string {
-  return `postern-test:${process.pid}:${Math.random().toString(36).slice(2, 10)}:`;
 }

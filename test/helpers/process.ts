@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -38,6 +38,16 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 
     child.on("close", () => {
       clearTimeout(timer);
       reject(new Error(`exited before ${pattern}; got: ${seen}`));
+    });
+  });
+}
+
+/** Runs a tool such as openssl or curl; resolves with its output whatever the exit code. */
+export function runTool(cmd: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : -1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
 }

@@ -43,3 +43,17 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
   } while (cursor !== "0");
   return deleted;
 }
+
+/**
+ * A connection to the test Redis and a key prefix of this test's own; at teardown every key
+ * under the prefix is deleted and the connection closed.
+ */
+export async function useTestRedis(t: { teardown(fn: () => Promise<void>): void }): Promise<{ redis: Redis; keyPrefix: string }> {
+  const redis = await connectTestRedis();
+  const keyPrefix = `postern-test:${randomBytes(6).toString("hex")}:`;
+  t.teardown(async () => {
+    await deleteKeysWithPrefix(redis, keyPrefix);
+    await redis.quit();
+  });
+  return { redis, keyPrefix };
+}

@@ -8,7 +8,7 @@ import { webcrypto } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bytesToHex, readDerElement } from "../../src/pki/crl-der.js";
+import { TAG, children, ctx, readOne, toHex, type DerNode } from "../../src/pki/der.js";
 import { x509 } from "../../src/pki/x509.js";
 
 export type KeyKind = "P-256" | "P-384" | "Ed25519" | "RSA";
@@ -62,11 +62,11 @@ async function generate(kind: KeyKind): Promise<CryptoKeyPair> {
 
 /** Lowercase hex of the certificate's serialNumber exactly as encoded. */
 export function certSerialHex(cert: x509.X509Certificate): string {
-  const der = new Uint8Array(cert.rawData);
-  const tbs = readDerElement(der, readDerElement(der, 0).contentStart);
-  let el = readDerElement(der, tbs.contentStart);
-  if (el.tag === 0xa0) el = readDerElement(der, el.end);
-  return bytesToHex(der.subarray(el.contentStart, el.contentEnd));
+  const [tbs] = children(readOne(new Uint8Array(cert.rawData), TAG.sequence));
+  const fields = children(tbs as DerNode);
+  const serial = fields[0]?.tag === ctx(0, true) ? fields[1] : fields[0];
+  if (!serial) throw new Error("certificate without serialNumber");
+  return toHex(serial.content);
 }
 
 /** Mints root and issuing CAs (both with `kind` keys unless `rootKind` says otherwise). */

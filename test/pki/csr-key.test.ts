@@ -1,6 +1,6 @@
 import t from "tap";
 import { createECDH, createPublicKey, generateKeyPairSync, randomInt, webcrypto } from "node:crypto";
-import { bitString, oid, seq } from "../../src/pki/ca-der.js";
+import { bitString, oid, seq } from "../../src/pki/der.js";
 import { publicKeyFromSpki } from "../../src/pki/key-spki.js";
 import { parseCsr } from "../../src/pki/csr.js";
 import { PosternError } from "../../src/errors.js";

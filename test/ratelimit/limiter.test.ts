@@ -1,8 +1,8 @@
-import { Redis } from "ioredis";
 import t, { type Test } from "tap";
+import { useTestRedis } from "../helpers/redis.js";
 import { RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
 import { MemoryRateLimiter, type RateLimiter } from "../../src/ratelimit/token-bucket.js";
-import { testKeyPrefix, TEST_REDIS_URL } from "../helpers/gateway.js";
+
 
 async function contract(t: Test, name: string, make: () => { limiter: RateLimiter; advance: (ms: number) => Promise<void> }) {
   t.test(`${name}: a bucket gives its burst, then refuses with a retry time, then refills`, async (t) => {
@@ -32,12 +32,8 @@ t.test("memory limiter", async (t) => {
 });
 
 t.test("redis limiter (Redis's own clock)", async (t) => {
-  const redis = new Redis(TEST_REDIS_URL);
-  const prefix = testKeyPrefix();
+  const { redis, keyPrefix: prefix } = await useTestRedis(t);
   t.teardown(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
   });
   await contract(t, "redis", () => ({
     limiter: new RedisRateLimiter(redis, prefix),

@@ -1,7 +1,10 @@
 /**
  * Minimal, strict DER encoding and decoding (ITU-T X.690) for the structures the PKI builds and
- * reads on hot paths (TBSCertificate, CSR). It only frames bytes: no cryptography happens here.
- * The generic ASN.1 libraries cost milliseconds per certificate; this costs microseconds.
+ * reads on hot paths: TBSCertificate, CSR, PKCS#12, CRL (100k entries), OCSP framing. It only
+ * frames bytes: no cryptography and no I/O happen here. Generic ASN.1 libraries cost
+ * milliseconds per certificate and are O(n^2) on large CRLs (DEPENDENCIES.md pitfall 4); this
+ * costs microseconds. Writer and reader share one file (over ~250 lines) because they share
+ * the tag table and the length rules, which must agree.
  */
 
 /** Bytes backed by a plain ArrayBuffer (what WebCrypto and x509 accept as BufferSource). */
@@ -14,6 +17,7 @@ export const TAG = {
   octetString: 0x04,
   null: 0x05,
   oid: 0x06,
+  enumerated: 0x0a,
   utf8String: 0x0c,
   printableString: 0x13,
   ia5String: 0x16,
@@ -23,18 +27,24 @@ export const TAG = {
   set: 0x31,
 } as const;
 
-function lengthBytes(length: number): Bytes {
-  if (length < 0x80) return Uint8Array.of(length);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
-}
-
-function concat(parts: readonly Uint8Array[]): Bytes {
+/**
+ * One TLV whose content is the concatenation of `parts`, in a single allocation (fresh memory,
+ * never the Buffer pool: pitfall 7). Takes an array because spreading 100k CRL entries as
+ * arguments would overflow the stack. Throws RangeError above 4 GiB of content.
+ */
+export function tlvOf(tag: number, parts: readonly Uint8Array[]): Bytes {
   let total = 0;
   for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
+  if (total > 0xffffffff) throw new RangeError("DER element too large");
+  const lengthOctets = total < 0x80 ? 0 : total < 0x100 ? 1 : total < 0x10000 ? 2 : total < 0x1000000 ? 3 : 4;
+  const out = new Uint8Array(2 + lengthOctets + total);
+  out[0] = tag;
+  if (lengthOctets === 0) out[1] = total;
+  else {
+    out[1] = 0x80 | lengthOctets;
+    for (let i = lengthOctets, n = total; i > 0; i--, n = Math.floor(n / 256)) out[1 + i] = n & 0xff;
+  }
+  let offset = 2 + lengthOctets;
   for (const p of parts) {
     out.set(p, offset);
     offset += p.length;
@@ -42,22 +52,14 @@ function concat(parts: readonly Uint8Array[]): Bytes {
   return out;
 }
 
-/** Encodes one TLV whose content is the concatenation of `content`. */
-export function tlv(tag: number, ...content: Uint8Array[]): Bytes {
-  const body = content.length === 1 ? (content[0] as Uint8Array) : concat(content);
-  const len = lengthBytes(body.length);
-  const out = new Uint8Array(1 + len.length + body.length);
-  out[0] = tag;
-  out.set(len, 1);
-  out.set(body, 1 + len.length);
-  return out;
-}
-
-export const seq = (...items: Uint8Array[]): Bytes => tlv(TAG.sequence, ...items);
-export const set = (...items: Uint8Array[]): Bytes => tlv(TAG.set, ...items);
-export const octets = (bytes: Uint8Array): Bytes => tlv(TAG.octetString, bytes);
-export const utf8 = (s: string): Bytes => tlv(TAG.utf8String, new TextEncoder().encode(s));
-export const ia5 = (s: string): Bytes => tlv(TAG.ia5String, asciiBytes(s));
+/** `tlvOf` for a handful of parts given as arguments. */
+export const tlv = (tag: number, ...parts: Uint8Array[]): Bytes => tlvOf(tag, parts);
+export const seq = (...items: Uint8Array[]): Bytes => tlvOf(TAG.sequence, items);
+export const set = (...items: Uint8Array[]): Bytes => tlvOf(TAG.set, items);
+export const octets = (bytes: Uint8Array): Bytes => tlvOf(TAG.octetString, [bytes]);
+export const utf8 = (s: string): Bytes => tlvOf(TAG.utf8String, [new TextEncoder().encode(s)]);
+/** IA5String; throws RangeError unless `s` is printable ASCII. */
+export const ia5 = (s: string): Bytes => tlvOf(TAG.ia5String, [asciiBytes(s)]);
 export const DER_NULL = Uint8Array.of(TAG.null, 0);
 export const DER_TRUE = Uint8Array.of(TAG.boolean, 1, 0xff);
 
@@ -79,18 +81,36 @@ export function uintFromBytes(magnitude: Uint8Array): Bytes {
   let start = 0;
   while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
   const trimmed = magnitude.subarray(start);
+  // A set top bit would read as negative: DER needs a leading zero byte.
   const pad = ((trimmed[0] ?? 0) & 0x80) !== 0 || trimmed.length === 0;
-  return pad ? tlv(TAG.integer, Uint8Array.of(0), trimmed) : tlv(TAG.integer, trimmed);
+  return pad ? tlvOf(TAG.integer, [Uint8Array.of(0), trimmed]) : tlvOf(TAG.integer, [trimmed]);
 }
 
-export const uint = (n: number): Bytes => {
+/** A non-negative INTEGER, minimally encoded. Throws RangeError on negative or non-integral values. */
+export function uint(n: number | bigint): Bytes {
+  if (typeof n === "number" ? !Number.isSafeInteger(n) || n < 0 : n < 0n) {
+    throw new RangeError("INTEGER must be a non-negative whole number");
+  }
   const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  for (let v = BigInt(n); v > 0n; v >>= 8n) bytes.unshift(Number(v & 0xffn));
   return uintFromBytes(Uint8Array.from(bytes));
-};
+}
 
-/** BIT STRING with no unused bits. */
-export const bitString = (bytes: Uint8Array): Bytes => tlv(TAG.bitString, Uint8Array.of(0), bytes);
+/**
+ * INTEGER whose content is exactly the given hex bytes: a certificate's serialNumber as
+ * encoded in the certificate (no normalisation, pitfall 6). Throws RangeError on odd, empty
+ * or non-hex input.
+ */
+export function integerFromHex(hex: string): Bytes {
+  if (typeof hex !== "string" || hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
+    throw new RangeError("expected non-empty even-length hex");
+  }
+  // Buffer.from may share the 8 KiB pool; tlvOf copies it out at once (pitfall 7).
+  return tlvOf(TAG.integer, [Buffer.from(hex, "hex")]);
+}
+
+/** BIT STRING with no unused bits (keys, signatures). */
+export const bitString = (bytes: Uint8Array): Bytes => tlvOf(TAG.bitString, [Uint8Array.of(0), bytes]);
 
 /** Named-bit BIT STRING (e.g. KeyUsage): bit 0 is the most significant bit of the first byte. */
 export function namedBits(bits: readonly number[]): Bytes {
@@ -98,37 +118,65 @@ export function namedBits(bits: readonly number[]): Bytes {
   const bytes = new Uint8Array(Math.floor(highest / 8) + 1);
   for (const b of bits) bytes[b >> 3] = (bytes[b >> 3] ?? 0) | (0x80 >> (b & 7));
   const unused = 7 - (highest & 7);
-  return tlv(TAG.bitString, Uint8Array.of(unused), bytes);
+  return tlvOf(TAG.bitString, [Uint8Array.of(unused), bytes]);
 }
 
 const oidCache = new Map<string, Bytes>();
+const OID_TEXT = /^[0-2](\.(0|[1-9][0-9]*))+$/;
 
-/** OBJECT IDENTIFIER from dotted text; cached since the same few OIDs repeat. */
+/**
+ * OBJECT IDENTIFIER from dotted text (arcs of any size). Cached since the same few constant
+ * OIDs repeat: the returned bytes are shared and must not be modified. Throws RangeError on
+ * malformed text.
+ */
 export function oid(dotted: string): Bytes {
   const cached = oidCache.get(dotted);
   if (cached) return cached;
-  const arcs = dotted.split(".").map((a) => Number.parseInt(a, 10));
-  const [a0, a1, ...rest] = arcs;
-  if (a0 === undefined || a1 === undefined) throw new RangeError(`bad OID ${dotted}`);
-  const bytes: number[] = [];
-  for (const arc of [a0 * 40 + a1, ...rest]) {
-    const chunk: number[] = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift(0x80 | (v & 0x7f));
-    bytes.push(...chunk);
+  if (!OID_TEXT.test(dotted)) throw new RangeError(`bad OID ${dotted}`);
+  const [a0, a1, ...rest] = dotted.split(".").map((a) => BigInt(a));
+  if (a0 === undefined || a1 === undefined || (a0 < 2n && a1 >= 40n)) throw new RangeError(`bad OID ${dotted}`);
+  const body: number[] = [];
+  for (const arc of [a0 * 40n + a1, ...rest]) {
+    const chunk: number[] = [Number(arc & 0x7fn)];
+    for (let v = arc >> 7n; v > 0n; v >>= 7n) chunk.unshift(Number(v & 0x7fn) | 0x80);
+    body.push(...chunk);
   }
-  const encoded = tlv(TAG.oid, Uint8Array.from(bytes));
+  const encoded = tlvOf(TAG.oid, [Uint8Array.from(body)]);
   oidCache.set(dotted, encoded);
   return encoded;
 }
 
-/** Time as UTCTime before 2050 and GeneralizedTime from 2050 (RFC 5280 §4.1.2.5), whole seconds. */
+function putDigits(out: Uint8Array, at: number, value: number, width: number): void {
+  for (let i = width - 1; i >= 0; i--) {
+    out[at + i] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+}
+
+/**
+ * RFC 5280 Time (§4.1.2.5, §5.1.2.4): UTCTime for 1950-2049, GeneralizedTime otherwise, whole
+ * seconds, "Z". Throws RangeError on an invalid date or a year outside 0-9999. Written digit
+ * by digit, as it runs once per CRL entry.
+ */
 export function time(ms: number): Bytes {
   const d = new Date(Math.floor(ms / 1000) * 1000);
+  if (Number.isNaN(d.getTime())) throw new RangeError("invalid time");
   const year = d.getUTCFullYear();
-  const p2 = (n: number) => String(n).padStart(2, "0");
-  const rest = `${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}Z`;
-  if (year >= 1950 && year < 2050) return tlv(TAG.utcTime, asciiBytes(p2(year % 100) + rest));
-  return tlv(TAG.generalizedTime, asciiBytes(String(year).padStart(4, "0") + rest));
+  if (year < 0 || year > 9999) throw new RangeError("time out of range");
+  const utc = year >= 1950 && year < 2050;
+  const yearWidth = utc ? 2 : 4;
+  const out = new Uint8Array(2 + yearWidth + 11);
+  out[0] = utc ? TAG.utcTime : TAG.generalizedTime;
+  out[1] = yearWidth + 11;
+  putDigits(out, 2, utc ? year % 100 : year, yearWidth);
+  const at = 2 + yearWidth;
+  putDigits(out, at, d.getUTCMonth() + 1, 2);
+  putDigits(out, at + 2, d.getUTCDate(), 2);
+  putDigits(out, at + 4, d.getUTCHours(), 2);
+  putDigits(out, at + 6, d.getUTCMinutes(), 2);
+  putDigits(out, at + 8, d.getUTCSeconds(), 2);
+  out[at + 10] = 0x5a; // "Z"
+  return out;
 }
 
 /** A decoded TLV: `bytes` is the whole element, `content` its value, both views into the input. */
@@ -249,6 +297,7 @@ export function decodeString(node: DerNode): string {
   return new TextDecoder("utf-8", { fatal: true }).decode(node.content);
 }
 
+/** Lowercase hex of bytes. */
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
