@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { PosternError } from "../errors.js";
+import { matchSegments } from "../gateway/routes.js";
 import { readBody } from "../http/body.js";
 import type { Peer } from "../http/mtls-server.js";
 import { sendJson, sendProblem } from "../http/problem.js";
@@ -101,17 +102,13 @@ function send(res: ServerResponse, reply: AdminReply): void {
 }
 
 function match(pattern: readonly string[], segments: readonly string[]): Record<string, string> | undefined {
-  if (pattern.length !== segments.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
-    const want = pattern[i]!;
-    const got = segments[i]!;
-    if (want.startsWith(":")) {
-      if (got === "") return undefined;
-      params[want.slice(1)] = decodeURIComponent(got);
-    } else if (want !== got) return undefined;
+  const params = matchSegments(pattern, segments);
+  if (!params) return undefined;
+  try {
+    return Object.fromEntries(Object.entries(params).map(([name, value]) => [name, decodeURIComponent(value)]));
+  } catch {
+    throw new PosternError("bad-request", "a path segment is not valid percent-encoding");
   }
-  return params;
 }
 
 /** Reads a required string member of a JSON body. */

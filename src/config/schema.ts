@@ -163,6 +163,17 @@ export const routeSchema = z.strictObject({
   contentTypes: z.array(z.string().min(1)).min(1).default(["application/json"]),
   /** Absent: no rate limit on this route. */
   rateLimit: rateLimitSchema.optional(),
+  /** This route's signature policy, over the global `signature` section. */
+  signature: z
+    .strictObject({
+      maxAgeSeconds: z.number().int().positive().max(86_400).optional(),
+      clockSkewSeconds: z.number().int().min(0).max(600).optional(),
+      /** Components clients must also cover on this route (the profile's are always required). */
+      additionalComponents: z
+        .array(z.string().regex(/^(@(method|target-uri|authority|scheme|request-target|path|query)|[a-z0-9!#$%&'*+.^_`|~-]+)$/, "must be a derived component or a lowercase field name"))
+        .default([]),
+    })
+    .optional(),
 });
 
 export const configSchema = z

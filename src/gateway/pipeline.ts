@@ -95,6 +95,7 @@ export class Gateway {
     }
     const body = await request.readBody(route.maxBodyBytes);
 
+    const policy = { ...deps.signature, ...route.signature };
     const verifyStarted = performance.now();
     const digestLines = headerLines(message, "content-digest");
     const digest = verifyContentDigest(digestLines, body);
@@ -103,10 +104,10 @@ export class Gateway {
       resolveKey: (keyid) =>
         keyid === identity.fingerprint ? { key: deps.keys.get(request.peerCertDer, identity.fingerprint) } : undefined,
       now: deps.now,
-      maxAgeSeconds: deps.signature.maxAgeSeconds,
-      clockSkewSeconds: deps.signature.clockSkewSeconds,
+      maxAgeSeconds: policy.maxAgeSeconds,
+      clockSkewSeconds: policy.clockSkewSeconds,
       tag: deps.signature.tag,
-      requiredComponents: PROFILE_COMPONENTS,
+      requiredComponents: route.signature ? [...PROFILE_COMPONENTS, ...route.signature.additionalComponents] : PROFILE_COMPONENTS,
       requiredParameters: REQUIRED_PARAMETERS,
     });
     deps.metrics.observeSeconds("verify", (performance.now() - verifyStarted) / 1000);
@@ -133,7 +134,7 @@ export class Gateway {
       body,
       receivedAtMs: deps.now(),
     };
-    const window = deps.signature.maxAgeSeconds + deps.signature.clockSkewSeconds;
+    const window = policy.maxAgeSeconds + policy.clockSkewSeconds;
     const claimStarted = performance.now();
     const delivery = await backend.deliver(accepted, {
       backend: backend.name,

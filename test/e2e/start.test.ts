@@ -55,3 +55,46 @@ t.test("postern --help lists the commands", async (t) => {
   t.match(result.stdout, /start\s+run the gateway/);
   t.match(result.stdout, /send\s+sign a message/);
 });
+
+t.test("SIGTERM lets a request in flight finish, then exits 0", async (t) => {
+  const { request } = await import("node:https");
+  const { PosternClient } = await import("../../src/client/index.js");
+  const dir = await mkdtemp(join(tmpdir(), "postern-drain-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const server = spawnTs("src/main.ts", [], { cwd: dir, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0" } });
+  const done = finished(server);
+  const banner = await waitForOutput(server, /npx postern send .*\n/);
+  const port = Number(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/.exec(banner)![1]);
+  const certs = join(dir, "certs");
+  const material = {
+    cert: await readFile(join(certs, "demo-client.crt")),
+    key: await readFile(join(certs, "demo-client.key")),
+    ca: await readFile(join(certs, "ca-bundle.pem")),
+  };
+  const signer = new PosternClient({ url: `https://localhost:${port}`, ...material });
+  const message = signer.prepare("/v1/messages/drain", JSON.stringify({ slow: "x".repeat(1000) }));
+  await signer.close();
+
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(message.url, { method: "POST", headers: { ...message.headers, "content-length": message.body.length }, ...material }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.write(message.body.subarray(0, 100));
+    req.once("socket", (socket) =>
+      socket.once("secureConnect", () =>
+        setTimeout(() => {
+          server.kill("SIGTERM"); // the body is half sent
+          setTimeout(() => req.end(message.body.subarray(100)), 300);
+        }, 200),
+      ),
+    );
+  });
+  const result = await answer;
+  t.equal(result.status, 202, `the request in flight was answered: ${result.body}`);
+  const exit = await done;
+  t.equal(exit.code, 0, "then the process exits 0");
+  t.match(await readFile(join(dir, "data", "messages.jsonl"), "utf8"), JSON.parse(result.body).id, "and its message is stored");
+});
