@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { PosternConfig } from "../config/schema.js";
+import type { PosternConfig, RouteConfig } from "../config/schema.js";
 import { PosternError } from "../errors.js";
-import type { AcceptedMessage, Backend } from "../forward/backend.js";
+import type { AcceptedMessage, Backend, Delivery } from "../forward/backend.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import type { ClientIdentity } from "../pki/identity.js";
 import { bucketKey, limitFor } from "../ratelimit/policy.js";
@@ -78,44 +78,13 @@ export class Gateway {
     const deps = this.deps;
     const { message, identity } = request;
     const { route, params } = deps.routes.find(message.method, message.path);
-    if (!isAuthorized(identity, route.allow)) {
-      throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
-    }
-    if (route.rateLimit) {
-      const taken = await deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, route.rateLimit));
-      if (!taken.allowed) {
-        throw new PosternError("rate-limited", `route ${route.name} allows ${route.rateLimit.requestsPerSecond}/s per identity`, {
-          extensions: { retryAfterSeconds: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) },
-        });
-      }
-    }
+    await this.admit(route, identity);
     const contentType = singleHeader(message, "content-type");
     if (contentType === undefined || !route.contentTypes.includes(mediaType(contentType))) {
       throw new PosternError("unsupported-media-type", `accepted: ${route.contentTypes.join(", ")}`);
     }
     const body = await request.readBody(route.maxBodyBytes);
-
-    const policy = { ...deps.signature, ...route.signature };
-    const verifyStarted = performance.now();
-    const digestLines = headerLines(message, "content-digest");
-    const digest = verifyContentDigest(digestLines, body);
-    if (!digest.ok) throw new PosternError(digest.code, digest.detail);
-    const verified = verifyMessage(message, {
-      resolveKey: (keyid) =>
-        keyid === identity.fingerprint ? { key: deps.keys.get(request.peerCertDer, identity.fingerprint) } : undefined,
-      now: deps.now,
-      maxAgeSeconds: policy.maxAgeSeconds,
-      clockSkewSeconds: policy.clockSkewSeconds,
-      tag: deps.signature.tag,
-      requiredComponents: route.signature ? [...PROFILE_COMPONENTS, ...route.signature.additionalComponents] : PROFILE_COMPONENTS,
-      requiredParameters: REQUIRED_PARAMETERS,
-    });
-    deps.metrics.observeSeconds("verify", (performance.now() - verifyStarted) / 1000);
-    if (!verified.ok) throw new PosternError(verified.code, verified.detail);
-    const { nonce, created } = verified.params;
-    if (nonce === undefined || !isValidNonce(nonce)) {
-      throw new PosternError("signature-profile", "nonce must be 16-128 characters of [A-Za-z0-9._~-]");
-    }
+    const { nonce, claimExpiresAtMs, contentDigest } = this.verify(request, route, body);
 
     const backend = deps.backends.get(route.backend);
     if (!backend) throw new PosternError("internal", "route has no backend");
@@ -130,36 +99,77 @@ export class Gateway {
       path: message.path,
       query: message.query,
       contentType,
-      contentDigest: digestLines.join(", "),
+      contentDigest,
       body,
       receivedAtMs: deps.now(),
     };
-    const window = policy.maxAgeSeconds + policy.clockSkewSeconds;
-    const claimStarted = performance.now();
+    const started = performance.now();
     const delivery = await backend.deliver(accepted, {
       backend: backend.name,
       client: identity.fingerprint,
       nonce,
-      digest: accepted.contentDigest,
-      // A claim outlives the window in which the signature could pass the freshness check.
-      expiresAtMs: ((created ?? 0) + window) * 1000 + 1000,
+      digest: contentDigest,
+      expiresAtMs: claimExpiresAtMs,
     });
     // Stream backends claim and enqueue in one step; HTTP backends claim, then forward.
-    deps.metrics.observeSeconds(backend.kind === "http" ? "forward" : "replay_claim", (performance.now() - claimStarted) / 1000);
+    deps.metrics.observeSeconds(backend.kind === "http" ? "forward" : "replay_claim", (performance.now() - started) / 1000);
+    return answerFor(delivery, route.name);
+  }
 
-    if (delivery.kind === "replayed") throw new PosternError("replayed", "this nonce was already used with other content");
-    if (delivery.kind === "duplicate") {
-      // An exact re-send is refused like any replay, but it names the message it duplicates,
-      // so a client retrying after a lost answer learns its message was accepted.
-      throw new PosternError("replayed", "this request was already accepted", {
-        extensions: { messageId: delivery.messageId },
+  /** Authorization, then the identity's rate limit on the route. */
+  private async admit(route: RouteConfig, identity: ClientIdentity): Promise<void> {
+    if (!isAuthorized(identity, route.allow)) {
+      throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
+    }
+    if (!route.rateLimit) return;
+    const taken = await this.deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, route.rateLimit));
+    if (!taken.allowed) {
+      throw new PosternError("rate-limited", `route ${route.name} allows ${route.rateLimit.requestsPerSecond}/s per identity`, {
+        extensions: { retryAfterSeconds: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) },
       });
     }
-    if (delivery.kind === "response") {
-      return { kind: "upstream", status: delivery.status, headers: delivery.headers, body: delivery.body };
-    }
-    return { kind: "json", status: 202, body: { id: delivery.messageId, route: route.name } };
   }
+
+  /** Content-Digest, then the signature (keyid bound to the TLS peer) and its freshness, then the nonce's form. */
+  private verify(request: InboundRequest, route: RouteConfig, body: Buffer): { nonce: string; claimExpiresAtMs: number; contentDigest: string } {
+    const { deps } = this;
+    const { message, identity } = request;
+    const policy = { ...deps.signature, ...route.signature };
+    const started = performance.now();
+    const digestLines = headerLines(message, "content-digest");
+    const digest = verifyContentDigest(digestLines, body);
+    if (!digest.ok) throw new PosternError(digest.code, digest.detail);
+    const verified = verifyMessage(message, {
+      resolveKey: (keyid) =>
+        keyid === identity.fingerprint ? { key: deps.keys.get(request.peerCertDer, identity.fingerprint) } : undefined,
+      now: deps.now,
+      maxAgeSeconds: policy.maxAgeSeconds,
+      clockSkewSeconds: policy.clockSkewSeconds,
+      tag: deps.signature.tag,
+      requiredComponents: route.signature ? [...PROFILE_COMPONENTS, ...route.signature.additionalComponents] : PROFILE_COMPONENTS,
+      requiredParameters: REQUIRED_PARAMETERS,
+    });
+    deps.metrics.observeSeconds("verify", (performance.now() - started) / 1000);
+    if (!verified.ok) throw new PosternError(verified.code, verified.detail);
+    const { nonce, created = 0 } = verified.params;
+    if (nonce === undefined || !isValidNonce(nonce)) {
+      throw new PosternError("signature-profile", "nonce must be 16-128 characters of [A-Za-z0-9._~-]");
+    }
+    // A claim outlives the window in which the signature could pass the freshness check.
+    const claimExpiresAtMs = (created + policy.maxAgeSeconds + policy.clockSkewSeconds + 1) * 1000;
+    return { nonce, claimExpiresAtMs, contentDigest: digestLines.join(", ") };
+  }
+}
+
+function answerFor(delivery: Delivery, route: string): GatewayAnswer {
+  if (delivery.kind === "replayed") throw new PosternError("replayed", "this nonce was already used with other content");
+  if (delivery.kind === "duplicate") {
+    // An exact re-send is refused like any replay, but it names the message it duplicates,
+    // so a client retrying after a lost answer learns its message was accepted.
+    throw new PosternError("replayed", "this request was already accepted", { extensions: { messageId: delivery.messageId } });
+  }
+  if (delivery.kind === "response") return { kind: "upstream", status: delivery.status, headers: delivery.headers, body: delivery.body };
+  return { kind: "json", status: 202, body: { id: delivery.messageId, route } };
 }
 
 function headerLines(message: HttpMessageParts, name: string): string[] {
