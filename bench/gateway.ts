@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { PosternClient } from "../src/client/index.js";
 import { startGateway, TEST_REDIS_URL, type TestGateway } from "../test/helpers/gateway.js";
-import { uniqueTestPrefix } from "../test/helpers/redis.js";
 import { report, type Measurement } from "./measure.js";
 
 const CONCURRENCY = 16;
@@ -74,7 +73,7 @@ export async function benchGateway(): Promise<void> {
   await embeddedClient.close();
   await embedded.stop();
 
-  const keyPrefix = uniqueTestPrefix("bench");
+  const keyPrefix = `postern-bench:${process.pid}:`;
   const redisGw = await startGateway({ redis: { url: TEST_REDIS_URL, keyPrefix }, tls: { handshakesPerSecondPerAddress: 0 } });
   const redisClient = await clientFor(redisGw, redisGw.dataUrl);
   const redisRun = await load("gateway, Redis (Lua claim + XADD)", redisClient, "/v1/messages/bench");
