@@ -16,7 +16,7 @@ import { defineProfile, type CertificateProfile } from "./pki/profile.js";
 import { RedisStore } from "./pki/redis-store.js";
 import { SigningKeyRing } from "./pki/signing-keys.js";
 import type { PkiStore, RevokedEntry } from "./pki/store.js";
-import type { RedisClient } from "./replay/redis-guard.js";
+import type { RedisClient } from "./replay/redis-client.js";
 import { RevocationIndex } from "./tls/revocation-index.js";
 
 export interface PkiRuntime {

@@ -21,7 +21,8 @@ import type { CertificateAuthority } from "./pki/authority.js";
 import { RedisRateLimiter } from "./ratelimit/redis-limiter.js";
 import { MemoryRateLimiter } from "./ratelimit/token-bucket.js";
 import { MemoryReplayGuard } from "./replay/memory-guard.js";
-import { connectRedis, RedisReplayGuard, type RedisClient } from "./replay/redis-guard.js";
+import { connectRedis, type RedisClient } from "./replay/redis-client.js";
+import { RedisReplayGuard } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
 
 export type Mode = "embedded" | "redis";

@@ -62,6 +62,9 @@ function printBanner(mode: string, created: boolean, pkiDir: string, a: Listenin
     `  admin plane (mTLS)  https://${host(a.admin.host)}:${a.admin.port}`,
     `  public + metrics    http://${host(a.public.host)}:${a.public.port}  (/metrics /healthz /readyz /ca.pem)`,
     `  PKI                 ${pkiDir}/ ${created ? "(created now: root + issuing CA, server certificate, signing key, demo and admin client certificates)" : "(loaded)"}`,
+    ...(created && !process.env.POSTERN_CA_PASSPHRASE
+      ? [`  CA passphrase       ${pkiDir}/ca-passphrase (0600; it encrypts the CA keys: keep a copy in your secret store)`]
+      : []),
     `  host name           ${hostname()}`,
     "Send a first message:",
     `  npx postern send --url https://${host(a.data.host)}:${a.data.port}/v1/messages/demo --cert ${pkiDir}/demo-client.crt --key ${pkiDir}/demo-client.key --ca ${pkiDir}/ca-bundle.pem --data '{"hello":"world"}'`,

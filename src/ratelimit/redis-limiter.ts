@@ -1,5 +1,5 @@
 import { PosternError } from "../errors.js";
-import type { RedisClient } from "../replay/redis-guard.js";
+import type { RedisClient } from "../replay/redis-client.js";
 import type { BucketLimit, RateLimiter, TakeResult } from "./token-bucket.js";
 
 /**
