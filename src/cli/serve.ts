@@ -28,7 +28,7 @@ export async function runServe(_args: string[]): Promise<number> {
     await app?.stop().catch(() => undefined);
     return error instanceof ConfigError ? 2 : 1;
   }
-  printBanner(app.mode, app.pkiCreated, config.pki.dir, addresses);
+  printBanner(app.mode, app.pkiCreated, config.pki.dir, config.pki.passphraseFile ?? `${config.pki.dir}/ca-passphrase`, addresses);
   if (app.mode === "embedded") {
     log.warn("embedded mode: replay protection and the message file live in this one process; run a single instance, or set POSTERN_REDIS_URL for several replicas");
   }
@@ -54,7 +54,7 @@ export async function runServe(_args: string[]): Promise<number> {
   return 0;
 }
 
-function printBanner(mode: string, created: boolean, pkiDir: string, a: ListeningAddresses): void {
+function printBanner(mode: string, created: boolean, pkiDir: string, passphraseFile: string, a: ListeningAddresses): void {
   const host = (h: string) => (h === "0.0.0.0" || h === "::" ? "localhost" : h.includes(":") ? `[${h}]` : h);
   const lines = [
     `Postern is running in ${mode === "embedded" ? "embedded mode (single instance: no Redis configured)" : "Redis mode (replicas may share this Redis)"}`,
@@ -63,7 +63,7 @@ function printBanner(mode: string, created: boolean, pkiDir: string, a: Listenin
     `  public + metrics    http://${host(a.public.host)}:${a.public.port}  (/metrics /healthz /readyz /ca.pem)`,
     `  PKI                 ${pkiDir}/ ${created ? "(created now: root + issuing CA, server certificate, signing key, demo and admin client certificates)" : "(loaded)"}`,
     ...(created && !process.env.POSTERN_CA_PASSPHRASE
-      ? [`  CA passphrase       ${pkiDir}/ca-passphrase (0600; it encrypts the CA keys: keep a copy in your secret store)`]
+      ? [`  CA passphrase       ${passphraseFile} (0600; it encrypts the CA keys: keep a copy in your secret store)`]
       : []),
     `  host name           ${hostname()}`,
     "Send a first message:",
