@@ -70,7 +70,7 @@ export async function startPki(
     rootCrlPem: await rootCrl(material, passphrase, now, log),
     validityMs: config.pki.crlValiditySeconds * 1000,
     now,
-    onPublished: (published) => metrics.expirySeconds("crl", (published.nextUpdateMs - now()) / 1000),
+    onPublished: (published) => metrics.expiresAt("crl", published.nextUpdateMs),
     onError: (error) => log.error("CRL rebuild failed; the previous CRL stays published", { error: String(error) }),
   });
   await crl.start();
@@ -101,10 +101,9 @@ export async function startPki(
     if (await signingKeys.reload()) log.info("forward-signing key rotated", { kid: signingKeys.active().keyid });
     // Catches up revocations a Redis subscriber may have missed while disconnected.
     for (const entry of await store.listRevoked()) revocations.add(entry.serial);
-    const at = now();
-    metrics.expirySeconds("ca", (material.issuer.cert.notAfter.getTime() - at) / 1000);
-    metrics.expirySeconds("crl", ((crl.nextUpdateMs ?? at) - at) / 1000);
-    metrics.expirySeconds("earliest_certificate", ((await earliestExpiry(store)) - at) / 1000);
+    metrics.expiresAt("ca", material.issuer.cert.notAfter.getTime());
+    if (crl.nextUpdateMs !== undefined) metrics.expiresAt("crl", crl.nextUpdateMs);
+    metrics.expiresAt("earliest_certificate", await earliestExpiry(store));
   };
   await refresh();
   const timer = setInterval(() => void refresh().catch(() => undefined), 60_000);

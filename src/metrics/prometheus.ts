@@ -13,7 +13,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private redisUp: Gauge | undefined;
   private readonly certificates: Counter<"kind">;
   private readonly revocations: Counter<"reason">;
-  private readonly expiry: Gauge<"what">;
+  private readonly expiries = new Map<string, number>();
   private readonly backendDuration: Histogram<"backend" | "outcome">;
   private readonly breaker: Gauge<"backend">;
   private readonly propagation: Histogram;
@@ -60,11 +60,16 @@ export class PrometheusRecorder implements MetricsRecorder {
       labelNames: ["reason"],
       registers,
     });
-    this.expiry = new Gauge({
+    const expiries = this.expiries;
+    new Gauge({
       name: "postern_expiry_seconds",
       help: "Seconds until expiry: what=ca|crl|earliest_certificate",
       labelNames: ["what"],
       registers,
+      // Computed at scrape time, so the countdown is current between updates.
+      collect() {
+        for (const [what, atMs] of expiries) this.set({ what }, (atMs - Date.now()) / 1000);
+      },
     });
     this.backendDuration = new Histogram({
       name: "postern_backend_duration_seconds",
@@ -120,14 +125,16 @@ export class PrometheusRecorder implements MetricsRecorder {
     this.redisUp ??= new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers: [this.registry] });
     this.redisUp.set(up ? 1 : 0);
   }
-  certificateIssued(kind: "issued" | "renewed"): void {
+  certificateIssued(kind: "issued" | "renewed", notAfterMs: number): void {
     this.certificates.inc({ kind });
+    const earliest = this.expiries.get("earliest_certificate");
+    if (earliest === undefined || notAfterMs < earliest) this.expiries.set("earliest_certificate", notAfterMs);
   }
   certificateRevoked(reason: string): void {
     this.revocations.inc({ reason });
   }
-  expirySeconds(what: "ca" | "crl" | "earliest_certificate", seconds: number): void {
-    this.expiry.set({ what }, seconds);
+  expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void {
+    this.expiries.set(what, atMs);
   }
 
   /** The exposition text. */

@@ -15,7 +15,7 @@ export interface MetricsRecorder {
   connectionOpened(): void;
   connectionClosed(): void;
   redisAvailable(up: boolean): void;
-  certificateIssued(kind: "issued" | "renewed"): void;
+  certificateIssued(kind: "issued" | "renewed", notAfterMs: number): void;
   certificateRevoked(reason: string): void;
   /** One hand-over to a backend: outcome "ok", "error", "timeout", "rejected" (breaker open). */
   backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void;
@@ -23,8 +23,8 @@ export interface MetricsRecorder {
   breakerState(backend: string, state: "closed" | "half-open" | "open"): void;
   /** Time from a revocation to this instance having applied it (index updated, connections closed). */
   revocationPropagated(seconds: number): void;
-  /** Seconds until the CA, the CRL's nextUpdate and the earliest issued certificate expire. */
-  expirySeconds(what: "ca" | "crl" | "earliest_certificate", seconds: number): void;
+  /** When the CA, the CRL's nextUpdate and the earliest issued certificate expire (ms since epoch); exported as seconds until then. */
+  expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void;
 }
 
 export const noopRecorder: MetricsRecorder = {
@@ -37,7 +37,7 @@ export const noopRecorder: MetricsRecorder = {
   redisAvailable() {},
   certificateIssued() {},
   certificateRevoked() {},
-  expirySeconds() {},
+  expiresAt() {},
   backendRequest() {},
   revocationPropagated() {},
   breakerState() {},

@@ -250,7 +250,7 @@ export class CertificateAuthority {
       profile,
     });
     await this.o.audit.append({ actor, action, subject: issued.serial, details: { identity: issued.identity, roles: issued.roles, profile, notAfterMs: issued.notAfterMs, ...details } });
-    this.o.metrics.certificateIssued(kind);
+    this.o.metrics.certificateIssued(kind, issued.notAfterMs);
     return {
       serial: issued.serial,
       identity: issued.identity,
