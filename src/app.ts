@@ -11,9 +11,8 @@ import { Gateway } from "./gateway/pipeline.js";
 import { RouteTable } from "./gateway/routes.js";
 import { dataPlaneHandler } from "./http/data-plane.js";
 import { MtlsServer, type OptionalPeerHandler } from "./http/mtls-server.js";
-import { sendJson } from "./http/problem.js";
-import { PublicServer, staticEndpoint, type PublicEndpoint } from "./http/public-server.js";
-import { pkiPublicEndpoints } from "./http/pki-public.js";
+import { publicEndpoints } from "./http/public-endpoints.js";
+import { PublicServer } from "./http/public-server.js";
 import type { Logger } from "./log.js";
 import { PrometheusRecorder } from "./metrics/prometheus.js";
 import type { PkiMaterial } from "./pki/bootstrap.js";
@@ -173,23 +172,14 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   let listening = false;
   let stopping = false;
   const ready = () => listening && !stopping && (mode === "embedded" || redisUp);
-  const endpoints: PublicEndpoint[] = [
-    staticEndpoint("/metrics", metrics.contentType, () => metrics.metrics()),
-    staticEndpoint("/healthz", "application/json", () => JSON.stringify({ status: "ok" })),
-    {
-      path: "/readyz",
-      methods: ["GET", "HEAD"],
-      handle: (_req, res) =>
-        sendJson(res, ready() ? 200 : 503, {
-          status: ready() ? "ready" : "not-ready",
-          mode,
-          ...(redis ? { redis: redisUp ? "up" : "down" } : {}),
-        }),
-    },
-    staticEndpoint("/ca.pem", "application/x-pem-file", () => material.caBundlePem),
-    staticEndpoint("/.well-known/postern-keys", "application/jwk-set+json", () => JSON.stringify(pki.signingKeys.jwks())),
-    ...pkiPublicEndpoints({ crl: pki.crl, authority: pki.authority }),
-  ];
+  const endpoints = publicEndpoints({
+    metrics,
+    readiness: () => ({ ready: ready(), mode, ...(redis ? { redis: redisUp ? ("up" as const) : ("down" as const) } : {}) }),
+    caBundlePem: material.caBundlePem,
+    jwks: () => pki.signingKeys.jwks(),
+    crl: pki.crl,
+    authority: pki.authority,
+  });
   const publicServer = new PublicServer(endpoints, log);
 
   return {

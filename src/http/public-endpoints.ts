@@ -1,0 +1,34 @@
+import type { CertificateAuthority } from "../pki/authority.js";
+import type { CrlPublisher } from "../pki/crl-publisher.js";
+import { pkiPublicEndpoints } from "./pki-public.js";
+import { sendJson } from "./problem.js";
+import { staticEndpoint, type PublicEndpoint } from "./public-server.js";
+
+export interface PublicEndpointDeps {
+  metrics: { contentType: string; metrics(): Promise<string> };
+  /** Readiness: listening, not draining, and (Redis mode) Redis answers. */
+  readiness: () => { ready: boolean; mode: string; redis?: "up" | "down" };
+  caBundlePem: string;
+  jwks: () => unknown;
+  crl: CrlPublisher;
+  authority: CertificateAuthority;
+}
+
+/** Everything the public listener serves: metrics, health, readiness, the CA, the JWKS, CRL and OCSP. */
+export function publicEndpoints(deps: PublicEndpointDeps): PublicEndpoint[] {
+  return [
+    staticEndpoint("/metrics", deps.metrics.contentType, () => deps.metrics.metrics()),
+    staticEndpoint("/healthz", "application/json", () => JSON.stringify({ status: "ok" })),
+    {
+      path: "/readyz",
+      methods: ["GET", "HEAD"],
+      handle: (_req, res) => {
+        const { ready, ...rest } = deps.readiness();
+        sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not-ready", ...rest });
+      },
+    },
+    staticEndpoint("/ca.pem", "application/x-pem-file", () => deps.caBundlePem),
+    staticEndpoint("/.well-known/postern-keys", "application/jwk-set+json", () => JSON.stringify(deps.jwks())),
+    ...pkiPublicEndpoints({ crl: deps.crl, authority: deps.authority }),
+  ];
+}
