@@ -24,6 +24,8 @@ export interface InboundRequest {
   message: HttpMessageParts;
   /** Reads the whole body; rejects with `body-too-large` past `maxBodyBytes`. */
   readBody(maxBodyBytes: number): Promise<Buffer>;
+  /** Told the route's name once the request matched one (the metrics label). */
+  onRoute?: (name: string) => void;
 }
 
 /** What the client gets: a JSON body of the gateway's own, or an upstream's answer as it was. */
@@ -65,19 +67,11 @@ export class Gateway {
     return this.deps.routes;
   }
 
-  /** The route name a request maps to, for metrics ("none" when it maps to none). */
-  routeName(method: string, path: string): string {
-    try {
-      return this.deps.routes.find(method, path).route.name;
-    } catch {
-      return "none";
-    }
-  }
-
   async handle(request: InboundRequest): Promise<GatewayAnswer> {
     const deps = this.deps;
     const { message, identity } = request;
     const { route, params } = deps.routes.find(message.method, message.path);
+    request.onRoute?.(route.name);
     await this.admit(route, identity);
     const contentType = singleHeader(message, "content-type");
     if (contentType === undefined || !route.contentTypes.includes(mediaType(contentType))) {

@@ -16,7 +16,7 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
     const target = req.url ?? "";
     const queryAt = target.indexOf("?");
     const path = queryAt === -1 ? target : target.slice(0, queryAt);
-    const route = deps.gateway.routeName(method, path);
+    let route = "none";
 
     const finish = (outcome: string, status: number) => {
       deps.metrics.request(route, outcome, status);
@@ -45,6 +45,7 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
         peerCertDer: peer.certDer,
         message,
         readBody: (limit) => readBody(req, limit),
+        onRoute: (name) => (route = name),
       })
       .then(
         (answer) => {
