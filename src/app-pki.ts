@@ -62,7 +62,6 @@ export async function startPki(
     revocations.add(entry.serial);
     for (const listener of listeners) listener(entry);
   });
-  for (const entry of await store.listRevoked()) revocations.add(entry.serial);
 
   const crl = new CrlPublisher({
     issuer: material.issuer,
@@ -99,7 +98,8 @@ export async function startPki(
   const refresh = async () => {
     // Picks up a key rotation made by `postern keys rotate` or another replica.
     if (await signingKeys.reload()) log.info("forward-signing key rotated", { kid: signingKeys.active().keyid });
-    // Catches up revocations a Redis subscriber may have missed while disconnected.
+    // Loads the handshake index at start; later catches up revocations a Redis subscriber may
+    // have missed while disconnected.
     for (const entry of await store.listRevoked()) revocations.add(entry.serial);
     metrics.expiresAt("ca", material.issuer.cert.notAfter.getTime());
     if (crl.nextUpdateMs !== undefined) metrics.expiresAt("crl", crl.nextUpdateMs);

@@ -9,6 +9,7 @@ import type { RateLimiter } from "../ratelimit/token-bucket.js";
 import { isValidNonce } from "../replay/nonce.js";
 import {
   PROFILE_COMPONENTS,
+  PROFILE_PARAMETERS,
   verifyContentDigest,
   verifyMessage,
   type HttpMessageParts,
@@ -42,8 +43,6 @@ export interface GatewayDeps {
   metrics: MetricsRecorder;
   now: () => number;
 }
-
-const REQUIRED_PARAMETERS = ["created", "nonce", "keyid", "tag"] as const;
 
 /**
  * The data-plane pipeline, cheapest checks first: route, authorization, rate limit, content type, body
@@ -141,7 +140,7 @@ export class Gateway {
       clockSkewSeconds: policy.clockSkewSeconds,
       tag: deps.signature.tag,
       requiredComponents: route.signature ? [...PROFILE_COMPONENTS, ...route.signature.additionalComponents] : PROFILE_COMPONENTS,
-      requiredParameters: REQUIRED_PARAMETERS,
+      requiredParameters: PROFILE_PARAMETERS,
     });
     deps.metrics.observeSeconds("verify", (performance.now() - started) / 1000);
     if (!verified.ok) throw new PosternError(verified.code, verified.detail);

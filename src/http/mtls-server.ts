@@ -5,6 +5,7 @@ import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import { identityFromCertificate, type ClientIdentity } from "../pki/identity.js";
+import { canonicalSerial } from "../pki/serial.js";
 import { clientErrorReason, handshakeRefusal } from "../tls/handshake.js";
 import type { RevocationIndex } from "../tls/revocation-index.js";
 import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/token-bucket.js";
@@ -167,7 +168,7 @@ export class MtlsServer {
     let closed = 0;
     for (const socket of this.sockets) {
       const peer = peers.get(socket);
-      if (peer && peer !== "anonymous" && sameSerial(peer.identity.serial, serial)) {
+      if (peer && peer !== "anonymous" && peer.identity.serial === canonicalSerial(serial)) {
         socket.destroy();
         closed += 1;
       }
@@ -206,9 +207,4 @@ export class MtlsServer {
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
-}
-
-function sameSerial(a: string, b: string): boolean {
-  const strip = (s: string) => s.toLowerCase().replace(/^(00)+(?=[0-9a-f])/, "");
-  return strip(a) === strip(b);
 }

@@ -9,6 +9,7 @@ import { identityFromCertificate, type ClientIdentity } from "./identity.js";
 import { issueLeafDer, type IssuedCertificate } from "./issue.js";
 import type { KeyAlgorithm } from "./keys.js";
 import { respondOcsp } from "./ocsp.js";
+import { parseSerial } from "./serial.js";
 import { issuePkcs12 } from "./pkcs12.js";
 import { lifetimeFor, type CertificateProfile } from "./profile.js";
 import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store.js";
@@ -161,7 +162,7 @@ export class CertificateAuthority {
 
   /** Revokes one certificate by serial. Idempotent: the first reason and time stay. */
   async revoke(input: { serial: string; reason: RevocationReason; actor: Actor }): Promise<CertificateRecord> {
-    const serial = normaliseSerial(input.serial);
+    const serial = parseSerial(input.serial);
     const before = await this.o.store.getCertificate(serial);
     const after = await this.o.store.revoke(serial, input.reason, this.o.now());
     if (!after) throw new PosternError("not-found", "no certificate with this serial");
@@ -265,19 +266,6 @@ export class CertificateAuthority {
 
 function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
-}
-
-/**
- * Serials arrive as hex with or without colons, in either case, as openssl or node print
- * them; the store keys them as DER encodes them (minimal, a 00 before a high first bit).
- */
-export function normaliseSerial(serial: string): string {
-  let hex = serial.trim().replace(/^0x/i, "").replace(/:/g, "").toLowerCase();
-  if (!/^[0-9a-f]{1,64}$/.test(hex)) throw new PosternError("bad-request", "serial must be hex");
-  if (hex.length % 2) hex = `0${hex}`;
-  while (hex.startsWith("00") && hex.length > 2 && !/^00[89a-f]/.test(hex)) hex = hex.slice(2);
-  if (/^[89a-f]/.test(hex)) hex = `00${hex}`;
-  return hex;
 }
 
 function codeOf(error: unknown): string {

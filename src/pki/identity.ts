@@ -4,6 +4,7 @@
  * It trusts its input: call it only with a certificate the TLS layer has verified.
  */
 import { createHash } from "node:crypto";
+import { canonicalSerial } from "./serial.js";
 
 export interface ClientIdentity {
   /** First SAN URI, else the subject CN. */
@@ -62,7 +63,7 @@ export function identityFromCertificate(cert: ParsedCertificateLike | PeerCertif
   const identity: ClientIdentity = {
     id,
     roles: ou,
-    serial: derSerialHex(cert.serialNumber),
+    serial: canonicalSerial(cert.serialNumber),
     fingerprint: fingerprintOf(cert),
     notAfterMs: Date.parse(validTo),
   };
@@ -134,14 +135,6 @@ function closingQuote(s: string, from: number): number {
     else if (s[j] === '"') return j;
   }
   return s.length - 1;
-}
-
-/** node prints serials as uppercase hex of the value; DER adds 00 before a high first bit. */
-function derSerialHex(serialNumber: string): string {
-  let hex = serialNumber.replace(/:/g, "").toLowerCase();
-  if (hex.length % 2) hex = "0" + hex;
-  if (/^[89a-f]/.test(hex)) hex = "00" + hex;
-  return hex;
 }
 
 function fingerprintOf(cert: { raw: Buffer; fingerprint256?: string }): string {

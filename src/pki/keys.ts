@@ -130,12 +130,6 @@ export async function toPrivateCryptoKey(key: KeyObject): Promise<CryptoKey> {
   return webcrypto.subtle.importKey("pkcs8", new Uint8Array(der), webCryptoParams(algorithmOrThrow(key)), false, ["sign"]);
 }
 
-/** A verification CryptoKey for a public KeyObject. */
-export async function toPublicCryptoKey(key: KeyObject): Promise<CryptoKey> {
-  const der = key.export({ format: "der", type: "spki" });
-  return webcrypto.subtle.importKey("spki", new Uint8Array(der), webCryptoParams(algorithmOrThrow(key)), true, ["verify"]);
-}
-
 /** SubjectPublicKeyInfo DER of a public key given as KeyObject or CryptoKey. */
 export function spkiOf(key: KeyObject | CryptoKey): Uint8Array {
   const object = key instanceof KeyObject ? key : KeyObject.from(key);

@@ -1,3 +1,5 @@
+import { canonicalSerial } from "../pki/serial.js";
+
 /**
  * Revoked serials, consulted on every new connection. Kept in memory and fed by the PKI store
  * (and, with Redis, by every replica's revocations), so a revocation takes effect on the next
@@ -6,20 +8,16 @@
 export class RevocationIndex {
   private readonly serials = new Set<string>();
 
-  /** Serials are lowercase hex exactly as encoded in the certificate. */
+  /** Serials in any hex form node or openssl prints; compared in their canonical DER form. */
   add(serial: string): void {
-    this.serials.add(normalise(serial));
+    this.serials.add(canonicalSerial(serial));
   }
 
   has(serial: string): boolean {
-    return this.serials.has(normalise(serial));
+    return this.serials.has(canonicalSerial(serial));
   }
 
   get size(): number {
     return this.serials.size;
   }
-}
-
-function normalise(serial: string): string {
-  return serial.toLowerCase().replace(/^(00)+(?=[0-9a-f])/, "");
 }

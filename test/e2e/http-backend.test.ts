@@ -2,7 +2,8 @@ import { createHash, createPublicKey, X509Certificate, type JsonWebKey } from "n
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { IncomingMessage } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { freePort } from "../helpers/net.js";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
@@ -29,14 +30,6 @@ function pairs(raw: readonly string[]): Array<[string, string]> {
 
 function values(seen: Seen, name: string): string[] {
   return seen.headers.filter(([n]) => n === name).map(([, v]) => v);
-}
-
-async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 t.test("HTTP backend: a real mTLS upstream behind the gateway", async (t) => {
@@ -105,7 +98,7 @@ t.test("HTTP backend: a real mTLS upstream behind the gateway", async (t) => {
     {
       backends: {
         up: http(`${upstreamUrl}/in`, { identityHeaders: { "x-postern-identity": "id", "x-postern-roles": "roles", "x-postern-serial": "serial" } }),
-        down: http(`https://127.0.0.1:${await closedPort()}`, { retries: 1, breaker: { failureThreshold: 100 } }),
+        down: http(`https://127.0.0.1:${await freePort()}`, { retries: 1, breaker: { failureThreshold: 100 } }),
         breaker: http(upstreamUrl, { breaker: { failureThreshold: 2, openSeconds: 0.3 } }),
         slow: http(upstreamUrl, { headersTimeoutSeconds: 0.3 }),
         wrongpin: http(upstreamUrl, { tls: { pinSha256: ["A".repeat(43) + "="] } }),

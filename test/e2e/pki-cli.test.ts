@@ -1,6 +1,5 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { createCsr } from "../../src/pki/csr-create.js";
@@ -12,13 +11,9 @@ import { finished, spawnTs } from "../helpers/process.js";
 t.setTimeout(60_000);
 
 const gw = await startGateway();
-const work = await mkdtemp(join(tmpdir(), "postern-pki-cli-"));
-t.teardown(async () => {
-  await gw.stop();
-  await rm(work, { recursive: true, force: true });
-});
-const certs = gw.certs;
-const caBundle = join(certs, "ca-bundle.pem");
+t.teardown(() => gw.stop());
+const work = await gw.workDir();
+const caBundle = gw.caBundle;
 const adminUrl = gw.adminUrl;
 const adminFlags = gw.adminFlags;
 const admin = await gw.adminClient();

@@ -1,28 +1,20 @@
-import { execFile } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t from "tap";
 import { AdminClient, PosternClient } from "../../src/client/index.js";
 import { createCsr } from "../../src/pki/csr-create.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
 import { generateKeyPair } from "../../src/pki/keys.js";
 import { startGateway } from "../helpers/gateway.js";
-import { finished, spawnTs } from "../helpers/process.js";
+import { finished, runTool, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(60_000);
-const run = promisify(execFile);
 
 const gw = await startGateway();
-const work = await mkdtemp(join(tmpdir(), "postern-pki-enroll-"));
-t.teardown(async () => {
-  await gw.stop();
-  await rm(work, { recursive: true, force: true });
-});
-const certs = gw.certs;
-const caBundle = join(certs, "ca-bundle.pem");
+t.teardown(() => gw.stop());
+const work = await gw.workDir();
+const caBundle = gw.caBundle;
 const adminUrl = gw.adminUrl;
 const adminFlags = gw.adminFlags;
 const admin = await gw.adminClient();
@@ -78,7 +70,7 @@ t.test("enroll --ca-url fetches the bundle from the public listener", async (t) 
   t.equal(result.code, 0, result.stderr);
   t.match(result.stderr, /SHA-256 [0-9A-F:]{95}/, "prints the root fingerprint to compare");
   t.equal(identityFromCertificate(new X509Certificate(await readFile(join(out, "fetched.crt")))).id, id("fetched"), "--name defaults to the last segment of --id");
-  await t.resolves(run("openssl", ["verify", "-CAfile", join(out, "ca-bundle.pem"), join(out, "fetched.crt")]));
+  t.equal((await runTool("openssl", ["verify", "-CAfile", join(out, "ca-bundle.pem"), join(out, "fetched.crt")])).code, 0);
 });
 
 t.test("an expired token is token-invalid", async (t) => {
@@ -100,7 +92,8 @@ t.test("a token is bound to its identity: a CSR asking another is csr-forbidden-
 async function opensslCsr(name: string, newkey: string[], subj: string, addext: string[]): Promise<string> {
   const args = ["req", "-new", ...newkey, "-nodes", "-keyout", join(work, `${name}.key`), "-subj", subj, "-out", join(work, `${name}.csr`)];
   for (const e of addext) args.push("-addext", e);
-  await run("openssl", args);
+  const made = await runTool("openssl", args);
+  if (made.code !== 0) throw new Error(`openssl ${args[0]} failed: ${made.stderr}`);
   return readFile(join(work, `${name}.csr`), "utf8");
 }
 

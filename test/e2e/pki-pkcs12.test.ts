@@ -1,6 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { startGateway } from "../helpers/gateway.js";
@@ -10,13 +9,10 @@ t.setTimeout(60_000);
 const sh = runTool;
 
 const gw = await startGateway();
-const work = await mkdtemp(join(tmpdir(), "postern-pki-p12-"));
-t.teardown(async () => {
-  await gw.stop();
-  await rm(work, { recursive: true, force: true });
-});
+t.teardown(() => gw.stop());
+const work = await gw.workDir();
 const certs = gw.certs;
-const caBundle = join(certs, "ca-bundle.pem");
+const caBundle = gw.caBundle;
 const adminFlags = gw.adminFlags;
 const clientFor = (name: string) => gw.adminClient(name);
 const admin = await clientFor("admin");

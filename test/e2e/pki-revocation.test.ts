@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import t from "tap";
@@ -18,13 +17,10 @@ async function sh(cmd: string, args: string[]): Promise<{ code: number; out: str
 }
 
 const gw = await startGateway();
-const work = await mkdtemp(join(tmpdir(), "postern-pki-revocation-"));
-t.teardown(async () => {
-  await gw.stop();
-  await rm(work, { recursive: true, force: true });
-});
+t.teardown(() => gw.stop());
+const work = await gw.workDir();
 const certs = gw.certs;
-const caBundle = join(certs, "ca-bundle.pem");
+const caBundle = gw.caBundle;
 const issuingCa = join(certs, "issuing-ca.crt");
 const admin = await gw.adminClient();
 

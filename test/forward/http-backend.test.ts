@@ -2,10 +2,11 @@ import { createHash, generateKeyPairSync, X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
+import { freePort } from "../helpers/net.js";
 import { ConfigError } from "../../src/config/load.js";
 import { backendSchema } from "../../src/config/schema.js";
 import { PosternError } from "../../src/errors.js";
@@ -114,14 +115,6 @@ async function rejection(promise: Promise<unknown>): Promise<PosternError> {
   return error;
 }
 
-async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 t.test("forwards a signed request under the base path and passes the answer back", async (t) => {
   const up = await upstream(t, (_seen, res) => {
     res.writeHead(202, { "content-type": "text/plain", "keep-alive": "timeout=5", "x-trace": "t1" }).end("queued");
@@ -177,7 +170,7 @@ t.test("a re-send and other content with the same nonce are both replays; the up
 });
 
 t.test("an unreachable upstream: 503 with Retry-After, and the nonce is given back", async (t) => {
-  const b = backend(t, config(`http://127.0.0.1:${await closedPort()}`, { retries: 2, breaker: { failureThreshold: 10 } }));
+  const b = backend(t, config(`http://127.0.0.1:${await freePort()}`, { retries: 2, breaker: { failureThreshold: 10 } }));
   const { message: m, claim } = message();
   const error = await rejection(b.backend.deliver(m, claim));
   t.equal(error.code, "backend-unavailable");
@@ -188,7 +181,7 @@ t.test("an unreachable upstream: 503 with Retry-After, and the nonce is given ba
 
 t.test("an open breaker refuses before the nonce is claimed, with the remaining open time", async (t) => {
   let nowMs = 1_000_000;
-  const b = backend(t, config(`http://127.0.0.1:${await closedPort()}`, { retries: 0, breaker: { failureThreshold: 1, openSeconds: 30 } }), {
+  const b = backend(t, config(`http://127.0.0.1:${await freePort()}`, { retries: 0, breaker: { failureThreshold: 1, openSeconds: 30 } }), {
     now: () => nowMs,
   });
   await rejection(b.backend.deliver(message().message, message().claim));

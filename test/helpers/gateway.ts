@@ -18,6 +18,9 @@ export interface TestGateway {
   adminUrl: string;
   /** The bootstrapped PKI directory (certs, keys, ca-bundle.pem). */
   certs: string;
+  caBundle: string;
+  /** A scratch directory inside the gateway's temp dir, removed with it at stop. */
+  workDir(): Promise<string>;
   /** CLI flags that point an admin command at this gateway with the bootstrapped admin certificate. */
   adminFlags: string[];
   /** An admin API client with one of the bootstrapped certificates (default "admin"); closed at stop. */
@@ -51,6 +54,8 @@ export async function startGateway(overrides: Record<string, unknown> = {}, opti
     publicUrl: `http://127.0.0.1:${addresses.public.port}`,
     adminUrl,
     certs,
+    caBundle: join(certs, "ca-bundle.pem"),
+    workDir: () => mkdtemp(join(dir, "work-")),
     adminFlags: ["--admin-url", adminUrl, "--cert", join(certs, "admin.crt"), "--key", join(certs, "admin.key"), "--ca", join(certs, "ca-bundle.pem")],
     async adminClient(name = "admin") {
       const client = new AdminClient({

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { freePort } from "./net.js";
 
 /** A private redis-server for tests that must stop or restart Redis (never the shared one). */
 export interface OwnRedis {
@@ -17,16 +17,6 @@ export interface OwnRedis {
   destroy(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `redis-server` on a free port with appendfsync always, so a restart keeps every write. */
 export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis> {
