@@ -23,6 +23,7 @@ import { MemoryReplayGuard } from "./replay/memory-guard.js";
 import { connectRedis, type RedisClient } from "./replay/redis-client.js";
 import { RedisReplayGuard } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
+import { caChainVerifier } from "./tls/ca-chain.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -128,6 +129,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   });
 
   const material = pki.material;
+  const chainsToCa = caChainVerifier(material.caBundlePem);
   const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean) =>
     new MtlsServer({
       name,
@@ -135,9 +137,13 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       minVersion: config.tls.minVersion,
       handshakeTimeoutSeconds: config.tls.handshakeTimeoutSeconds,
       maxHeaderBytes: config.limits.maxHeaderBytes,
+      maxHeaderCount: config.limits.maxHeaderCount,
+      headersTimeoutSeconds: config.limits.headersTimeoutSeconds,
       requestTimeoutSeconds: config.limits.requestTimeoutSeconds,
       keepAliveTimeoutSeconds: config.limits.keepAliveTimeoutSeconds,
+      connections: config.limits,
       revocations: pki.revocations,
+      chainsToCa,
       ...(config.tls.handshakesPerSecondPerAddress > 0
         ? { handshakeLimit: { ratePerSecond: config.tls.handshakesPerSecondPerAddress, burst: config.tls.handshakeBurstPerAddress } }
         : {}),
@@ -145,6 +151,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       ...(anonymous ? { expiredGraceSeconds: config.pki.renewalGraceSeconds } : {}),
       metrics,
       log,
+      now,
       handler,
     });
   const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false);

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   "bad-request": { status: 400, title: "The request is malformed" },
   "body-too-large": { status: 413, title: "The body exceeds the route's limit" },
   "headers-too-large": { status: 431, title: "The request's header section exceeds the limit" },
+  "request-timeout": { status: 408, title: "The request did not arrive in time" },
   "unsupported-media-type": { status: 415, title: "The content type is not accepted on this route" },
   "digest-missing": { status: 400, title: "Content-Digest is missing or has no supported algorithm" },
   "digest-mismatch": { status: 400, title: "Content-Digest does not match the body" },
@@ -24,6 +25,10 @@ export const ERROR_CODES = {
   "backend-unavailable": { status: 503, title: "The backend is unavailable" },
   "backend-timeout": { status: 504, title: "The backend did not answer in time" },
   "replay-store-unavailable": { status: 503, title: "The replay store is unavailable; nothing was forwarded" },
+  "replay-store-timeout": {
+    status: 503,
+    title: "The replay store did not answer in time; the outcome is unknown: retry the same signed request, which is idempotent",
+  },
   "rate-limited": { status: 429, title: "Too many requests" },
   "token-invalid": { status: 401, title: "The enrollment token is unknown, used or expired" },
   "csr-invalid": { status: 400, title: "The CSR is malformed or its signature does not verify" },
@@ -33,6 +38,7 @@ export const ERROR_CODES = {
   "certificate-revoked": { status: 403, title: "The certificate is revoked" },
   "certificate-expired": { status: 403, title: "The certificate has expired" },
   conflict: { status: 409, title: "The resource already exists" },
+  "client-closed": { status: 499, title: "The client closed the connection before the request was complete" },
   internal: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

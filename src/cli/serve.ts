@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { createApp, type ListeningAddresses } from "../app.js";
 import { ConfigError, loadConfig } from "../config/load.js";
+import { installCrashPolicy } from "../crash-policy.js";
 import { createLogger } from "../log.js";
 
 export const summary = "run the gateway (data plane, admin plane, public + metrics listener)";
@@ -18,8 +19,19 @@ export async function runServe(_args: string[]): Promise<number> {
     }
     throw error;
   }
-  let app;
+  let app: Awaited<ReturnType<typeof createApp>> | undefined;
   let addresses: ListeningAddresses;
+  let stopWith: ((signal: string) => void) | undefined;
+  let fatalExit = false;
+  installCrashPolicy(process, {
+    log,
+    count: () => app?.metrics.uncaughtError(),
+    onFatal: () => {
+      log.error("too many uncaught errors: draining and exiting for a restart");
+      fatalExit = true;
+      stopWith?.("fatal");
+    },
+  });
   try {
     app = await createApp(config, { log });
     addresses = await app.start();
@@ -44,14 +56,15 @@ export async function runServe(_args: string[]): Promise<number> {
       }
     })();
   });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const signal = await new Promise<string>((resolve) => {
+    stopWith = resolve;
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   log.info("draining", { signal });
   await app.stop();
   log.info("stopped");
-  return 0;
+  return fatalExit ? 70 : 0;
 }
 
 function printBanner(mode: string, created: boolean, pkiDir: string, passphraseFile: string, a: ListeningAddresses): void {

@@ -18,13 +18,28 @@ export interface PosternClientOptions {
   key: string | Buffer;
   /** PEM of the CA bundle that issued the gateway's server certificate. */
   ca: string | Buffer;
-  /** Attempts on network errors (the same signed request, so the gateway accepts it once). Default 3. */
+  /**
+   * Attempts on network errors and on 503s that say nothing was stored or the outcome is
+   * unknown (the same signed request each time, so the gateway accepts it at most once). Default 3.
+   */
   attempts?: number;
   /** Most connections kept to the gateway (each costs a full mTLS handshake). Default 16. */
   connections?: number;
   now?: () => number;
   /** Injected for tests; default 24 random bytes, base64url. */
   nonce?: () => string;
+}
+
+/**
+ * 503 codes after which the same signed bytes may be sent again: nothing was stored, or (for
+ * replay-store-timeout) the outcome is unknown and an exact re-send is idempotent.
+ */
+const RETRY_SAME_BYTES = new Set(["replay-store-timeout", "replay-store-unavailable", "backend-unavailable", "storage-unavailable"]);
+
+/** The wait before a retry: the answer's Retry-After (at most 10 s), else exponential from 200 ms. */
+function retryAfterMs(header: string | string[] | undefined, attempt: number): number {
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, 10) * 1000 : 100 * 2 ** attempt;
 }
 
 /** A signed request, ready to send (and to re-send unchanged). */
@@ -139,6 +154,10 @@ export class PosternClient {
       const problem = (typeof answer.body === "object" && answer.body !== null ? answer.body : {}) as Record<string, unknown>;
       if (answer.status >= 200 && answer.status < 300) {
         return { status: answer.status, id: String(problem.id ?? ""), duplicate: false, body: problem };
+      }
+      if (answer.status === 503 && RETRY_SAME_BYTES.has(String(problem.code)) && attempt < attempts) {
+        await new Promise((resolve) => setTimeout(resolve, retryAfterMs(answer.headers["retry-after"], attempt)));
+        continue;
       }
       // A retry of a message whose first answer was lost: the gateway names the original.
       if (attempt > 1 && answer.status === 409 && typeof problem.messageId === "string") {

@@ -252,8 +252,23 @@ export const configSchema = z
     limits: z
       .strictObject({
         maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+        /** Header lines per request; more is answered 431 (never silently dropped). */
+        maxHeaderCount: z.number().int().min(16).max(10_000).default(100),
+        /** Time to receive a request's header section: from the connection's start (idle before the first request) or from the request's first byte. */
+        headersTimeoutSeconds: z.number().positive().max(600).default(10),
+        /** Time to receive a whole request, body included. */
         requestTimeoutSeconds: z.number().positive().max(600).default(30),
+        /** Idle time allowed between requests on a keep-alive connection. */
         keepAliveTimeoutSeconds: z.number().positive().max(600).default(60),
+        /** Open connections per listener and instance; 0 = no limit. */
+        maxConnections: z.number().int().min(0).max(1_000_000).default(10_000),
+        /** Open connections per client address (counted before the TLS handshake); 0 = no limit. Raise it behind a load balancer that hides client addresses. */
+        maxConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(256),
+        /** Open connections per client identity; 0 = no limit. */
+        maxConnectionsPerIdentity: z.number().int().min(0).max(1_000_000).default(128),
+        /** Admin listener: open connections without a client certificate (enrollment), in all and per address. */
+        maxAnonymousConnections: z.number().int().min(0).max(100_000).default(64),
+        maxAnonymousConnectionsPerAddress: z.number().int().min(0).max(100_000).default(4),
       })
       .prefault({}),
     data: z.strictObject({ dir: z.string().min(1).default("data") }).prefault({}),

@@ -6,7 +6,7 @@ import type { MetricsRecorder } from "../metrics/recorder.js";
 import type { ClientIdentity } from "../pki/identity.js";
 import { bucketKey, limitFor } from "../ratelimit/policy.js";
 import type { RateLimiter } from "../ratelimit/token-bucket.js";
-import { isValidNonce } from "../replay/nonce.js";
+import { isValidNonce, requestFingerprint } from "../replay/nonce.js";
 import {
   PROFILE_COMPONENTS,
   PROFILE_PARAMETERS,
@@ -101,7 +101,7 @@ export class Gateway {
       backend: backend.name,
       client: identity.fingerprint,
       nonce,
-      digest: contentDigest,
+      digest: requestFingerprint({ ...message, contentDigest }),
       expiresAtMs: claimExpiresAtMs,
     });
     // Stream backends claim and enqueue in one step; HTTP backends claim, then forward.

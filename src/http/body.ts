@@ -4,6 +4,7 @@ import { PosternError } from "../errors.js";
 /**
  * Reads a request body up to `maxBodyBytes`. A declared Content-Length over the limit is
  * refused before a byte is read; a body that grows past it is refused as soon as it does.
+ * @throws PosternError body-too-large, or client-closed when the connection ends mid-body.
  */
 export async function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
   const declared = req.headers["content-length"];
@@ -12,11 +13,17 @@ export async function readBody(req: IncomingMessage, maxBodyBytes: number): Prom
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBodyBytes) throw new PosternError("body-too-large", `the limit is ${maxBodyBytes} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBodyBytes) throw new PosternError("body-too-large", `the limit is ${maxBodyBytes} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof PosternError) throw error;
+    // The stream fails only when the connection went away mid-body ("aborted", ECONNRESET).
+    throw new PosternError("client-closed", "the connection closed before the body was complete", { cause: error });
   }
-  if (!req.complete) throw new PosternError("bad-request", "the body was cut short");
+  if (!req.complete) throw new PosternError("client-closed", "the connection closed before the body was complete");
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }

@@ -58,12 +58,17 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
           finish(answer.kind === "json" ? "accepted" : "forwarded", answer.status);
         },
         (error: unknown) => {
+          // An unread body would be parsed as the next request: the connection closes after this answer.
+          if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
           const problem = sendProblem(res, error, deps.log, path);
-          // An unread body would be parsed as the next request: close instead.
-          if (!req.complete) res.once("finish", () => req.socket.destroySoon());
           finish(problem.code, problem.status);
         },
-      );
+      )
+      .catch((error: unknown) => {
+        // The answer itself failed: log it and drop the connection; the process keeps serving.
+        deps.log.error("answering a request failed", { error: String((error as Error)?.stack ?? error), instance: path });
+        res.destroy();
+      });
   };
 }
 

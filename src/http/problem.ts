@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
 
@@ -11,6 +12,8 @@ export function sendProblem(res: ServerResponse, error: unknown, log: Logger, in
   const problem = toPosternError(error);
   if (problem.code === "internal") {
     log.error("internal error", { error: describe(error), instance });
+  } else if (problem.code === "client-closed") {
+    log.info("client closed the connection mid-request", { instance });
   }
   if (res.headersSent) {
     res.destroy();
@@ -27,6 +30,22 @@ export function sendProblem(res: ServerResponse, error: unknown, log: Logger, in
   res.writeHead(problem.status, headers);
   res.end(body);
   return problem;
+}
+
+/**
+ * Answers on a bare socket, for errors Node's HTTP parser raises before there is a response
+ * object (malformed or oversized header sections, request timeouts), then closes it for good.
+ */
+export function writeRawProblem(socket: Socket, error: PosternError): void {
+  const problem = error.toProblem();
+  const body = JSON.stringify(problem);
+  // Keep reading (and dropping) what the client still sends, or a client blocked writing a
+  // huge header section would never read this answer.
+  socket.resume();
+  setTimeout(() => socket.destroy(), 2000).unref();
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}`,
+  );
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown, extraHeaders: Record<string, string> = {}): void {

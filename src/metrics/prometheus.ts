@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { HandshakeFailure, MetricsRecorder, TimedStage } from "./recorder.js";
+import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, TimedStage } from "./recorder.js";
 
 /** Prometheus metrics, on a private registry. Metric names are API: prefix `postern_`. */
 export class PrometheusRecorder implements MetricsRecorder {
@@ -17,6 +17,10 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly backendDuration: Histogram<"backend" | "outcome">;
   private readonly breaker: Gauge<"backend">;
   private readonly propagation: Histogram;
+  private readonly refusedConnections: Counter<"reason">;
+  private readonly endedConnections: Counter<"reason">;
+  private readonly requestTimeouts: Counter;
+  private readonly uncaught: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -84,6 +88,28 @@ export class PrometheusRecorder implements MetricsRecorder {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
       registers,
     });
+    this.refusedConnections = new Counter({
+      name: "postern_connections_refused_total",
+      help: "Connections refused at a connection cap: address_limit, total_limit, identity_limit, anonymous_limit",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.endedConnections = new Counter({
+      name: "postern_connections_ended_total",
+      help: "Live connections closed by the gateway because the certificate expired or was revoked",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.requestTimeouts = new Counter({
+      name: "postern_request_timeouts_total",
+      help: "Connections cut because a request or its header section did not arrive in time",
+      registers,
+    });
+    this.uncaught = new Counter({
+      name: "postern_uncaught_errors_total",
+      help: "Errors no handler caught; logged, and the process kept serving",
+      registers,
+    });
     this.breaker = new Gauge({
       name: "postern_backend_breaker_state",
       help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
@@ -119,6 +145,18 @@ export class PrometheusRecorder implements MetricsRecorder {
   }
   connectionClosed(): void {
     this.connections.dec();
+  }
+  connectionRefused(reason: ConnectionRefusal): void {
+    this.refusedConnections.inc({ reason });
+  }
+  connectionEnded(reason: ConnectionEnd): void {
+    this.endedConnections.inc({ reason });
+  }
+  requestTimedOut(): void {
+    this.requestTimeouts.inc();
+  }
+  uncaughtError(): void {
+    this.uncaught.inc();
   }
   /** The gauge exists only once Redis is in use, so embedded mode never reports Redis down. */
   redisAvailable(up: boolean): void {

@@ -4,6 +4,12 @@
  */
 export type HandshakeFailure = "no_cert" | "unknown_ca" | "expired" | "revoked" | "not_yet_valid" | "timeout" | "protocol" | "rate_limited" | "other";
 
+/** Why a connection was refused before it could send a request: a connection cap was reached. */
+export type ConnectionRefusal = "address_limit" | "total_limit" | "identity_limit" | "anonymous_limit";
+
+/** Why the gateway ended a live connection on its own. */
+export type ConnectionEnd = "expired" | "revoked";
+
 export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
 
 export interface MetricsRecorder {
@@ -14,6 +20,13 @@ export interface MetricsRecorder {
   handshakeFailure(reason: HandshakeFailure): void;
   connectionOpened(): void;
   connectionClosed(): void;
+  connectionRefused(reason: ConnectionRefusal): void;
+  /** A live connection the gateway closed because its certificate expired or was revoked. */
+  connectionEnded(reason: ConnectionEnd): void;
+  /** A connection cut because its request (or its header section) did not arrive in time. */
+  requestTimedOut(): void;
+  /** An error no handler caught; the process logged it and kept serving. */
+  uncaughtError(): void;
   redisAvailable(up: boolean): void;
   certificateIssued(kind: "issued" | "renewed", notAfterMs: number): void;
   certificateRevoked(reason: string): void;
@@ -34,6 +47,10 @@ export const noopRecorder: MetricsRecorder = {
   handshakeFailure() {},
   connectionOpened() {},
   connectionClosed() {},
+  connectionRefused() {},
+  connectionEnded() {},
+  requestTimedOut() {},
+  uncaughtError() {},
   redisAvailable() {},
   certificateIssued() {},
   certificateRevoked() {},

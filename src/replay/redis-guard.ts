@@ -119,6 +119,17 @@ end
 return 0
 `;
 
+/**
+ * True when no message can have been added: ioredis refused to send the command (not
+ * connected, no offline queue), or Redis answered with an error (it refuses a writing script
+ * before it starts when out of memory, and the script's XADD is its last step but the claim's
+ * SET). Otherwise, a timeout or a connection lost after sending, the outcome is unknown.
+ */
+function neverReachedRedis(error: unknown): boolean {
+  if (error instanceof ReplyError) return true;
+  return /enableOfflineQueue|isn't writeable|isn't ready/i.test(String((error as Error)?.message ?? ""));
+}
+
 type ClaimCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<[string, string, string]>;
 
 
@@ -149,6 +160,16 @@ export class RedisReplayGuard {
     } catch {
       // The claim then expires with the signature's window: the client re-signs. Fail closed.
     }
+  }
+
+  /** Retries `release` every half second until it is answered or the claim would have expired. */
+  private releaseWhenBack(claim: NonceClaim, messageId: string): void {
+    const release = (this.redis as unknown as { posternRelease: (key: string, id: string) => Promise<number> }).posternRelease.bind(this.redis);
+    const attempt = () => {
+      if (Date.now() >= claim.expiresAtMs) return;
+      release(nonceKey(this.keyPrefix, claim), messageId).catch(() => setTimeout(attempt, 500).unref());
+    };
+    setTimeout(attempt, 500).unref();
   }
 
   /** Claims a nonce for an HTTP backend (the forward happens after). */
@@ -201,7 +222,24 @@ export class RedisReplayGuard {
     try {
       reply = await command(keys.length, ...keys, claim.digest, messageId, claim.expiresAtMs, ...streamArgs, ...fieldArgs);
     } catch (cause) {
-      throw new PosternError("replay-store-unavailable", "the replay store did not answer; nothing was forwarded", {
+      if (neverReachedRedis(cause)) {
+        throw new PosternError("replay-store-unavailable", "the replay store cannot be reached; nothing was forwarded", {
+          cause,
+          extensions: { retryAfterSeconds: 1 },
+        });
+      }
+      if (!stream) {
+        // An HTTP backend forwards only after its claim: nothing was forwarded. The claim may
+        // have landed, so give it back once Redis answers, or the same request stays "replayed".
+        this.releaseWhenBack(claim, messageId);
+        throw new PosternError("replay-store-unavailable", "the replay store did not answer in time; nothing was forwarded", {
+          cause,
+          extensions: { retryAfterSeconds: 1 },
+        });
+      }
+      // The script may be in Redis's socket buffer and run later: the entry may or may not be
+      // added. An exact re-send is idempotent, so that is what the client is told to do.
+      throw new PosternError("replay-store-timeout", "the replay store did not answer in time; retry the same signed request", {
         cause,
         extensions: { retryAfterSeconds: 1 },
       });

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { isInnerList, parseDictionary, type Dictionary } from "structured-headers";
 import type { ErrorCode } from "../errors.js";
 import { DIGEST_HASHES, type DigestAlgorithm } from "./create-content-digest.js";
+import { repeatedDictionaryKey } from "./lib/dictionary-keys.js";
 import { isFieldText, trimOws } from "./lib/field-text.js";
 
 /** Cap on the combined Content-Digest value (two SHA-512 digests need under 200). */
@@ -31,9 +32,14 @@ export function verifyContentDigest(fieldValues: readonly string[], body: Uint8A
       return { ok: false, code: "bad-request", detail: "Content-Digest holds non-ASCII or control characters" };
     }
   }
+  const value = fieldValues.map(trimOws).join(", ");
+  // The parser keeps the last of two same-named members: "every digest must match" would then
+  // check only one of them.
+  const repeated = repeatedDictionaryKey(value);
+  if (repeated !== undefined) return { ok: false, code: "bad-request", detail: "Content-Digest names an algorithm more than once" };
   let dictionary: Dictionary;
   try {
-    dictionary = parseDictionary(fieldValues.map(trimOws).join(", "));
+    dictionary = parseDictionary(value);
   } catch {
     return { ok: false, code: "bad-request", detail: "Content-Digest is not a valid Dictionary" };
   }

@@ -42,7 +42,7 @@ export interface VerifyOptions {
   requiredParameters?: readonly RequiredParameter[];
   /** Default CLIENT_ALGORITHMS (no hmac, no rsa-v1_5). */
   allowedAlgorithms?: readonly SignatureAlgorithm[];
-  /** Default true: a covered field sent on several lines is "bad-request". */
+  /** Default true: a covered field sent on several lines, or a signature label named twice, is "bad-request". */
   rejectDuplicateFields?: boolean;
   /** The related request, for `;req` components when verifying a response. */
   request?: HttpMessageParts;
@@ -83,7 +83,7 @@ interface ParsedSignature {
 
 /** Select the signature, then type-check its parameters and components (bad-request on misuse). */
 function readSignature(target: MessageView, opts: VerifyOptions): Result<ParsedSignature> {
-  const selected = selectSignature(target, { tag: opts.tag, label: opts.label });
+  const selected = selectSignature(target, { tag: opts.tag, label: opts.label, rejectRepeatedLabels: opts.rejectDuplicateFields ?? true });
   if (!selected.ok) return selected;
   const { label, input, signature } = selected.value;
   const params = readSignatureParameters(input[1]);

@@ -1,4 +1,5 @@
 import { isInnerList, parseDictionary, type Dictionary, type InnerList } from "structured-headers";
+import { repeatedDictionaryKey } from "./dictionary-keys.js";
 import { isFieldText, trimOws } from "./field-text.js";
 import type { MessageView } from "./message-view.js";
 import { excerpt, fail, ok, type Result } from "./result.js";
@@ -14,7 +15,7 @@ export interface SelectedSignature {
 }
 
 /** Parse every line of a Dictionary field; undefined when the field is absent. */
-function readDictionaryField(view: MessageView, name: string): Result<Dictionary | undefined> {
+function readDictionaryField(view: MessageView, name: string, rejectRepeatedKeys: boolean): Result<Dictionary | undefined> {
   const lines = view.header(name);
   if (lines === undefined || lines.length === 0) return ok(undefined);
   let total = 0;
@@ -23,8 +24,11 @@ function readDictionaryField(view: MessageView, name: string): Result<Dictionary
     if (total > MAX_SIGNATURE_FIELD_CHARS) return fail("bad-request", `${name} is too long`);
     if (!isFieldText(line)) return fail("bad-request", `${name} holds non-ASCII or control characters`);
   }
+  const value = lines.map(trimOws).join(", ");
+  const repeated = rejectRepeatedKeys ? repeatedDictionaryKey(value) : undefined;
+  if (repeated !== undefined) return fail("bad-request", `${name} names ${excerpt(repeated)} more than once`);
   try {
-    return ok(parseDictionary(lines.map(trimOws).join(", ")));
+    return ok(parseDictionary(value));
   } catch {
     return fail("bad-request", `${name} is not a valid Dictionary`);
   }
@@ -34,6 +38,11 @@ function readDictionaryField(view: MessageView, name: string): Result<Dictionary
 export interface SignatureChoice {
   tag: string | undefined;
   label: string | undefined;
+  /**
+   * Refuse a label named twice (RFC 9651 parsers keep the last member, so the signature
+   * checked could differ from the one an intermediary inspected).
+   */
+  rejectRepeatedLabels: boolean;
 }
 
 /**
@@ -42,10 +51,10 @@ export interface SignatureChoice {
  * Several candidates are refused rather than guessed between; every Signature-Input member
  * must be an Inner List.
  */
-export function selectSignature(view: MessageView, { tag, label: wanted }: SignatureChoice): Result<SelectedSignature> {
-  const inputs = readDictionaryField(view, "signature-input");
+export function selectSignature(view: MessageView, { tag, label: wanted, rejectRepeatedLabels }: SignatureChoice): Result<SelectedSignature> {
+  const inputs = readDictionaryField(view, "signature-input", rejectRepeatedLabels);
   if (!inputs.ok) return inputs;
-  const signatures = readDictionaryField(view, "signature");
+  const signatures = readDictionaryField(view, "signature", rejectRepeatedLabels);
   if (!signatures.ok) return signatures;
   if (inputs.value === undefined || signatures.value === undefined) {
     return fail("signature-missing", "Signature-Input or Signature is absent");
