@@ -35,10 +35,11 @@ export async function startGateway(overrides: Record<string, unknown> = {}, opti
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "postern-test-")));
   const config: Readonly<PosternConfig> = parseConfig({
     listeners: { data: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 }, public: { host: "127.0.0.1", port: 0 } },
-    pki: { dir: join(dir, "certs") },
-    data: { dir: join(dir, "data") },
     shutdown: { drainTimeoutSeconds: 2 },
     ...overrides,
+    // Sections that hold the temp dirs are merged, so an override cannot point them elsewhere.
+    pki: { dir: join(dir, "certs"), ...(overrides.pki as object | undefined) },
+    data: { dir: join(dir, "data"), ...(overrides.data as object | undefined) },
   });
   const app = await createApp(config, { log: silentLogger, ...(options.now ? { now: options.now } : {}) });
   const addresses = await app.start();
