@@ -15,6 +15,8 @@ export interface OwnRedis {
   start(): Promise<void>;
   /** Stops it and removes its data directory. */
   destroy(): Promise<void>;
+  /** Sends a signal to the server process (SIGSTOP freezes it, SIGCONT thaws it). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 
@@ -44,7 +46,11 @@ export async function startOwnRedis(extraArgs: string[] = []): Promise<OwnRedis>
     port,
     start,
     stop,
+    signal(signal) {
+      child?.kill(signal);
+    },
     async destroy() {
+      child?.kill("SIGCONT");
       await stop();
       await rm(dir, { recursive: true, force: true });
     },
