@@ -1,36 +1,12 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { createContentDigest } from "../../src/signing/index.js";
 import { startGateway } from "../helpers/gateway.js";
-import { finished, spawnTs, waitForOutput } from "../helpers/process.js";
+import { startGatewayProcess } from "../helpers/gateway-process.js";
+import { finished } from "../helpers/process.js";
 import { openTls, rawExchange, readAnswer, tlsMaterial } from "../helpers/raw-tls.js";
 import { signRawRequest } from "../helpers/signed-raw.js";
-
-/** A gateway in its own process, so a crash shows as an exit, not as a failed test runner. */
-async function startProcess(t: Tap.Test) {
-  const dir = await mkdtemp(join(tmpdir(), "postern-unbreakable-"));
-  const child = spawnTs("src/main.ts", [], {
-    cwd: dir,
-    env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS: "0" },
-  });
-  const done = finished(child);
-  const banner = await waitForOutput(child, /npx postern send .*\n/, 60_000);
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill("SIGTERM");
-    await done;
-    await rm(dir, { recursive: true, force: true });
-  });
-  return {
-    child,
-    done,
-    certs: join(dir, "certs"),
-    dataPort: Number(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/.exec(banner)![1]),
-    publicPort: Number(/public \+ metrics\s+http:\/\/[^:]+:(\d+)/.exec(banner)![1]),
-  };
-}
 
 function curl(args: string[], stdin?: Buffer): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn("curl", args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -41,7 +17,7 @@ function curl(args: string[], stdin?: Buffer): Promise<{ code: number | null; st
 }
 
 t.test("finding 1: a chunked body over the route limit gets 413 and the process keeps serving", async (t) => {
-  const gw = await startProcess(t);
+  const gw = await startGatewayProcess(t);
   const certFlags = ["--cert", join(gw.certs, "demo-client.crt"), "--key", join(gw.certs, "demo-client.key"), "--cacert", join(gw.certs, "ca-bundle.pem")];
   for (let round = 1; round <= 3; round++) {
     const answer = await curl(

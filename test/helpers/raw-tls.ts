@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 
 /** Client certificate material from a bootstrapped PKI directory ("demo-client" or "admin"). */
-export async function tlsMaterial(certsDir: string, name = "demo-client"): Promise<Pick<ConnectionOptions, "cert" | "key" | "ca">> {
+export async function tlsMaterial(certsDir: string, name = "demo-client"): Promise<{ cert: Buffer; key: Buffer; ca: Buffer }> {
   return {
     cert: await readFile(join(certsDir, `${name}.crt`)),
     key: await readFile(join(certsDir, `${name}.key`)),
@@ -12,7 +12,7 @@ export async function tlsMaterial(certsDir: string, name = "demo-client"): Promi
 }
 
 /** Opens a TLS connection and resolves once the handshake completed. */
-export function openTls(port: number, options: ConnectionOptions = {}): Promise<TLSSocket> {
+export function openTls(port: number, options: ConnectionOptions & { localAddress?: string } = {}): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: "127.0.0.1", port, servername: "localhost", ...options }, () => resolve(socket));
     socket.once("error", reject);
