@@ -23,7 +23,12 @@ export class PublicServer {
     private readonly endpoints: readonly PublicEndpoint[],
     private readonly log: Logger,
   ) {
-    this.server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => void this.route(req, res));
+    // Unauthenticated: short timeouts, and a cap on open connections (Node drops the excess at accept).
+    this.server = createServer(
+      { requestTimeout: 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 },
+      (req, res) => void this.route(req, res),
+    );
+    this.server.maxConnections = 1024;
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
