@@ -4,7 +4,7 @@ import { pkiEndpoints } from "./admin/pki-endpoints.js";
 import { buildBackends, type BackendDeps } from "./app-backends.js";
 import { startPki, type PkiRuntime } from "./app-pki.js";
 import { ConfigError } from "./config/load.js";
-import type { PosternConfig } from "./config/schema.js";
+import { usesRedis, type PosternConfig } from "./config/schema.js";
 import type { Backend } from "./forward/backend.js";
 import type { ForwardSigner } from "./forward/stream-entry.js";
 import { Gateway } from "./gateway/pipeline.js";
@@ -20,7 +20,8 @@ import type { CertificateAuthority } from "./pki/authority.js";
 import { RedisRateLimiter } from "./ratelimit/redis-limiter.js";
 import { MemoryRateLimiter } from "./ratelimit/token-bucket.js";
 import { MemoryReplayGuard } from "./replay/memory-guard.js";
-import { connectRedis, type RedisClient } from "./replay/redis-client.js";
+import { connectRedis, describeRedis, type RedisClient } from "./replay/redis-client.js";
+import { RedisHealth } from "./replay/redis-health.js";
 import { RedisReplayGuard } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
 import { caChainVerifier } from "./tls/ca-chain.js";
@@ -64,26 +65,39 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   const { log } = deps;
   const now = deps.now ?? Date.now;
   const metrics = new PrometheusRecorder();
+  const onStop: Array<() => void> = [];
   const publicBaseUrl = config.pki.publicBaseUrl ?? `http://${displayHost(config.listeners.public.host)}:${config.listeners.public.port}`;
 
-  const mode: Mode = config.redis.url ? "redis" : "embedded";
+  const mode: Mode = usesRedis(config) ? "redis" : "embedded";
   let redis: RedisClient | undefined;
-  let redisUp = false;
-  if (config.redis.url) {
+  let health: RedisHealth | undefined;
+  const redisUp = () => health?.up === true;
+  if (mode === "redis") {
     metrics.redisAvailable(false);
-    redis = await connectRedis(config.redis.url, {
-      cluster: config.redis.cluster,
-      commandTimeoutSeconds: config.redis.commandTimeoutSeconds,
-      onState: (up) => {
-        if (up !== redisUp) log[up ? "info" : "warn"](up ? "redis connected" : "redis unavailable");
-        redisUp = up;
+    let stopped = false;
+    redis = await connectRedis(config.redis, { onState: (up) => health?.connectionChanged(up) });
+    // Every backend's nonces (and streams) live in its own hash slot: each must answer.
+    health = new RedisHealth(
+      redis,
+      () => Object.keys(config.backends).map((backend) => `${config.redis.keyPrefix}{${backend}}:health`),
+      (up) => {
+        if (!stopped) log[up ? "info" : "warn"](up ? "redis connected" : "redis unavailable", { redis: describeRedis(config.redis) });
         metrics.redisAvailable(up);
       },
+    );
+    health.start();
+    onStop.push(() => {
+      stopped = true;
+      health?.stop();
     });
+    await health.probe();
   }
 
   // What is opened so far is closed again when a later step fails, or the process would hang.
-  const closeRedis = async () => void (await redis?.quit().catch(() => redis?.disconnect()));
+  const closeRedis = async () => {
+    for (const stop of onStop) stop();
+    await redis?.quit().catch(() => redis?.disconnect());
+  };
   let pki: PkiRuntime;
   try {
     pki = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
@@ -103,7 +117,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   const signer = (): ForwardSigner => liveSigner;
   const backendDeps: BackendDeps = {
     signer,
-    redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined,
+    redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix, waitReplicas: config.redis.waitReplicas }) : undefined,
     memoryGuard: new MemoryReplayGuard(now),
     metrics,
     pki: pki.material,
@@ -178,10 +192,10 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   let listening = false;
   let stopping = false;
-  const ready = () => listening && !stopping && (mode === "embedded" || redisUp);
+  const ready = () => listening && !stopping && (mode === "embedded" || redisUp());
   const endpoints = publicEndpoints({
     metrics,
-    readiness: () => ({ ready: ready(), mode, ...(redis ? { redis: redisUp ? ("up" as const) : ("down" as const) } : {}) }),
+    readiness: () => ({ ready: ready(), mode, ...(redis ? { redis: redisUp() ? ("up" as const) : ("down" as const) } : {}) }),
     caBundlePem: material.caBundlePem,
     jwks: () => pki.signingKeys.jwks(),
     crl: pki.crl,

@@ -29,6 +29,10 @@ export const ERROR_CODES = {
     status: 503,
     title: "The replay store did not answer in time; the outcome is unknown: retry the same signed request, which is idempotent",
   },
+  "replication-timeout": {
+    status: 503,
+    title: "Fewer Redis replicas than redis.waitReplicas confirmed the write in time; retry the same signed request",
+  },
   "rate-limited": { status: 429, title: "Too many requests" },
   "token-invalid": { status: 401, title: "The enrollment token is unknown, used or expired" },
   "csr-invalid": { status: 400, title: "The CSR is malformed or its signature does not verify" },

@@ -34,7 +34,7 @@ export interface PosternClientOptions {
  * 503 codes after which the same signed bytes may be sent again: nothing was stored, or (for
  * replay-store-timeout) the outcome is unknown and an exact re-send is idempotent.
  */
-const RETRY_SAME_BYTES = new Set(["replay-store-timeout", "replay-store-unavailable", "backend-unavailable", "storage-unavailable"]);
+const RETRY_SAME_BYTES = new Set(["replay-store-timeout", "replay-store-unavailable", "replication-timeout", "backend-unavailable", "storage-unavailable"]);
 
 /** The wait before a retry: the answer's Retry-After (at most 10 s), else exponential from 200 ms. */
 function retryAfterMs(header: string | string[] | undefined, attempt: number): number {

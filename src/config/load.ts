@@ -19,6 +19,9 @@ type EnvKind = "string" | "number" | "boolean" | "list";
 export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly string[]; kind: EnvKind }> = [
   { variable: "POSTERN_REDIS_URL", key: ["redis", "url"], kind: "string" },
   { variable: "POSTERN_REDIS_CLUSTER", key: ["redis", "cluster"], kind: "boolean" },
+  { variable: "POSTERN_REDIS_SENTINELS", key: ["redis", "sentinel", "nodes"], kind: "list" },
+  { variable: "POSTERN_REDIS_SENTINEL_MASTER", key: ["redis", "sentinel", "masterName"], kind: "string" },
+  { variable: "POSTERN_REDIS_WAIT_REPLICAS", key: ["redis", "waitReplicas", "replicas"], kind: "number" },
   { variable: "POSTERN_DATA_HOST", key: ["listeners", "data", "host"], kind: "string" },
   { variable: "POSTERN_DATA_PORT", key: ["listeners", "data", "port"], kind: "number" },
   { variable: "POSTERN_ADMIN_HOST", key: ["listeners", "admin", "host"], kind: "string" },
@@ -103,7 +106,10 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Map<string, 
 function fromEnv(value: string, kind: EnvKind): unknown {
   const trimmed = value.trim();
   if (kind === "number") return /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : value;
-  if (kind === "boolean") return trimmed === "true" ? true : trimmed === "false" ? false : value;
+  if (kind === "boolean") {
+    const word = trimmed.toLowerCase();
+    return ["true", "1", "yes", "on"].includes(word) ? true : ["false", "0", "no", "off"].includes(word) ? false : value;
+  }
   if (kind === "list") return trimmed.split(",").map((item) => item.trim()).filter((item) => item !== "");
   return value;
 }

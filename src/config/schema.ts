@@ -240,6 +240,32 @@ export const configSchema = z
         cluster: z.boolean().default(false),
         keyPrefix: z.string().regex(/^[A-Za-z0-9:._-]*$/).default("postern:"),
         commandTimeoutSeconds: z.number().positive().max(60).default(2),
+        /**
+         * Redis Sentinel instead of `url`: the master named `masterName`, found through these
+         * Sentinels (host:port); failovers are followed. `url` may still carry the password and TLS scheme.
+         */
+        sentinel: z
+          .strictObject({
+            masterName: z.string().min(1),
+            nodes: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).min(1),
+          })
+          .optional(),
+        /**
+         * Before a 202 (and before an HTTP forward), WAIT until this many replicas hold the
+         * write, or answer 503 replication-timeout. 0 = off: a 202 then means "in the master".
+         */
+        waitReplicas: z
+          .strictObject({
+            replicas: z.number().int().min(0).max(16).default(0),
+            timeoutMs: z.number().int().positive().max(60_000).default(200),
+          })
+          .prefault({}),
+      })
+      .superRefine((redis, ctx) => {
+        if (redis.sentinel && redis.cluster) ctx.addIssue({ code: "custom", path: ["sentinel"], message: "cannot be combined with cluster: true" });
+        if (redis.waitReplicas.replicas > 0 && redis.cluster) {
+          ctx.addIssue({ code: "custom", path: ["waitReplicas", "replicas"], message: "is not supported with cluster: true yet (WAIT must reach the master of each backend's slot)" });
+        }
       })
       .prefault({}),
     signature: z
@@ -308,6 +334,11 @@ export const configSchema = z
   });
 
 export type PosternConfig = z.infer<typeof configSchema>;
+
+/** Redis mode: a URL or a Sentinel group is configured; otherwise the embedded single-instance mode. */
+export function usesRedis(config: Pick<PosternConfig, "redis">): boolean {
+  return config.redis.url !== "" || config.redis.sentinel !== undefined;
+}
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type BackendConfig = z.infer<typeof backendSchema>;
 export type RateLimitConfig = z.infer<typeof rateLimitSchema>;

@@ -136,6 +136,11 @@ type ClaimCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => 
 export interface RedisReplayGuardOptions {
   redis: RedisClient;
   keyPrefix: string;
+  /**
+   * WAIT for this many replicas after each claim (and append) before answering; fewer in
+   * `timeoutMs` is `replication-timeout`. Absent or 0: the master's answer is enough.
+   */
+  waitReplicas?: { replicas: number; timeoutMs: number } | undefined;
 }
 
 /**
@@ -145,10 +150,12 @@ export interface RedisReplayGuardOptions {
 export class RedisReplayGuard {
   private readonly redis: RedisClient;
   private readonly keyPrefix: string;
+  private readonly waitReplicas: { replicas: number; timeoutMs: number } | undefined;
 
   constructor(options: RedisReplayGuardOptions) {
     this.redis = options.redis;
     this.keyPrefix = options.keyPrefix;
+    this.waitReplicas = options.waitReplicas?.replicas ? options.waitReplicas : undefined;
     this.redis.defineCommand("posternClaim", { lua: CLAIM_SCRIPT });
     this.redis.defineCommand("posternRelease", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   }
@@ -169,7 +176,7 @@ export class RedisReplayGuard {
       if (Date.now() >= claim.expiresAtMs) return;
       release(nonceKey(this.keyPrefix, claim), messageId).catch(() => setTimeout(attempt, 500).unref());
     };
-    setTimeout(attempt, 500).unref();
+    attempt();
   }
 
   /** Claims a nonce for an HTTP backend (the forward happens after). */
@@ -252,7 +259,35 @@ export class RedisReplayGuard {
       });
     }
     if (outcome === "replayed") return { outcome: "replayed" };
+    // A duplicate is confirmed only once its original is replicated too.
+    await this.awaitReplicas(claim, messageId, stream !== undefined && outcome === "claimed" ? "stream" : stream ? "duplicate" : "claim");
     const ids = { messageId: id, ...(entryId ? { entryId } : {}) };
     return outcome === "claimed" ? { outcome: "claimed", ...ids } : { outcome: "duplicate", ...ids };
+  }
+
+  /**
+   * WAIT for `waitReplicas` replicas to hold this connection's writes so far. A failover can
+   * then not lose an acknowledged message or a spent nonce.
+   * @throws PosternError replication-timeout (the write is on the master; an exact re-send is
+   * idempotent). For an HTTP claim, nothing was forwarded, so the claim is given back first.
+   */
+  private async awaitReplicas(claim: NonceClaim, messageId: string, what: "stream" | "duplicate" | "claim"): Promise<void> {
+    if (!this.waitReplicas) return;
+    const { replicas, timeoutMs } = this.waitReplicas;
+    let acknowledged = -1;
+    try {
+      acknowledged = await this.redis.wait(replicas, timeoutMs);
+    } catch {
+      // Counted as not replicated.
+    }
+    if (acknowledged >= replicas) return;
+    if (what === "claim") this.releaseWhenBack(claim, messageId);
+    throw new PosternError(
+      "replication-timeout",
+      what === "claim"
+        ? `fewer than ${replicas} Redis replicas confirmed the nonce in time; nothing was forwarded`
+        : `fewer than ${replicas} Redis replicas confirmed the message in time; retry the same signed request`,
+      { extensions: { retryAfterSeconds: 1 } },
+    );
   }
 }

@@ -26,7 +26,10 @@ t.test("environment variables override their keys, and a bad one is named", asyn
   t.same(config.pki.hostnames, ["gw.example", "gw2.example"]);
   t.equal(config.tls.handshakesPerSecondPerAddress, 0);
   t.ok(Object.isFrozen(config.listeners.data), "frozen");
-  t.throws(() => loadConfig({ ...env, POSTERN_REDIS_CLUSTER: "yes" }), { name: "ConfigError", message: /redis\.cluster \(from POSTERN_REDIS_CLUSTER\)/ });
+  t.throws(() => loadConfig({ ...env, POSTERN_REDIS_CLUSTER: "maybe" }), { name: "ConfigError", message: /redis\.cluster \(from POSTERN_REDIS_CLUSTER\)/ });
+  for (const [word, value] of [["1", true], ["yes", true], ["On", true], ["0", false], ["no", false], ["FALSE", false]] as const) {
+    t.equal(loadConfig({ ...env, POSTERN_REDIS_CLUSTER: word }).redis.cluster, value, `POSTERN_REDIS_CLUSTER=${word}`);
+  }
   t.throws(() => loadConfig({ ...env, POSTERN_DATA_PORT: "70000" }), { message: /listeners\.data\.port \(from POSTERN_DATA_PORT\)/ });
 });
 

@@ -76,7 +76,7 @@ async function waitForPing(port: number): Promise<void> {
 }
 
 /** A private 3-master Redis Cluster on free ports (no replicas), for cluster tests. */
-export async function startOwnCluster(): Promise<{ seeds: string; ports: number[]; destroy(): Promise<void> }> {
+export async function startOwnCluster(): Promise<{ seeds: string; ports: number[]; nodes: OwnRedis[]; destroy(): Promise<void> }> {
   const nodes = await Promise.all(
     [0, 1, 2].map(() => startOwnRedis(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--appendonly", "no"])),
   );
@@ -107,8 +107,45 @@ export async function startOwnCluster(): Promise<{ seeds: string; ports: number[
   return {
     seeds: ports.map((p) => `redis://127.0.0.1:${p}`).join(","),
     ports,
+    nodes,
     async destroy() {
       await Promise.all(nodes.map((n) => n.destroy()));
+    },
+  };
+}
+
+/**
+ * A private Redis Sentinel watching the master on `masterPort` as "mymaster" (quorum 1, master
+ * declared down after 1 s), for failover tests.
+ */
+export async function startOwnSentinel(masterPort: number): Promise<{ port: number; destroy(): Promise<void> }> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), "postern-sentinel-"));
+  const conf = join(dir, "sentinel.conf");
+  const { writeFile } = await import("node:fs/promises");
+  await writeFile(
+    conf,
+    [
+      `port ${port}`,
+      "bind 127.0.0.1",
+      `dir ${dir}`,
+      `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+      "sentinel down-after-milliseconds mymaster 1000",
+      "sentinel failover-timeout mymaster 5000",
+      "",
+    ].join("\n"),
+  );
+  const child = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+  await waitForPing(port);
+  return {
+    port,
+    async destroy() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
