@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   "method-not-allowed": { status: 405, title: "The method is not allowed on this path" },
   "backend-unavailable": { status: 503, title: "The backend is unavailable" },
   "backend-timeout": { status: 504, title: "The backend did not answer in time" },
+  "storage-unavailable": { status: 503, title: "The message could not be stored; nothing was stored" },
   "replay-store-unavailable": { status: 503, title: "The replay store is unavailable; nothing was forwarded" },
   "rate-limited": { status: 429, title: "Too many requests" },
   "token-invalid": { status: 401, title: "The enrollment token is unknown, used or expired" },
