@@ -5,7 +5,8 @@ import { classifyStorageFailure, type AppendLog } from "./append-log.js";
 /** Hears how each batch ended: the storage health follows it. */
 export interface CommitReporter {
   succeeded(): void;
-  failed(failure: StorageFailure, error: unknown): void;
+  /** `bytes`: the size of the batch that could not be written (0 when a file could not be opened). */
+  failed(failure: StorageFailure, error: unknown, bytes: number): void;
 }
 
 /** Retry-After of `storage-unavailable`: a full disk rarely clears within a second. */
@@ -68,10 +69,11 @@ export class GroupCommitLog {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
+      const data = batch.length === 1 ? batch[0]!.data : Buffer.concat(batch.map((p) => p.data));
       try {
-        await this.log.append(batch.length === 1 ? batch[0]!.data : Buffer.concat(batch.map((p) => p.data)));
+        await this.log.append(data);
       } catch (cause) {
-        this.reporter.failed(classifyStorageFailure(cause), cause);
+        this.reporter.failed(classifyStorageFailure(cause), cause, data.length);
         const error = storageUnavailable(cause);
         for (const p of batch) p.reject(error);
         if (this.queue.length === 0) this.onFailedIdle?.(this.log);

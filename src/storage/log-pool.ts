@@ -86,7 +86,7 @@ export class LogPool {
     try {
       opened = await AppendLog.open(fs, path, (droppedBytes) => log.warn("cut a torn last line (an append that was never acknowledged)", { path, droppedBytes }));
     } catch (cause) {
-      reporter.failed(classifyStorageFailure(cause), cause);
+      reporter.failed(classifyStorageFailure(cause), cause, 0);
       throw storageUnavailable(cause);
     }
     return new GroupCommitLog(opened, reporter, (failed) => {

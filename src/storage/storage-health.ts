@@ -6,8 +6,12 @@ import type { CommitReporter } from "./group-commit.js";
 
 /** How often a failing storage is probed. */
 export const DEFAULT_PROBE_INTERVAL_MS = 1000;
-/** The probe writes this much: a page or two more than nothing, so "one byte fits" is not taken for "storage works". */
-export const PROBE_BYTES = 16 * 1024;
+/**
+ * The probe writes as much as the largest batch that failed since storage went down (so "a
+ * page fits again" is not taken for "the write that failed would fit"), within these bounds.
+ */
+export const MIN_PROBE_BYTES = 16 * 1024;
+export const MAX_PROBE_BYTES = 8 * 1024 * 1024;
 /** The probe file, in the data directory; no backend file can have this name (they end in .jsonl). */
 export const PROBE_FILE = ".postern-storage-probe";
 
@@ -22,13 +26,15 @@ export interface StorageHealthOptions {
 
 /**
  * Whether embedded storage takes writes: down from the first failed batch, up again at the
- * next batch that succeeds, or, with no traffic, at the first probe that succeeds (write,
- * fsync and remove a small file in the data directory, every probeIntervalMs while down).
+ * next batch that succeeds, or, with no traffic, at the first probe that succeeds (write as
+ * many bytes as the largest failed batch, fsync and remove a file in the data directory,
+ * every probeIntervalMs while down).
  * Readiness follows `up`, so a load balancer stops sending while the disk is full and sends
  * again once it is not, without a restart. The probe timer is unref'd and stops at close.
  */
 export class StorageHealth implements CommitReporter {
   private healthy = true;
+  private probeBytes = MIN_PROBE_BYTES;
   private timer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
   private closed = false;
@@ -52,8 +58,10 @@ export class StorageHealth implements CommitReporter {
     this.options.log.info("storage takes writes again");
   }
 
-  failed(failure: StorageFailure, error: unknown): void {
+  failed(failure: StorageFailure, error: unknown, bytes: number): void {
     this.options.metrics.storageFailure(failure);
+    const wanted = Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, bytes));
+    this.probeBytes = this.healthy ? wanted : Math.max(this.probeBytes, wanted);
     if (!this.healthy) return;
     this.healthy = false;
     this.options.metrics.storageUp(false);
@@ -83,7 +91,7 @@ export class StorageHealth implements CommitReporter {
     try {
       const { file } = await fs.openFile(path);
       try {
-        const data = Buffer.alloc(PROBE_BYTES, 0x0a);
+        const data = Buffer.alloc(this.probeBytes, 0x0a);
         for (let done = 0; done < data.length; ) {
           const n = await file.write(data, done, data.length - done, done);
           if (!(n > 0)) throw new Error("the probe write made no progress");

@@ -14,6 +14,8 @@ interface Rule {
   /** How many more times it applies; Infinity until healed. */
   remaining: number;
   path: RegExp | undefined;
+  /** Only writes of more bytes than this (a disk with that much room left). */
+  largerThan: number;
 }
 
 const errnoError = (code: string, syscall: string, path: string) =>
@@ -31,13 +33,13 @@ export class FaultyFileSystem implements StorageFileSystem {
   constructor(private readonly inner: StorageFileSystem = nodeFileSystem) {}
 
   /** Applies `fault` to the next `times` matching operations (default once). */
-  inject(operation: FaultOperation, fault: Fault, options: { times?: number; path?: RegExp } = {}): void {
-    this.rules.push({ operation, fault, remaining: options.times ?? 1, path: options.path });
+  inject(operation: FaultOperation, fault: Fault, options: { times?: number; path?: RegExp; largerThan?: number } = {}): void {
+    this.rules.push({ operation, fault, remaining: options.times ?? 1, path: options.path, largerThan: options.largerThan ?? -1 });
   }
 
   /** Fails every matching operation with `code` until heal(). */
-  failAlways(operation: FaultOperation, code: string, path?: RegExp): void {
-    this.inject(operation, { code }, { times: Infinity, ...(path ? { path } : {}) });
+  failAlways(operation: FaultOperation, code: string, options: { path?: RegExp; largerThan?: number } = {}): void {
+    this.inject(operation, { code }, { times: Infinity, ...options });
   }
 
   heal(): void {
@@ -45,9 +47,9 @@ export class FaultyFileSystem implements StorageFileSystem {
   }
 
   /** The fault for this operation, if any, used up by one. */
-  take(operation: FaultOperation, path: string): Fault | undefined {
+  take(operation: FaultOperation, path: string, length = 0): Fault | undefined {
     this.counts[operation] += 1;
-    const rule = this.rules.find((r) => r.operation === operation && r.remaining > 0 && (!r.path || r.path.test(path)));
+    const rule = this.rules.find((r) => r.operation === operation && r.remaining > 0 && (!r.path || r.path.test(path)) && length > r.largerThan);
     if (!rule) return undefined;
     rule.remaining -= 1;
     return rule.fault;
@@ -87,7 +89,7 @@ class FaultyFile implements StorageFile {
   ) {}
 
   async write(data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    const fault = this.fs.take("write", this.path);
+    const fault = this.fs.take("write", this.path, length);
     if (!fault) return this.inner.write(data, offset, length, position);
     if ("code" in fault) throw errnoError(fault.code, "write", this.path);
     if ("noProgress" in fault) return 0;

@@ -79,6 +79,18 @@ t.test("with no traffic, a probe brings storage back once writes work again", as
   t.same(s.failures, ["no_space"], "probes are not counted as failed batches");
 });
 
+t.test("the probe must fit the batch that failed, not just a page", async (t) => {
+  const s = await setup(t, undefined, 10);
+  // A disk with about 20 KB left: small writes fit, the 30 KB batch does not.
+  s.fs.failAlways("write", "ENOSPC", { largerThan: 20_000 });
+  await rejection(s.pool.append(s.file("a.jsonl"), () => "x".repeat(30_000) + "\n"));
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(s.health.up, false, "a 16 KB probe would pass; a 30 KB one does not");
+  s.fs.heal();
+  for (let i = 0; i < 50 && !s.health.up; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(s.health.up, true);
+});
+
 t.test("a file created for a batch that failed is removed again", async (t) => {
   const s = await setup(t, undefined, 60_000);
   s.fs.inject("write", { code: "ENOSPC" });
