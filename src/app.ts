@@ -3,6 +3,7 @@ import { explainEndpoint } from "./admin/explain-endpoint.js";
 import { pkiEndpoints } from "./admin/pki-endpoints.js";
 import { buildBackends, type BackendDeps } from "./app-backends.js";
 import { startPki, type PkiRuntime } from "./app-pki.js";
+import { openEmbeddedStorage, type EmbeddedStorage } from "./app-storage.js";
 import { ConfigError } from "./config/load.js";
 import type { PosternConfig } from "./config/schema.js";
 import type { Backend } from "./forward/backend.js";
@@ -16,6 +17,7 @@ import { PublicServer } from "./http/public-server.js";
 import type { Logger } from "./log.js";
 import { PrometheusRecorder } from "./metrics/prometheus.js";
 import type { PkiMaterial } from "./pki/bootstrap.js";
+import type { StorageFileSystem } from "./storage/index.js";
 import type { CertificateAuthority } from "./pki/authority.js";
 import { RedisRateLimiter } from "./ratelimit/redis-limiter.js";
 import { MemoryRateLimiter } from "./ratelimit/token-bucket.js";
@@ -52,6 +54,8 @@ export interface App {
 export interface AppDeps {
   log: Logger;
   now?: () => number;
+  /** Embedded mode's file system; tests inject faults here. */
+  fileSystem?: StorageFileSystem;
 }
 
 /** Sections a reload cannot change in a running process. */
@@ -100,18 +104,27 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     },
   };
   const signer = (): ForwardSigner => liveSigner;
+  const memoryGuard = new MemoryReplayGuard(now);
+  let storage: EmbeddedStorage | undefined;
+  let backends: Map<string, Backend>;
   const backendDeps: BackendDeps = {
     signer,
     redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined,
-    memoryGuard: new MemoryReplayGuard(now),
+    memoryGuard,
+    storage: undefined,
     metrics,
     pki: pki.material,
     now,
   };
-  let backends: Map<string, Backend>;
   try {
+    // Embedded mode reads its stored nonce claims back before any backend takes a message.
+    if (mode === "embedded") {
+      storage = await openEmbeddedStorage(config, { guard: memoryGuard, metrics, log, now, ...(deps.fileSystem ? { fs: deps.fileSystem } : {}) });
+    }
+    backendDeps.storage = storage;
     backends = await buildBackends(config, backendDeps);
   } catch (error) {
+    await storage?.close().catch(() => undefined);
     await pki.stop().catch(() => undefined);
     await closeRedis();
     throw error;
@@ -171,10 +184,15 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   let listening = false;
   let stopping = false;
-  const ready = () => listening && !stopping && (mode === "embedded" || redisUp);
+  const ready = () => listening && !stopping && (mode === "embedded" ? storage?.health.up === true : redisUp);
   const endpoints = publicEndpoints({
     metrics,
-    readiness: () => ({ ready: ready(), mode, ...(redis ? { redis: redisUp ? ("up" as const) : ("down" as const) } : {}) }),
+    readiness: () => ({
+      ready: ready(),
+      mode,
+      ...(redis ? { redis: redisUp ? ("up" as const) : ("down" as const) } : {}),
+      ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
+    }),
     caBundlePem: material.caBundlePem,
     jwks: () => pki.signingKeys.jwks(),
     crl: pki.crl,
@@ -224,6 +242,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       const drainMs = config.shutdown.drainTimeoutSeconds * 1000;
       await Promise.all([dataServer.close(drainMs), adminServer.close(drainMs)]);
       await Promise.all([...backends.values()].map((b) => b.close()));
+      await storage?.close();
       await publicServer.close();
       await pki.stop();
       await closeRedis();
