@@ -38,6 +38,11 @@ export function streamKey(prefix: string, backend: string, stream: string): stri
   return `${prefix}{${backend}}:${stream}`;
 }
 
+/** The Redis key of a backend's set of stream names (the `maxStreams` cap), in the backend's hash slot. Stream names hold no ":", so no stream can have this key. */
+export function streamNamesKey(prefix: string, backend: string): string {
+  return `${prefix}{${backend}}:meta:streams`;
+}
+
 /**
  * A claim as embedded mode writes it down (beside its message, or in the nonce journal):
  * enough to hold it again after a restart. `key` is `nonceKey("", claim)`: the raw nonce is
