@@ -89,19 +89,19 @@ export class LogPool {
       reporter.failed(classifyStorageFailure(cause), cause, 0);
       throw storageUnavailable(cause);
     }
-    return new GroupCommitLog(opened, reporter, (failed) => {
-      if (failed.created && failed.committedBytes === 0) this.retire(path);
+    const group: GroupCommitLog = new GroupCommitLog(opened, reporter, (failed) => {
+      if (failed.created && failed.committedBytes === 0) this.retire(path, group);
     });
+    return group;
   }
 
   /** Closes and removes a file this pool created whose only batches failed, unless someone is about to write to it. */
-  private retire(path: string): void {
+  private retire(path: string, group: GroupCommitLog): void {
     const entry = this.entries.get(path);
-    if (!entry?.log || entry.users > 0) return;
+    if (entry?.log !== group || entry.users > 0) return;
     this.entries.delete(path);
-    const log = entry.log;
     const done = (async () => {
-      await log.close().catch(() => undefined);
+      await group.close().catch(() => undefined);
       await this.options.fs.remove(path).catch(() => undefined);
     })();
     this.retiring.set(path, done);
