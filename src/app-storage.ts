@@ -32,7 +32,7 @@ export interface EmbeddedStorageDeps {
   log: Logger;
   now: () => number;
   /** Tests inject faults here; default the real file system. */
-  fs?: StorageFileSystem;
+  fs?: StorageFileSystem | undefined;
 }
 
 /** The freshness policies of a config: the global one and each route's. */

@@ -17,7 +17,6 @@ import { PublicServer } from "./http/public-server.js";
 import type { Logger } from "./log.js";
 import { PrometheusRecorder } from "./metrics/prometheus.js";
 import type { PkiMaterial } from "./pki/bootstrap.js";
-import type { StorageFileSystem } from "./storage/index.js";
 import type { CertificateAuthority } from "./pki/authority.js";
 import { RedisRateLimiter } from "./ratelimit/redis-limiter.js";
 import { MemoryRateLimiter } from "./ratelimit/token-bucket.js";
@@ -25,6 +24,7 @@ import { MemoryReplayGuard } from "./replay/memory-guard.js";
 import { connectRedis, type RedisClient } from "./replay/redis-client.js";
 import { RedisReplayGuard } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
+import type { StorageFileSystem } from "./storage/index.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -106,22 +106,20 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   const signer = (): ForwardSigner => liveSigner;
   const memoryGuard = new MemoryReplayGuard(now);
   let storage: EmbeddedStorage | undefined;
+  let backendDeps: BackendDeps;
   let backends: Map<string, Backend>;
-  const backendDeps: BackendDeps = {
-    signer,
-    redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined,
-    memoryGuard,
-    storage: undefined,
-    metrics,
-    pki: pki.material,
-    now,
-  };
   try {
     // Embedded mode reads its stored nonce claims back before any backend takes a message.
-    if (mode === "embedded") {
-      storage = await openEmbeddedStorage(config, { guard: memoryGuard, metrics, log, now, ...(deps.fileSystem ? { fs: deps.fileSystem } : {}) });
-    }
-    backendDeps.storage = storage;
+    storage = mode === "embedded" ? await openEmbeddedStorage(config, { guard: memoryGuard, metrics, log, now, fs: deps.fileSystem }) : undefined;
+    backendDeps = {
+      signer,
+      redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix }) : undefined,
+      memoryGuard,
+      storage,
+      metrics,
+      pki: pki.material,
+      now,
+    };
     backends = await buildBackends(config, backendDeps);
   } catch (error) {
     await storage?.close().catch(() => undefined);
