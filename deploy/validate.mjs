@@ -73,6 +73,7 @@ if (parseConfig) {
 if (PrometheusRecorder) {
   const recorder = new PrometheusRecorder();
   recorder.redisAvailable(true); // postern_redis_up exists only in Redis mode
+  recorder.storageUp(true); // postern_storage_up only in embedded mode
   const known = new Set(recorder.registry.getMetricsAsArray().map((m) => m.name));
   const histogram = /_(bucket|sum|count)$/;
   const exists = (name) => known.has(name) || (histogram.test(name) && known.has(name.replace(histogram, "")));

@@ -1,10 +1,11 @@
+import { resolve, join } from "node:path";
+import { NONCE_JOURNAL_FILE, type EmbeddedStorage } from "./app-storage.js";
 import { ConfigError } from "./config/load.js";
 import type { PosternConfig } from "./config/schema.js";
 import type { Backend } from "./forward/backend.js";
 import { FileStreamBackend } from "./forward/file-stream.js";
 import { HttpBackend } from "./forward/http-backend.js";
 import { RedisStreamBackend, type StreamBackendConfig } from "./forward/redis-stream.js";
-import { TemplatedFileStreamBackend } from "./forward/stream-files.js";
 import { compileStreamTemplate, routeParamNames } from "./forward/stream-template.js";
 import type { ForwardSigner } from "./forward/stream-entry.js";
 import type { MetricsRecorder } from "./metrics/recorder.js";
@@ -17,6 +18,8 @@ export interface BackendDeps {
   signer: () => ForwardSigner;
   redisGuard: RedisReplayGuard | undefined;
   memoryGuard: MemoryReplayGuard;
+  /** Embedded mode's files and nonce journal (undefined in Redis mode). */
+  storage: EmbeddedStorage | undefined;
   metrics: MetricsRecorder;
   pki: PkiMaterial;
   now: () => number;
@@ -37,7 +40,7 @@ export async function buildBackends(config: Readonly<PosternConfig>, deps: Backe
           new HttpBackend({
             name,
             config: backend,
-            guard: deps.redisGuard ?? deps.memoryGuard,
+            guard: deps.redisGuard ?? deps.storage?.nonces ?? deps.memoryGuard,
             signer: deps.signer(),
             metrics: deps.metrics,
             caBundlePem: deps.pki.caBundlePem,
@@ -77,12 +80,20 @@ async function buildStreamBackend(
       );
     }
   });
-  const { memoryGuard: guard } = deps;
   if (deps.redisGuard) {
     return RedisStreamBackend.open({ name, keyPrefix: config.redis.keyPrefix, config: backend, template, guard: deps.redisGuard, signer: deps.signer() });
   }
-  if (template.fixedName === undefined) {
-    return new TemplatedFileStreamBackend(name, { dataDir: config.data.dir, template, guard, signer: deps.signer() });
+  if (!deps.storage) throw new Error("embedded mode has no storage");
+  if (template.fixedName !== undefined) refuseReservedFile(config, name);
+  const files = await deps.storage.streams.open(name, template.fixedName, deps.storage.horizonMs(config));
+  return new FileStreamBackend({ name, template, maxStreams: backend.maxStreams, files, guard: deps.memoryGuard, signer: deps.signer() });
+}
+
+/** A fixed-name backend's file must not be one Postern writes for something else. @throws ConfigError. */
+function refuseReservedFile(config: Readonly<PosternConfig>, name: string): void {
+  const file = resolve(config.data.dir, `${name}.jsonl`);
+  const reserved = [join(config.data.dir, NONCE_JOURNAL_FILE), config.pki.auditLogPath ?? join(config.data.dir, "audit.jsonl")];
+  if (reserved.some((path) => resolve(path) === file)) {
+    throw new ConfigError(`backends.${name}: its embedded file ${file} is one Postern writes for something else; rename the backend`);
   }
-  return FileStreamBackend.open({ name, dataDir: config.data.dir, guard, signer: deps.signer() });
 }

@@ -3,6 +3,7 @@ import { explainEndpoint } from "./admin/explain-endpoint.js";
 import { pkiEndpoints } from "./admin/pki-endpoints.js";
 import { buildBackends, type BackendDeps } from "./app-backends.js";
 import { startPki, type PkiRuntime } from "./app-pki.js";
+import { openEmbeddedStorage, type EmbeddedStorage } from "./app-storage.js";
 import { ConfigError } from "./config/load.js";
 import { usesRedis, type PosternConfig } from "./config/schema.js";
 import type { Backend } from "./forward/backend.js";
@@ -24,6 +25,7 @@ import { connectRedis, describeRedis, type RedisClient } from "./replay/redis-cl
 import { RedisHealth } from "./replay/redis-health.js";
 import { RedisReplayGuard } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
+import type { StorageFileSystem } from "./storage/index.js";
 import { caChainVerifier } from "./tls/ca-chain.js";
 
 export type Mode = "embedded" | "redis";
@@ -54,6 +56,8 @@ export interface App {
 export interface AppDeps {
   log: Logger;
   now?: () => number;
+  /** Embedded mode's file system; tests inject faults here. */
+  fileSystem?: StorageFileSystem;
 }
 
 /** Sections a reload cannot change in a running process. */
@@ -115,18 +119,25 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     },
   };
   const signer = (): ForwardSigner => liveSigner;
-  const backendDeps: BackendDeps = {
-    signer,
-    redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix, waitReplicas: config.redis.waitReplicas }) : undefined,
-    memoryGuard: new MemoryReplayGuard(now),
-    metrics,
-    pki: pki.material,
-    now,
-  };
+  const memoryGuard = new MemoryReplayGuard(now);
+  let storage: EmbeddedStorage | undefined;
+  let backendDeps: BackendDeps;
   let backends: Map<string, Backend>;
   try {
+    // Embedded mode reads its stored nonce claims back before any backend takes a message.
+    storage = mode === "embedded" ? await openEmbeddedStorage(config, { guard: memoryGuard, metrics, log, now, fs: deps.fileSystem }) : undefined;
+    backendDeps = {
+      signer,
+      redisGuard: redis ? new RedisReplayGuard({ redis, keyPrefix: config.redis.keyPrefix, waitReplicas: config.redis.waitReplicas }) : undefined,
+      memoryGuard,
+      storage,
+      metrics,
+      pki: pki.material,
+      now,
+    };
     backends = await buildBackends(config, backendDeps);
   } catch (error) {
+    await storage?.close().catch(() => undefined);
     await pki.stop().catch(() => undefined);
     await closeRedis();
     throw error;
@@ -192,10 +203,15 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   let listening = false;
   let stopping = false;
-  const ready = () => listening && !stopping && (mode === "embedded" || redisUp());
+  const ready = () => listening && !stopping && (mode === "embedded" ? storage?.health.up === true : redisUp());
   const endpoints = publicEndpoints({
     metrics,
-    readiness: () => ({ ready: ready(), mode, ...(redis ? { redis: redisUp() ? ("up" as const) : ("down" as const) } : {}) }),
+    readiness: () => ({
+      ready: ready(),
+      mode,
+      ...(redis ? { redis: redisUp() ? ("up" as const) : ("down" as const) } : {}),
+      ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
+    }),
     caBundlePem: material.caBundlePem,
     jwks: () => pki.signingKeys.jwks(),
     crl: pki.crl,
@@ -245,6 +261,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       const drainMs = config.shutdown.drainTimeoutSeconds * 1000;
       await Promise.all([dataServer.close(drainMs), adminServer.close(drainMs)]);
       await Promise.all([...backends.values()].map((b) => b.close()));
+      await storage?.close();
       await publicServer.close();
       await pki.stop();
       await closeRedis();

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   "method-not-allowed": { status: 405, title: "The method is not allowed on this path" },
   "backend-unavailable": { status: 503, title: "The backend is unavailable" },
   "backend-timeout": { status: 504, title: "The backend did not answer in time" },
+  "storage-unavailable": { status: 503, title: "The message could not be stored; nothing was stored" },
+  "stream-limit": { status: 422, title: "The backend holds its maximum number of streams; this message would start a new one" },
   "replay-store-unavailable": { status: 503, title: "The replay store is unavailable; nothing was forwarded" },
   "replay-store-timeout": {
     status: 503,

@@ -46,6 +46,12 @@ const streamBackend = z
      * <redis.keyPrefix>{<backend name>}:<stream>, so every stream of a backend shares its nonces' slot.
      */
     stream: streamTemplate.default("messages"),
+    /**
+     * Distinct stream names a templated `stream` may create, in both modes: a message that would
+     * start one more gets 422 stream-limit, while existing names keep working. Clients choose the
+     * names (path parameters), so this bounds what one of them can make Postern create.
+     */
+    maxStreams: z.number().int().positive().max(100_000).default(256),
     /** Trimming at each append; default about the newest 1,000,000 entries. */
     trim: streamTrim.default({ strategy: "maxlen", maxLength: 1_000_000, approximate: true }),
     /** A consumer group created at startup (fixed names) or with a stream's first entry (`XGROUP CREATE ... $ MKSTREAM`). */
@@ -303,7 +309,7 @@ export const configSchema = z
       .prefault({}),
     backends: z
       .record(nonEmptyName, backendSchema)
-      .default({ messages: { type: "stream", stream: "messages", trim: { strategy: "maxlen", maxLength: 1_000_000, approximate: true } } }),
+      .default({ messages: { type: "stream", stream: "messages", maxStreams: 256, trim: { strategy: "maxlen", maxLength: 1_000_000, approximate: true } } }),
     routes: z
       .array(routeSchema)
       .default([

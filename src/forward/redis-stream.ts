@@ -1,6 +1,6 @@
 import type { BackendConfig } from "../config/schema.js";
 import type { NonceClaim } from "../replay/nonce.js";
-import { streamKey } from "../replay/nonce.js";
+import { streamKey, streamNamesKey } from "../replay/nonce.js";
 import type { RedisReplayGuard, StreamAppend } from "../replay/redis-guard.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, type ForwardSigner } from "./stream-entry.js";
@@ -23,7 +23,8 @@ export interface RedisStreamBackendOptions {
  * has its stream entry and a replay never gets one. The stream is `config.stream`, or its
  * template resolved per message, always under the key `<prefix>{<backend>}:<stream>` (one
  * hash slot with the backend's nonces). Backpressure refuses a message before its nonce is
- * claimed (503 backend-unavailable with Retry-After).
+ * claimed (503 backend-unavailable with Retry-After); so does a templated name beyond
+ * `maxStreams` (422 stream-limit), whose names are kept in `<prefix>{<backend>}:meta:streams`.
  */
 export class RedisStreamBackend implements Backend {
   readonly kind = "redis-stream";
@@ -50,11 +51,14 @@ export class RedisStreamBackend implements Backend {
   async deliver(message: AcceptedMessage, claim: NonceClaim): Promise<Delivery> {
     const { config, template, keyPrefix, guard, signer } = this.options;
     // Resolved before anything is signed or claimed: a bad parameter spends no nonce.
+    const name = template.resolve(message.route, message.params);
     const stream: StreamAppend = {
-      key: streamKey(keyPrefix, this.name, template.resolve(message.route, message.params)),
+      key: streamKey(keyPrefix, this.name, name),
       trim: config.trim,
       consumerGroup: config.consumerGroup,
       backpressure: config.backpressure,
+      // Clients choose templated names: the claim script caps how many there are.
+      ...(template.fixedName === undefined ? { names: { key: streamNamesKey(keyPrefix, this.name), stream: name, maxStreams: config.maxStreams } } : {}),
     };
     const fields = buildStreamEntry(message, signer);
     const result = await guard.claimAndAppend(claim, message.messageId, stream, fields);

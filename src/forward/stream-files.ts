@@ -1,60 +1,173 @@
 import { join } from "node:path";
+import type { Logger } from "../log.js";
 import { PosternError } from "../errors.js";
 import type { MemoryReplayGuard } from "../replay/memory-guard.js";
-import type { NonceClaim } from "../replay/nonce.js";
-import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
-import { FileStreamBackend } from "./file-stream.js";
-import type { ForwardSigner } from "./stream-entry.js";
-import type { StreamNameTemplate } from "./stream-template.js";
+import { linesBackward, repairTornTail, type LogPool, type StorageFileSystem } from "../storage/index.js";
+import { readStoredEntry } from "./stored-entry.js";
 
-/** Open files per backend; a template fed by client path parameters must not exhaust descriptors. */
-export const MAX_STREAM_FILES = 256;
+const STREAM_FILE = /^([A-Za-z0-9._-]{1,128})\.jsonl$/;
 
 /**
- * Embedded mode's backend for a templated stream name: one JSON-lines file per resolved name,
- * `<dataDir>/<backend>/<stream>.jsonl`, each a FileStreamBackend (fsync before 202), opened
- * on first use. Fails closed past MAX_STREAM_FILES names (503 backend-unavailable). Trimming,
- * consumer groups and backpressure are Redis-mode features; files are not bounded here.
+ * One stream backend's files in embedded mode: `<dataDir>/<backend>.jsonl` for a fixed stream
+ * name, `<dataDir>/<backend>/<stream>.jsonl` for a template. It counts the stream names that
+ * hold messages (the `maxStreams` cap), hands out entry ids in Redis Stream form (`<ms>-<seq>`,
+ * increasing across all of the backend's files), and appends through the shared LogPool.
  */
-export class TemplatedFileStreamBackend implements Backend {
-  readonly kind = "file-stream";
-  private readonly files = new Map<string, Promise<FileStreamBackend>>();
+export class StreamFileSet {
+  /** Streams with at least one stored message. */
+  private readonly names = new Set<string>();
+  /** New streams with a first message on its way: they count against the cap until it is stored or refused. */
+  private readonly starting = new Map<string, number>();
+  private lastMs = 0;
+  private sequence = 0;
 
   constructor(
-    readonly name: string,
-    private readonly options: {
-      dataDir: string;
-      template: StreamNameTemplate;
-      guard: MemoryReplayGuard;
-      signer: ForwardSigner;
-      /** Default MAX_STREAM_FILES. */
-      maxFiles?: number;
-    },
+    private readonly pool: LogPool,
+    readonly backend: string,
+    /** The directory of a templated backend's files; for a fixed name, the data directory. */
+    readonly dir: string,
+    readonly fixedName: string | undefined,
   ) {}
 
-  async deliver(message: AcceptedMessage, claim: NonceClaim): Promise<Delivery> {
-    const stream = this.options.template.resolve(message.route, message.params);
-    return (await this.file(stream)).deliver(message, claim);
+  /** Stream names that hold messages. */
+  get streamCount(): number {
+    return this.names.size;
   }
 
-  private file(stream: string): Promise<FileStreamBackend> {
-    const open = this.files.get(stream);
-    if (open) return open;
-    const maxFiles = this.options.maxFiles ?? MAX_STREAM_FILES;
-    if (this.files.size >= maxFiles) {
-      throw new PosternError("backend-unavailable", `backend ${this.name} holds ${maxFiles} stream files, its limit`);
+  pathOf(stream: string): string {
+    return this.fixedName === undefined ? join(this.dir, `${stream}.jsonl`) : join(this.dir, `${this.backend}.jsonl`);
+  }
+
+  /** Called by the start's scan: a stream that holds messages, and the newest id seen in it. */
+  noteStored(stream: string, newestId: string | undefined): void {
+    this.names.add(stream);
+    const ms = newestId === undefined ? undefined : /^(\d+)-(\d+)$/.exec(newestId);
+    if (!ms) return;
+    const [time, seq] = [Number(ms[1]), Number(ms[2])];
+    if (time > this.lastMs || (time === this.lastMs && seq > this.sequence)) [this.lastMs, this.sequence] = [time, seq];
+  }
+
+  /**
+   * Appends the line `makeLine(entryId)` to `stream`'s file (created with its first message)
+   * and resolves with the entry id once it is fsynced. The file is opened only here, so a
+   * refused message never creates one.
+   * @throws PosternError stream-limit (422) when `stream` would be a new name beyond
+   * `maxStreams`; storage-unavailable (503) when it could not be stored.
+   */
+  async append(stream: string, maxStreams: number, receivedAtMs: number, makeLine: (entryId: string) => string): Promise<string> {
+    const isNew = !this.names.has(stream);
+    if (isNew) {
+      const inFlight = this.starting.get(stream) ?? 0;
+      if (inFlight === 0 && this.names.size + this.starting.size >= maxStreams) {
+        throw new PosternError("stream-limit", `backend ${this.backend} holds ${maxStreams} streams, its maximum; existing streams still take messages`);
+      }
+      this.starting.set(stream, inFlight + 1);
     }
-    const { dataDir, guard, signer } = this.options;
-    const opening = FileStreamBackend.open({ name: stream, dataDir: join(dataDir, this.name), guard, signer }).catch((cause: unknown) => {
-      this.files.delete(stream);
-      throw new PosternError("backend-unavailable", "the message file could not be opened", { cause, extensions: { retryAfterSeconds: 5 } });
-    });
-    this.files.set(stream, opening);
-    return opening;
+    let entryId = "";
+    try {
+      await this.pool.append(this.pathOf(stream), () => makeLine((entryId = this.nextEntryId(receivedAtMs))));
+      this.names.add(stream);
+      return entryId;
+    } finally {
+      if (isNew) {
+        const left = (this.starting.get(stream) ?? 1) - 1;
+        if (left > 0) this.starting.set(stream, left);
+        else this.starting.delete(stream);
+      }
+    }
   }
 
-  async close(): Promise<void> {
-    const files = await Promise.allSettled(this.files.values());
-    await Promise.all(files.flatMap((f) => (f.status === "fulfilled" ? [f.value.close()] : [])));
+  private nextEntryId(nowMs: number): string {
+    if (nowMs > this.lastMs) {
+      this.lastMs = nowMs;
+      this.sequence = 0;
+    } else {
+      this.sequence += 1;
+    }
+    return `${this.lastMs}-${this.sequence}`;
+  }
+}
+
+export interface StreamFilesOptions {
+  dataDir: string;
+  fs: StorageFileSystem;
+  pool: LogPool;
+  guard: MemoryReplayGuard;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * Embedded mode's stream files, shared by the backends of every config generation (a reload
+ * must never put a second writer on a file, or restart the entry ids). A backend's files are
+ * read once per process, before it takes a message: torn tails are cut, stream names counted,
+ * entry ids continued, and the nonce claims still live are put back into the replay guard,
+ * reading each file from its end only as far as `horizonMs` (see claimHorizonMs).
+ */
+export class StreamFiles {
+  private readonly sets = new Map<string, Promise<StreamFileSet>>();
+
+  constructor(private readonly options: StreamFilesOptions) {}
+
+  /**
+   * The file set of `backend` (`fixedName` for a fixed stream name, undefined for a template).
+   * @throws when an existing file cannot be read: a start that cannot rebuild its replay
+   * protection does not serve (fail closed).
+   */
+  open(backend: string, fixedName: string | undefined, horizonMs: number): Promise<StreamFileSet> {
+    const key = `${fixedName === undefined ? "dir" : "file"}:${backend}`;
+    let set = this.sets.get(key);
+    if (!set) {
+      set = this.scan(backend, fixedName, horizonMs);
+      set.catch(() => this.sets.get(key) === set && this.sets.delete(key));
+      this.sets.set(key, set);
+    }
+    return set;
+  }
+
+  private async scan(backend: string, fixedName: string | undefined, horizonMs: number): Promise<StreamFileSet> {
+    const { dataDir, fs, pool } = this.options;
+    const dir = fixedName === undefined ? join(dataDir, backend) : dataDir;
+    await fs.makeDirectory(dir);
+    const set = new StreamFileSet(pool, backend, dir, fixedName);
+    const streams =
+      fixedName === undefined
+        ? (await fs.listDirectory(dir)).flatMap((name) => STREAM_FILE.exec(name)?.[1] ?? [])
+        : (await fs.fileSize(set.pathOf(fixedName))) === undefined
+          ? []
+          : [fixedName];
+    let claims = 0;
+    for (const stream of streams) claims += await this.scanFile(set, stream, horizonMs);
+    if (claims > 0) this.options.log.info("live nonce claims read back from the message files", { backend, claims });
+    return set;
+  }
+
+  /** Reads one file from its end; resolves with the number of claims put back. */
+  private async scanFile(set: StreamFileSet, stream: string, horizonMs: number): Promise<number> {
+    const { fs, guard, log, now } = this.options;
+    const path = set.pathOf(stream);
+    const { file } = await fs.openFile(path);
+    let seeded = 0;
+    try {
+      const { size, droppedBytes } = await repairTornTail(file);
+      if (droppedBytes > 0) log.warn("cut a torn last line (an append that was never acknowledged)", { path, droppedBytes });
+      // An empty file holds no message (a leftover of a failed first write): it does not count.
+      if (size === 0) return 0;
+      let newest: string | undefined;
+      const oldest = now() - horizonMs;
+      for await (const line of linesBackward(file, size)) {
+        const entry = readStoredEntry(line);
+        if (!entry) continue;
+        newest ??= entry.id;
+        // Ids only grow through a file, and an id is never earlier than its message's receipt:
+        // once one is beyond the horizon, no claim before it can be live.
+        if (entry.idMs < oldest) break;
+        if (entry.claim && guard.seed({ ...entry.claim, entryId: entry.id })) seeded += 1;
+      }
+      set.noteStored(stream, newest);
+    } finally {
+      await file.close();
+    }
+    return seeded;
   }
 }

@@ -7,7 +7,7 @@ import { staticEndpoint, type PublicEndpoint } from "./public-server.js";
 export interface PublicEndpointDeps {
   metrics: { contentType: string; metrics(): Promise<string> };
   /** Readiness: listening, not draining, and (Redis mode) Redis answers. */
-  readiness: () => { ready: boolean; mode: string; redis?: "up" | "down" };
+  readiness: () => { ready: boolean; mode: string; redis?: "up" | "down"; storage?: "up" | "down" };
   caBundlePem: string;
   jwks: () => unknown;
   crl: CrlPublisher;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, TimedStage } from "./recorder.js";
+import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, StorageFailure, TimedStage } from "./recorder.js";
 
 /** Prometheus metrics, on a private registry. Metric names are API: prefix `postern_`. */
 export class PrometheusRecorder implements MetricsRecorder {
@@ -21,6 +21,8 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly endedConnections: Counter<"reason">;
   private readonly requestTimeouts: Counter;
   private readonly uncaught: Counter;
+  private readonly storageFailures: Counter<"reason">;
+  private storageAvailable: Gauge | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -110,6 +112,12 @@ export class PrometheusRecorder implements MetricsRecorder {
       help: "Errors no handler caught; logged, and the process kept serving",
       registers,
     });
+    this.storageFailures = new Counter({
+      name: "postern_storage_failures_total",
+      help: "Embedded-mode write batches that failed and were rolled back, by reason (no_space, io_error, no_progress, other)",
+      labelNames: ["reason"],
+      registers,
+    });
     this.breaker = new Gauge({
       name: "postern_backend_breaker_state",
       help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
@@ -162,6 +170,18 @@ export class PrometheusRecorder implements MetricsRecorder {
   redisAvailable(up: boolean): void {
     this.redisUp ??= new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers: [this.registry] });
     this.redisUp.set(up ? 1 : 0);
+  }
+  storageFailure(failure: StorageFailure): void {
+    this.storageFailures.inc({ reason: failure });
+  }
+  /** The gauge exists only once embedded storage is in use, so Redis mode never reports it. */
+  storageUp(up: boolean): void {
+    this.storageAvailable ??= new Gauge({
+      name: "postern_storage_up",
+      help: "1 while embedded-mode storage takes writes, 0 from a failed write until a write or probe succeeds (absent in Redis mode)",
+      registers: [this.registry],
+    });
+    this.storageAvailable.set(up ? 1 : 0);
   }
   certificateIssued(kind: "issued" | "renewed", notAfterMs: number): void {
     this.certificates.inc({ kind });

@@ -10,6 +10,9 @@ export type ConnectionRefusal = "address_limit" | "total_limit" | "identity_limi
 /** Why the gateway ended a live connection on its own. */
 export type ConnectionEnd = "expired" | "revoked";
 
+/** Why an embedded-mode write failed: ENOSPC/EDQUOT, EIO, a write that made no progress, anything else. */
+export type StorageFailure = "no_space" | "io_error" | "no_progress" | "other";
+
 export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
 
 export interface MetricsRecorder {
@@ -36,6 +39,10 @@ export interface MetricsRecorder {
   breakerState(backend: string, state: "closed" | "half-open" | "open"): void;
   /** Time from a revocation to this instance having applied it (index updated, connections closed). */
   revocationPropagated(seconds: number): void;
+  /** One batch of embedded-mode writes that failed and was rolled back (nothing of it was stored). */
+  storageFailure(failure: StorageFailure): void;
+  /** Whether embedded-mode storage takes writes (false from a failed batch until a write or a probe succeeds). */
+  storageUp(up: boolean): void;
   /** When the CA, the CRL's nextUpdate and the earliest issued certificate expire (ms since epoch); exported as seconds until then. */
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void;
 }
@@ -58,4 +65,6 @@ export const noopRecorder: MetricsRecorder = {
   backendRequest() {},
   revocationPropagated() {},
   breakerState() {},
+  storageFailure() {},
+  storageUp() {},
 };

@@ -1,4 +1,4 @@
-import type { ClaimResult, NonceClaim } from "./nonce.js";
+import type { ClaimRecord, ClaimResult, NonceClaim } from "./nonce.js";
 import { nonceKey } from "./nonce.js";
 
 interface Held {
@@ -12,8 +12,9 @@ interface Held {
 
 /**
  * The embedded, single-process replay guard. A claim and its commit (the durable write of the
- * message) are one step: while the commit runs, the nonce is held; a failed commit releases it,
- * so a retry can succeed and nothing is half-accepted.
+ * message, or of the claim itself) are one step: while the commit runs, the nonce is held; a
+ * failed commit releases it, so a retry can succeed and nothing is half-accepted. What was
+ * committed before a restart comes back through `seed`.
  */
 export class MemoryReplayGuard {
   private readonly held = new Map<string, Held>();
@@ -54,6 +55,19 @@ export class MemoryReplayGuard {
     } finally {
       settle();
     }
+  }
+
+  /**
+   * Holds a claim again that was written down before this start. The newest record of a key
+   * must come first: a key already held is left as it is, and an expired record is skipped.
+   * Returns whether it was taken.
+   */
+  seed(record: ClaimRecord): boolean {
+    if (record.expiresAtMs <= this.now() || this.held.has(record.key)) return false;
+    const entry: Held = { digest: record.digest, messageId: record.messageId, expiresAtMs: record.expiresAtMs };
+    if (record.entryId !== undefined) entry.entryId = record.entryId;
+    this.held.set(record.key, entry);
+    return true;
   }
 
   async release(claim: NonceClaim, messageId: string): Promise<void> {

@@ -22,6 +22,7 @@ export interface NonceClaim {
   /**
    * `requestFingerprint` of the request: an exact re-send (same target, same Content-Digest) is
    * idempotent and names the original; the same nonce on anything else is a replay.
+   * Opaque to the guards: they only compare it.
    */
   digest: string;
   expiresAtMs: number;
@@ -52,4 +53,50 @@ export function nonceKey(prefix: string, claim: NonceClaim): string {
 /** The Redis key of a stream backend, in the same hash slot as its nonces. */
 export function streamKey(prefix: string, backend: string, stream: string): string {
   return `${prefix}{${backend}}:${stream}`;
+}
+
+/** The Redis key of a backend's set of stream names (the `maxStreams` cap), in the backend's hash slot. Stream names hold no ":", so no stream can have this key. */
+export function streamNamesKey(prefix: string, backend: string): string {
+  return `${prefix}{${backend}}:meta:streams`;
+}
+
+/**
+ * A claim as embedded mode writes it down (beside its message, or in the nonce journal):
+ * enough to hold it again after a restart. `key` is `nonceKey("", claim)`: the raw nonce is
+ * never stored.
+ */
+export interface ClaimRecord {
+  key: string;
+  digest: string;
+  expiresAtMs: number;
+  messageId: string;
+  entryId?: string;
+}
+
+export function claimRecord(claim: NonceClaim, messageId: string): ClaimRecord {
+  return { key: nonceKey("", claim), digest: claim.digest, expiresAtMs: claim.expiresAtMs, messageId };
+}
+
+/** Reads a ClaimRecord written by `claimRecord`; undefined when `value` is not one. */
+export function parseClaimRecord(value: unknown): ClaimRecord | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { key, digest, expiresAtMs, messageId } = value as Record<string, unknown>;
+  if (typeof key !== "string" || typeof digest !== "string" || typeof messageId !== "string") return undefined;
+  if (typeof expiresAtMs !== "number" || !Number.isFinite(expiresAtMs)) return undefined;
+  return { key, digest, expiresAtMs, messageId };
+}
+
+/** Slack for clock steps between a write and a restart's scan. */
+export const CLAIM_HORIZON_MARGIN_MS = 60_000;
+
+/**
+ * How long after a message was received its nonce claim may still be live, for the given
+ * freshness policies (the global one and each route's): a signature is accepted only with
+ * `created <= received + skew`, and its claim expires at `created + maxAge + skew + 1 s`. A
+ * start reads stored claims back only this far.
+ */
+export function claimHorizonMs(policies: Iterable<{ maxAgeSeconds: number; clockSkewSeconds: number }>): number {
+  let longest = 0;
+  for (const p of policies) longest = Math.max(longest, (p.maxAgeSeconds + 2 * p.clockSkewSeconds + 1) * 1000);
+  return longest + CLAIM_HORIZON_MARGIN_MS;
 }

@@ -15,10 +15,15 @@ import { nonceKey } from "./nonce.js";
  * A configured consumer group is created (`$`, MKSTREAM) when the stream or the group does
  * not exist yet, before the XADD, so the group sees the new entry. MINID is Redis's TIME
  * minus the max age: the same clock as the `*` entry ids it is compared with.
- * KEYS[1] nonce key, KEYS[2] stream key (optional).
+ * A templated stream's name must be in the backend's set of stream names (KEYS[3]), or the set
+ * must hold fewer than max streams: else {'limit', <count>, ''} and nothing is written (the
+ * nonce stays unspent, existing names keep working). The name joins the set with its first
+ * entry, after the XADD, so a refused or replayed message adds nothing.
+ * KEYS[1] nonce key, KEYS[2] stream key (optional), KEYS[3] stream-name set (optional, with KEYS[2]).
  * ARGV: digest, messageId, expire-at ms, then with KEYS[2]: trim strategy (none|maxlen|minid),
  * trim value (entries | max age ms), trim operator (~ or =), group ('' = none),
- * max backlog (0 = none), max group lag (0 = none), field, value, ...
+ * max backlog (0 = none), max group lag (0 = none), stream name ('' without KEYS[3]),
+ * max streams (0 without KEYS[3]), field, value, ...
  */
 const CLAIM_SCRIPT = `
 local function idAfter(a, b)
@@ -37,8 +42,13 @@ if prior then
   return {'replayed', '', ''}
 end
 local entry = ''
-if #KEYS == 2 then
+if #KEYS >= 2 then
   local stream, group = KEYS[2], ARGV[7]
+  local newName = #KEYS == 3 and redis.call('SISMEMBER', KEYS[3], ARGV[10]) == 0
+  if newName then
+    local count = redis.call('SCARD', KEYS[3])
+    if count >= tonumber(ARGV[11]) then return {'limit', tostring(count), ''} end
+  end
   local maxBacklog, maxLag = tonumber(ARGV[8]), tonumber(ARGV[9])
   if maxBacklog > 0 then
     local length = redis.call('XLEN', stream)
@@ -74,8 +84,9 @@ if #KEYS == 2 then
     args = {stream, 'MINID', ARGV[6], string.format('%.0f', nowMs - tonumber(ARGV[5]))}
   end
   args[#args + 1] = '*'
-  for i = 10, #ARGV do args[#args + 1] = ARGV[i] end
+  for i = 12, #ARGV do args[#args + 1] = ARGV[i] end
   entry = redis.call('XADD', unpack(args))
+  if newName then redis.call('SADD', KEYS[3], ARGV[10]) end
 end
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. entry, 'PXAT', ARGV[3])
 return {'claimed', ARGV[2], entry}
@@ -91,9 +102,11 @@ export interface StreamAppend {
   /** Created with the stream's first entry (or when missing) at `$`, so it sees that entry. */
   consumerGroup?: string | undefined;
   backpressure?: { maxBacklog?: number | undefined; maxGroupLag?: number | undefined; retryAfterSeconds: number } | undefined;
+  /** For a templated stream name: the backend's set of names (`streamNamesKey`), this stream's name, and the cap. */
+  names?: { key: string; stream: string; maxStreams: number } | undefined;
 }
 
-/** The claim script's ARGV after digest, message id and expiry, for one stream append (ARGV[4..9]). */
+/** The claim script's ARGV after digest, message id and expiry, for one stream append (ARGV[4..11]). */
 export function streamAppendArguments(stream: StreamAppend): Array<string | number> {
   const trim = stream.trim;
   const [strategy, value, operator] =
@@ -103,7 +116,8 @@ export function streamAppendArguments(stream: StreamAppend): Array<string | numb
         ? ["minid", trim.maxAgeSeconds * 1000, trim.approximate ? "~" : "="]
         : ["none", 0, "="];
   const bp = stream.backpressure;
-  return [strategy, value, operator, stream.consumerGroup ?? "", bp?.maxBacklog ?? 0, bp?.maxGroupLag ?? 0];
+  const names = stream.names;
+  return [strategy, value, operator, stream.consumerGroup ?? "", bp?.maxBacklog ?? 0, bp?.maxGroupLag ?? 0, names?.stream ?? "", names?.maxStreams ?? 0];
 }
 
 /** Deletes a claim only if it still holds this message id (KEYS[1] nonce key; ARGV[1] message id). */
@@ -188,7 +202,8 @@ export class RedisReplayGuard {
    * Claims a nonce and appends `fields` to `stream` atomically, trimming it as configured.
    * @throws PosternError backend-unavailable (with `retryAfterSeconds`) when the stream's
    * backlog or its group's lag is at the backpressure limit: then no nonce is claimed and
-   * nothing is added. replay-store-unavailable when Redis fails.
+   * nothing is added. stream-limit (422) when the stream would be a new name beyond
+   * `names.maxStreams`: nothing is claimed or added either. replay-store-unavailable when Redis fails.
    */
   claimAndAppend(
     claim: NonceClaim,
@@ -196,7 +211,8 @@ export class RedisReplayGuard {
     stream: StreamAppend,
     fields: ReadonlyArray<readonly [string, string | Buffer]>,
   ): Promise<ClaimResult> {
-    return this.run([nonceKey(this.keyPrefix, claim), stream.key], claim, messageId, streamAppendArguments(stream), fields.flat(), stream);
+    const keys = [nonceKey(this.keyPrefix, claim), stream.key, ...(stream.names ? [stream.names.key] : [])];
+    return this.run(keys, claim, messageId, streamAppendArguments(stream), fields.flat(), stream);
   }
 
   /**
@@ -257,6 +273,9 @@ export class RedisReplayGuard {
       throw new PosternError("backend-unavailable", `the ${limit} is at its limit; nothing was accepted`, {
         extensions: { retryAfterSeconds: stream?.backpressure?.retryAfterSeconds ?? 5 },
       });
+    }
+    if (outcome === "limit") {
+      throw new PosternError("stream-limit", `backend ${claim.backend} holds ${stream?.names?.maxStreams ?? id} streams, its maximum; existing streams still take messages`);
     }
     if (outcome === "replayed") return { outcome: "replayed" };
     // A duplicate is confirmed only once its original is replicated too.

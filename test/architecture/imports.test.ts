@@ -29,7 +29,9 @@ const LIBRARY_HOMES: Record<string, RegExp> = {
 
 /** Folders may not import from the layers above them: errors, config <- leaves <- tls <- gateway <- http, admin, cli <- app <- main. */
 const FORBIDDEN: Array<[RegExp, RegExp]> = [
-  [/^(signing|replay|metrics|ratelimit|pki|forward|consumer|client|config)\//, /^\.\.\/(gateway|http|admin|cli)\/|^\.\.\/app/],
+  [/^(signing|replay|metrics|ratelimit|pki|forward|storage|consumer|client|config)\//, /^\.\.\/(gateway|http|admin|cli)\/|^\.\.\/app/],
+  // Storage is below the backends and the guards that write through it.
+  [/^storage\//, /^\.\.\/(forward|replay|pki|tls)\//],
   [/^signing\//, /^\.\.\/(replay|metrics|ratelimit|pki|forward|tls|consumer|client)\//],
   [/^gateway\//, /^\.\.\/(http|admin|cli)\/|^\.\.\/app/],
   [/^http\//, /^\.\.\/(admin|cli)\/|^\.\.\/app/],

@@ -27,7 +27,7 @@ t.test("cluster: losing the master of a backend's slot turns readiness and redis
 
   const probe = new Redis(cluster.ports[0]!, "127.0.0.1");
   const slot = Number(await probe.cluster("KEYSLOT", "postern:{messages}:health"));
-  const slots = (await probe.cluster("SLOTS")) as Array<[number, number, [string, number]]>;
+  const slots = (await probe.cluster("SLOTS")) as unknown as Array<[number, number, [string, number]]>;
   probe.disconnect();
   const owner = slots.find(([from, to]) => slot >= from && slot <= to)![2][1];
   const node = cluster.nodes[cluster.ports.indexOf(owner)]!;

@@ -40,15 +40,24 @@ t.test("stream templates, consumer group and backpressure are checked", async (t
 
 t.test("script arguments: trim strategy, value, operator, group, limits", async (t) => {
   const key = "p:{b}:s";
-  t.same(streamAppendArguments({ key, trim: { strategy: "maxlen", maxLength: 7, approximate: true } }), ["maxlen", 7, "~", "", 0, 0]);
-  t.same(streamAppendArguments({ key, trim: { strategy: "minid", maxAgeSeconds: 3, approximate: false } }), ["minid", 3000, "=", "", 0, 0]);
+  t.same(streamAppendArguments({ key, trim: { strategy: "maxlen", maxLength: 7, approximate: true } }), ["maxlen", 7, "~", "", 0, 0, "", 0]);
+  t.same(streamAppendArguments({ key, trim: { strategy: "minid", maxAgeSeconds: 3, approximate: false } }), ["minid", 3000, "=", "", 0, 0, "", 0]);
   t.same(
     streamAppendArguments({
       key,
       trim: { strategy: "none" },
       consumerGroup: "workers",
       backpressure: { maxBacklog: 5, maxGroupLag: 9, retryAfterSeconds: 2 },
+      names: { key: "p:{b}:meta:streams", stream: "s", maxStreams: 3 },
     }),
-    ["none", 0, "=", "workers", 5, 9],
+    ["none", 0, "=", "workers", 5, 9, "s", 3],
   );
+});
+
+t.test("maxStreams: default 256, a positive integer up to 100 000", async (t) => {
+  t.equal(stream({}).maxStreams, 256);
+  t.equal(stream({ stream: "t-{param.x}", maxStreams: 3 }).maxStreams, 3);
+  t.same(issuePaths({ maxStreams: 0 }), ["maxStreams"]);
+  t.same(issuePaths({ maxStreams: 100_001 }), ["maxStreams"]);
+  t.same(issuePaths({ maxStreams: 1.5 }), ["maxStreams"]);
 });

@@ -38,8 +38,33 @@ t.test("a templated stream name: one stream per path parameter, in the backend's
     t.equal((answer.body as { code: string }).code, "bad-request");
   }
   t.equal(await nonces(), before, "a refused name spends no nonce");
-  const streams = (await redis.keys(`${keyPrefix}{messages}:*`)).filter((k) => !k.includes(":nonce:"));
+  const streams = (await redis.keys(`${keyPrefix}{messages}:*`)).filter((k) => !k.includes(":nonce:") && !k.endsWith(":meta:streams"));
   t.same(streams.sort(), [key("orders-eu"), key("orders-us.east_1")], "no stream for a refused name");
+});
+
+t.test("maxStreams caps the templated names one backend creates; existing names keep working", async (t) => {
+  const { redis, client, gw, key, keyPrefix } = await gatewayWith(t, { stream: "orders-{param.topic}", maxStreams: 2 });
+  const names = `${keyPrefix}{messages}:meta:streams`;
+  const nonces = async () => (await redis.keys(`${keyPrefix}{messages}:nonce:*`)).length;
+  await client.send("/v1/messages/a", "{}");
+  await client.send("/v1/messages/b", "{}");
+  const spent = await nonces();
+  const refused = await client.dispatch(client.prepare("/v1/messages/c", "{}"));
+  t.equal(refused.status, 422);
+  t.equal((refused.body as { code: string }).code, "stream-limit");
+  t.notOk(refused.headers["retry-after"], "retrying as it is cannot help");
+  t.equal(await nonces(), spent, "the refused message spent no nonce");
+  t.equal(await redis.exists(key("orders-c")), 0, "and created no stream");
+  t.equal((await client.send("/v1/messages/a", "{}")).status, 202, "a known name still works");
+  t.same((await redis.smembers(names)).sort(), ["orders-a", "orders-b"]);
+
+  // A duplicate or a replay towards a new name is refused as such and adds no name.
+  let n = 0;
+  const fixed = await gw.client("demo-client", { nonce: () => `fixed-nonce-for-cap-${n}` });
+  t.equal((await fixed.dispatch(fixed.prepare("/v1/messages/a", '{"v":1}'))).status, 202);
+  t.equal((await fixed.dispatch(fixed.prepare("/v1/messages/z", '{"v":2}'))).status, 409);
+  t.equal(await redis.exists(key("orders-z")), 0);
+  t.equal(await redis.scard(names), 2);
 });
 
 t.test("{route} in a template names the stream after the route", async (t) => {

@@ -6,6 +6,7 @@ import { parseConfig } from "../../src/config/load.js";
 import type { PosternConfig } from "../../src/config/schema.js";
 import { silentLogger } from "../../src/log.js";
 import { AdminClient, PosternClient, type PosternClientOptions } from "../../src/client/index.js";
+import type { StorageFileSystem } from "../../src/storage/index.js";
 
 export { TEST_REDIS_URL } from "./redis.js";
 
@@ -31,7 +32,10 @@ export interface TestGateway {
 }
 
 /** Starts a gateway on port 0 with its own freshly minted PKI in a temp dir. */
-export async function startGateway(overrides: Record<string, unknown> = {}, options: { dir?: string; now?: () => number } = {}): Promise<TestGateway> {
+export async function startGateway(
+  overrides: Record<string, unknown> = {},
+  options: { dir?: string; now?: () => number; fileSystem?: StorageFileSystem } = {},
+): Promise<TestGateway> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "postern-test-")));
   const config: Readonly<PosternConfig> = parseConfig({
     listeners: { data: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 }, public: { host: "127.0.0.1", port: 0 } },
@@ -41,7 +45,11 @@ export async function startGateway(overrides: Record<string, unknown> = {}, opti
     pki: { dir: join(dir, "certs"), ...(overrides.pki as object | undefined) },
     data: { dir: join(dir, "data"), ...(overrides.data as object | undefined) },
   });
-  const app = await createApp(config, { log: silentLogger, ...(options.now ? { now: options.now } : {}) });
+  const app = await createApp(config, {
+    log: silentLogger,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}),
+  });
   const addresses = await app.start();
   const clients: Array<PosternClient | AdminClient> = [];
   const dataUrl = `https://localhost:${addresses.data.port}`;
