@@ -155,7 +155,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   const material = pki.material;
   const chainsToCa = caChainVerifier(material.caBundlePem);
-  const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean) =>
+  const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean, http2?: { maxConcurrentStreams: number }) =>
     new MtlsServer({
       name,
       secureContext: () => ({ key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem }),
@@ -177,9 +177,11 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       metrics,
       log,
       now,
+      http2,
       handler,
     });
-  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false);
+  const dataListener = config.listeners.data;
+  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false, dataListener.http2 ? dataListener : undefined);
   const explainDeps = {
     routes: () => gateway.routeTable,
     caBundlePem: material.caBundlePem,

@@ -1,8 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { PosternError } from "../errors.js";
 import { matchSegments } from "../gateway/routes.js";
 import { readBody } from "../http/body.js";
-import type { Peer } from "../http/mtls-server.js";
+import type { AnyRequest, AnyResponse, Peer } from "../http/mtls-server.js";
 import { sendJson, sendProblem } from "../http/problem.js";
 import type { Logger } from "../log.js";
 
@@ -38,7 +37,7 @@ const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 /** Routes admin requests: authentication by endpoint, JSON in and out, problem+json errors. */
 export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger) {
   const compiled = endpoints.map((e) => ({ endpoint: e, segments: e.path.split("/") }));
-  return (req: IncomingMessage, res: ServerResponse, peer: Peer | undefined): void => {
+  return (req: AnyRequest, res: AnyResponse, peer: Peer | undefined): void => {
     const url = new URL(req.url ?? "/", "https://admin.invalid");
     void (async () => {
       try {
@@ -73,7 +72,7 @@ function authorize(auth: AdminAuth, peer: Peer | undefined): void {
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(req: AnyRequest): Promise<Record<string, unknown>> {
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") throw new PosternError("unsupported-media-type", "send application/json");
   const body = await readBody(req, MAX_ADMIN_BODY_BYTES);
@@ -87,7 +86,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return value as Record<string, unknown>;
 }
 
-function send(res: ServerResponse, reply: AdminReply): void {
+function send(res: AnyResponse, reply: AdminReply): void {
   if ("json" in reply) {
     sendJson(res, reply.status, reply.json);
     return;

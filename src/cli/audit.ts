@@ -3,8 +3,6 @@ import { PosternError } from "../errors.js";
 import { verifyAuditLog } from "../pki/audit.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "verify the PKI audit log's hash chain";
-
 export const usage = `postern audit verify [--file data/audit.jsonl]
   --file FILE          the audit log (default data/audit.jsonl)
 Exit 0 with "ok, N lines" and the hash of the last line (record it elsewhere: a rewrite of the

@@ -7,8 +7,6 @@ import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "
 import { parseDurationSeconds } from "./keys.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "issue, list and revoke client certificates (admin API)";
-
 const REASONS = Object.keys(REVOCATION_REASONS).filter((r) => r !== "removeFromCRL");
 
 export const usage = `postern cert issue --csr FILE [--id ID] [--role R]... [--profile P] [--lifetime 12h] [--out FILE]

@@ -7,8 +7,6 @@ import { PosternError } from "../errors.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, refuseExisting, writePublicFile, writeSecretFile } from "./csr.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "enroll with a one-time token: the key is made here and never sent";
-
 export const usage = `postern enroll --token T (--ca FILE | --ca-url URL) [options]
   --url URL            the gateway's admin API (default https://127.0.0.1:8444, or POSTERN_ADMIN_URL)
   --token T            the enrollment token from \`postern token create\` (or --token-file F)

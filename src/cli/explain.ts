@@ -4,8 +4,6 @@ import type { Explanation } from "../gateway/explain.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "explain whether a certificate or identity may post to a route, check by check";
-
 export const usage = `postern explain (--cert-file FILE | --identity ID [--role R]...) [--method POST] --path PATH
   --cert-file FILE     the client certificate to explain (PEM)
   --identity ID        or an identity (SAN URI or CN), skipping the certificate checks

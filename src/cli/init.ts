@@ -7,8 +7,6 @@ import { PASSPHRASE_ENV, PKI_FILES, pkiPaths } from "../pki/ca-files.js";
 import { KEY_TYPES_TEXT, parseKeyType } from "./csr.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "create the root and issuing CA (keys encrypted with the CA passphrase)";
-
 export const usage = `postern init [options]
   --dir DIR               the PKI directory (default certs)
   --key-type T            CA key type: ${KEY_TYPES_TEXT} (default P-256)

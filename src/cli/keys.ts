@@ -6,8 +6,6 @@ import { DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../p
 import { PosternError } from "../errors.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "rotate or list the gateway's forward-signing keys (the JWKS at /.well-known/postern-keys)";
-
 export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION]
 postern keys list [--pki-dir DIR]
   rotate            make a new key active; the old one stays published for the overlap

@@ -1,35 +1,87 @@
 #!/usr/bin/env node
-import * as audit from "./audit.js";
-import * as cert from "./cert.js";
-import * as enroll from "./enroll.js";
-import * as explain from "./explain.js";
-import * as init from "./init.js";
-import * as keys from "./keys.js";
-import * as send from "./send.js";
-import * as renew from "./renew.js";
-import * as serve from "./serve.js";
-import * as token from "./token.js";
 import { UsageError } from "./usage.js";
-import * as verify from "./verify.js";
 
 interface Command {
   summary: string;
-  usage?: string;
-  run(args: string[]): Promise<number>;
+  /** Loaded only when the command runs or prints its usage, so each command pays for what it imports. */
+  load(): Promise<{ usage?: string; run(args: string[]): Promise<number> }>;
 }
 
 const COMMANDS: Record<string, Command> = {
-  start: { summary: serve.summary, run: serve.runServe },
-  send: { summary: send.summary, usage: send.usage, run: send.runSend },
-  verify: { summary: verify.summary, usage: verify.usage, run: verify.runVerify },
-  explain: { summary: explain.summary, usage: explain.usage, run: explain.runExplain },
-  init: { summary: init.summary, usage: init.usage, run: init.runInit },
-  token: { summary: token.summary, usage: token.usage, run: token.runToken },
-  enroll: { summary: enroll.summary, usage: enroll.usage, run: enroll.runEnroll },
-  cert: { summary: cert.summary, usage: cert.usage, run: cert.runCert },
-  renew: { summary: renew.summary, usage: renew.usage, run: renew.runRenew },
-  keys: { summary: keys.summary, usage: keys.usage, run: keys.runKeys },
-  audit: { summary: audit.summary, usage: audit.usage, run: audit.runAudit },
+  start: {
+    summary: "run the gateway (data plane, admin plane, public + metrics listener)",
+    load: async () => ({ run: (await import("./serve.js")).runServe }),
+  },
+  send: {
+    summary: "sign a message with a client certificate and post it to the gateway",
+    load: async () => {
+      const m = await import("./send.js");
+      return { usage: m.usage, run: m.runSend };
+    },
+  },
+  verify: {
+    summary: "verify a forwarded stream entry against the gateway's published keys",
+    load: async () => {
+      const m = await import("./verify.js");
+      return { usage: m.usage, run: m.runVerify };
+    },
+  },
+  explain: {
+    summary: "explain whether a certificate or identity may post to a route, check by check",
+    load: async () => {
+      const m = await import("./explain.js");
+      return { usage: m.usage, run: m.runExplain };
+    },
+  },
+  init: {
+    summary: "create the root and issuing CA (keys encrypted with the CA passphrase)",
+    load: async () => {
+      const m = await import("./init.js");
+      return { usage: m.usage, run: m.runInit };
+    },
+  },
+  token: {
+    summary: "create a one-time enrollment token bound to one identity (admin API)",
+    load: async () => {
+      const m = await import("./token.js");
+      return { usage: m.usage, run: m.runToken };
+    },
+  },
+  enroll: {
+    summary: "enroll with a one-time token: the key is made here and never sent",
+    load: async () => {
+      const m = await import("./enroll.js");
+      return { usage: m.usage, run: m.runEnroll };
+    },
+  },
+  cert: {
+    summary: "issue, list and revoke client certificates (admin API)",
+    load: async () => {
+      const m = await import("./cert.js");
+      return { usage: m.usage, run: m.runCert };
+    },
+  },
+  renew: {
+    summary: "renew a client certificate over mTLS with the certificate itself",
+    load: async () => {
+      const m = await import("./renew.js");
+      return { usage: m.usage, run: m.runRenew };
+    },
+  },
+  keys: {
+    summary: "rotate or list the gateway's forward-signing keys (the JWKS at /.well-known/postern-keys)",
+    load: async () => {
+      const m = await import("./keys.js");
+      return { usage: m.usage, run: m.runKeys };
+    },
+  },
+  audit: {
+    summary: "verify the PKI audit log's hash chain",
+    load: async () => {
+      const m = await import("./audit.js");
+      return { usage: m.usage, run: m.runAudit };
+    },
+  },
 };
 
 function help(): string {
@@ -49,16 +101,17 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`postern: unknown command "${name}"\n\n${help()}`);
     return 2;
   }
+  const loaded = await command.load();
   if (args.includes("--help") || args.includes("-h")) {
-    process.stdout.write(`${command.usage ?? `postern ${name}`}\n`);
+    process.stdout.write(`${loaded.usage ?? `postern ${name}`}\n`);
     return 0;
   }
   try {
-    return await command.run(args);
+    return await loaded.run(args);
   } catch (error) {
     const usage = error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS");
     process.stderr.write(`postern ${name}: ${(error as Error).message}\n`);
-    if (usage && command.usage) process.stderr.write(`\n${command.usage}\n`);
+    if (usage && loaded.usage) process.stderr.write(`\n${loaded.usage}\n`);
     return usage ? 2 : 1;
   }
 }

@@ -8,8 +8,6 @@ import { keyAlgorithmOf } from "../pki/keys.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "renew a client certificate over mTLS with the certificate itself";
-
 export const usage = `postern renew --cert FILE --key FILE [--ca FILE] [--new-key [--key-type T]] [--out DIR]
   --url URL            the gateway's admin API (default https://127.0.0.1:8444, or POSTERN_ADMIN_URL)
   --cert FILE          the certificate chain to renew (it authenticates the request)

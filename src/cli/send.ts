@@ -3,8 +3,6 @@ import { parseArgs } from "node:util";
 import { PosternClient, PosternRequestError } from "../client/index.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "sign a message with a client certificate and post it to the gateway";
-
 export const usage = `postern send [options]
   --url URL            gateway URL with path (default https://localhost:8443/v1/messages/demo)
   --cert FILE          client certificate chain PEM (default certs/demo-client.crt)

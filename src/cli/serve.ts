@@ -4,8 +4,6 @@ import { ConfigError, loadConfig } from "../config/load.js";
 import { installCrashPolicy } from "../crash-policy.js";
 import { createLogger } from "../log.js";
 
-export const summary = "run the gateway (data plane, admin plane, public + metrics listener)";
-
 /** Runs the gateway until SIGINT or SIGTERM, then drains and resolves with the exit code. */
 export async function runServe(_args: string[]): Promise<number> {
   const log = createLogger();

@@ -3,8 +3,6 @@ import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { parseDurationSeconds } from "./keys.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "create a one-time enrollment token bound to one identity (admin API)";
-
 export const usage = `postern token create --id IDENTITY [--ttl 15m] [--role R]... [--profile P]
   --id IDENTITY        the identity the token enrolls, e.g. spiffe://postern.local/client/orders
   --ttl D              how long the token is valid: 30s, 15m, 12h, 7d (default 15m, at most 7d)

@@ -3,8 +3,6 @@ import { parseArgs } from "node:util";
 import { loadJwks, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "verify a forwarded stream entry against the gateway's published keys";
-
 export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID)
   --jwks URL|FILE   the gateway's JWKS (e.g. http://127.0.0.1:9464/.well-known/postern-keys)
   --entry FILE      a JSON entry, or a JSON-lines file of the embedded backend (data/<backend>.jsonl);

@@ -25,6 +25,8 @@ export interface PosternClientOptions {
   attempts?: number;
   /** Most connections kept to the gateway (each costs a full mTLS handshake). Default 16. */
   connections?: number;
+  /** Offer HTTP/2 (ALPN h2): many messages share one connection, and HPACK compresses the repeated signature fields. Default false. */
+  http2?: boolean;
   now?: () => number;
   /** Injected for tests; default 24 random bytes, base64url. */
   nonce?: () => string;
@@ -81,6 +83,7 @@ export class PosternClient {
       connect: { cert: options.cert, key: options.key, ca: options.ca },
       keepAliveTimeout: 30_000,
       connections: options.connections ?? 16,
+      allowH2: options.http2 ?? false,
     });
     this.now = options.now ?? Date.now;
     this.nonce = options.nonce ?? (() => randomBytes(24).toString("base64url"));

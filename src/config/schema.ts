@@ -186,7 +186,16 @@ export const configSchema = z
   .strictObject({
     listeners: z
       .strictObject({
-        data: listener("0.0.0.0", 8443),
+        data: z
+          .strictObject({
+            host: host.default("0.0.0.0"),
+            port: port.default(8443),
+            /** Offer HTTP/2 (ALPN h2) beside HTTP/1.1. */
+            http2: z.boolean().default(true),
+            /** HTTP/2 streams a client may have open at once on one connection. */
+            maxConcurrentStreams: z.number().int().min(1).max(1000).default(100),
+          })
+          .prefault({}),
         admin: listener("127.0.0.1", 8444),
         public: listener("127.0.0.1", 9464),
       })

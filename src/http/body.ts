@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { AnyRequest } from "./mtls-server.js";
 import { PosternError } from "../errors.js";
 
 /**
@@ -6,7 +6,7 @@ import { PosternError } from "../errors.js";
  * refused before a byte is read; a body that grows past it is refused as soon as it does.
  * @throws PosternError body-too-large, or client-closed when the connection ends mid-body.
  */
-export async function readBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+export async function readBody(req: AnyRequest, maxBodyBytes: number): Promise<Buffer> {
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > maxBodyBytes) {
     throw new PosternError("body-too-large", `the limit is ${maxBodyBytes} bytes`);

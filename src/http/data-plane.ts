@@ -1,16 +1,14 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { PosternError } from "../errors.js";
 import type { Gateway } from "../gateway/pipeline.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import type { HttpMessageParts } from "../signing/index.js";
 import { readBody } from "./body.js";
-import type { Peer } from "./mtls-server.js";
+import { requestAuthority, type AnyRequest, type AnyResponse, type Peer } from "./mtls-server.js";
 import { sendJson, sendProblem } from "./problem.js";
 
 /** The data-plane request handler: turns a Node request into the gateway's plain values. */
 export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecorder; log: Logger }) {
-  return (req: IncomingMessage, res: ServerResponse, peer: Peer): void => {
+  return (req: AnyRequest, res: AnyResponse, peer: Peer): void => {
     const started = performance.now();
     const method = req.method ?? "";
     const target = req.url ?? "";
@@ -23,21 +21,14 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
       deps.metrics.observeSeconds("request", (performance.now() - started) / 1000);
     };
 
-    let message: HttpMessageParts;
-    try {
-      message = {
-        method,
-        scheme: "https",
-        authority: authorityOf(req),
-        path,
-        query: queryAt === -1 ? "" : target.slice(queryAt),
-        headers: pairs(req.rawHeaders),
-      };
-    } catch (error) {
-      const problem = sendProblem(res, error, deps.log, path);
-      finish(problem.code, problem.status);
-      return;
-    }
+    const message: HttpMessageParts = {
+      method,
+      scheme: "https",
+      authority: requestAuthority(req),
+      path,
+      query: queryAt === -1 ? "" : target.slice(queryAt),
+      headers: pairs(req.rawHeaders),
+    };
 
     deps.gateway
       .handle({
@@ -59,7 +50,7 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
         },
         (error: unknown) => {
           // An unread body would be parsed as the next request: the connection closes after this answer.
-          if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
+          if (req.httpVersionMajor === 1 && !req.complete && !res.headersSent) res.setHeader("connection", "close");
           const problem = sendProblem(res, error, deps.log, path);
           finish(problem.code, problem.status);
         },
@@ -72,14 +63,9 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
   };
 }
 
-function authorityOf(req: IncomingMessage): string {
-  const host = req.headers.host;
-  if (!host) throw new PosternError("bad-request", "the Host header is required");
-  return host.toLowerCase();
-}
-
+/** Header lines in wire order, without HTTP/2 pseudo-headers (their values reach the gateway as method, path, authority). */
 function pairs(raw: readonly string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  for (let i = 0; i + 1 < raw.length; i += 2) if (!raw[i]!.startsWith(":")) out.push([raw[i]!, raw[i + 1]!]);
   return out;
 }

@@ -1,4 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  constants as h2,
+  createServer as createH2Server,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from "node:http2";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
@@ -17,10 +25,14 @@ import { sendProblem, writeRawProblem } from "./problem.js";
 
 export type { Peer } from "../tls/admission.js";
 
-export type PeerHandler = (req: IncomingMessage, res: ServerResponse, peer: Peer) => void;
+/** A request over HTTP/1.1 or HTTP/2 (Node's compatibility API): the parts handlers use are the same. */
+export type AnyRequest = IncomingMessage | Http2ServerRequest;
+export type AnyResponse = ServerResponse | Http2ServerResponse;
+
+export type PeerHandler = (req: AnyRequest, res: AnyResponse, peer: Peer) => void;
 
 /** A handler on a listener that also serves clients without a certificate (enrollment). */
-export type OptionalPeerHandler = (req: IncomingMessage, res: ServerResponse, peer: Peer | undefined) => void;
+export type OptionalPeerHandler = (req: AnyRequest, res: AnyResponse, peer: Peer | undefined) => void;
 
 /** Connection caps of one listener; 0 = no limit. */
 export interface ConnectionLimits {
@@ -58,6 +70,8 @@ export interface MtlsServerOptions {
   /** Seconds after notAfter that an otherwise valid certificate is still served (renewal grace); 0 = none. */
   expiredGraceSeconds?: number;
   now?: () => number;
+  /** Offer HTTP/2 (ALPN h2) beside HTTP/1.1, with at most this many concurrent streams per connection. */
+  http2?: { maxConcurrentStreams: number } | undefined;
   handler: PeerHandler | OptionalPeerHandler;
 }
 
@@ -83,7 +97,11 @@ interface Connection {
  */
 export class MtlsServer {
   private readonly server: HttpsServer;
+  private readonly h2: Http2Server | undefined;
   private readonly connections = new Map<TLSSocket, Connection>();
+  /** HTTP/2 sessions and the connection each runs on (a compat request's socket is a proxy, not the TLSSocket). */
+  private readonly sessions = new Map<ServerHttp2Session, Connection>();
+  private attaching: Connection | undefined;
   private readonly byAddress: ConnectionCaps;
   private readonly byIdentity: ConnectionCaps;
   private readonly anonymousByAddress: ConnectionCaps;
@@ -105,7 +123,7 @@ export class MtlsServer {
         rejectUnauthorized: false,
         minVersion: options.minVersion,
         handshakeTimeout: options.handshakeTimeoutSeconds * 1000,
-        ALPNProtocols: ["http/1.1"],
+        ALPNProtocols: options.http2 ? ["h2", "http/1.1"] : ["http/1.1"],
         maxHeaderSize: options.maxHeaderBytes,
         headersTimeout: options.headersTimeoutSeconds * 1000,
         requestTimeout: Math.max(options.requestTimeoutSeconds, options.headersTimeoutSeconds) * 1000,
@@ -131,6 +149,47 @@ export class MtlsServer {
     });
     this.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
     this.server.on("connection", (socket: Socket) => this.onConnection(socket));
+    this.h2 = options.http2 ? this.createHttp2(options.http2.maxConcurrentStreams) : undefined;
+  }
+
+  /**
+   * The HTTP/2 side, fed admitted TLS sockets whose ALPN chose h2. Limits mirror HTTP/1's:
+   * header list size and count, concurrent streams; Node refuses floods of invalid frames,
+   * rejected streams, resets and CONTINUATION frames itself, and these caps bound what is left.
+   */
+  private createHttp2(maxConcurrentStreams: number): Http2Server {
+    const { options } = this;
+    const server = createH2Server(
+      {
+        maxHeaderListPairs: options.maxHeaderCount + 8,
+        maxSessionInvalidFrames: 100,
+        maxSessionRejectedStreams: 100,
+        maxSettings: 32,
+        settings: { maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes, enablePush: false },
+      },
+      (req, res) => {
+        const connection = this.sessions.get(req.stream.session as ServerHttp2Session);
+        if (!connection) return void req.stream.close(h2.NGHTTP2_REFUSED_STREAM);
+        // The whole request (headers are in by now) must arrive within requestTimeoutSeconds.
+        const deadline = setTimeout(() => {
+          if (req.complete) return;
+          options.metrics.requestTimedOut();
+          if (!res.headersSent) sendProblem(res, new PosternError("request-timeout"), options.log, req.url);
+          req.stream.close(h2.NGHTTP2_CANCEL);
+        }, options.requestTimeoutSeconds * 1000).unref();
+        res.once("close", () => clearTimeout(deadline));
+        this.serve(req, res, connection);
+      },
+    );
+    // An idle session (no stream, no frame) ends like an idle keep-alive connection.
+    server.setTimeout(options.keepAliveTimeoutSeconds * 1000);
+    server.on("session", (session: ServerHttp2Session) => {
+      const connection = this.attaching;
+      if (!connection) return void session.destroy();
+      this.sessions.set(session, connection);
+      session.once("close", () => this.sessions.delete(session));
+    });
+    return server;
   }
 
   /** Before the handshake: the per-address rate and connection caps cost a TCP accept, not a TLS handshake. */
@@ -200,7 +259,13 @@ export class MtlsServer {
       for (const free of connection.releaseCaps) free();
       metrics.connectionClosed();
     });
-    httpConnectionListener.call(this.server, socket);
+    if (socket.alpnProtocol === "h2" && this.h2) {
+      this.attaching = connection;
+      this.h2.emit("connection", socket);
+      this.attaching = undefined;
+    } else {
+      httpConnectionListener.call(this.server, socket);
+    }
   }
 
   /** Requests Node's parser refuses or times out still get a problem+json answer, then the connection closes. */
@@ -221,19 +286,25 @@ export class MtlsServer {
       req.socket.destroy();
       return;
     }
+    this.serve(req, res, connection);
+  }
+
+  /** One request over either protocol: header rules, then the handler, inside one error boundary. */
+  private serve(req: AnyRequest, res: AnyResponse, connection: Connection): void {
+    const http1 = req.httpVersionMajor === 1;
     this.inFlight += 1;
     res.once("close", () => {
       this.inFlight -= 1;
     });
     res.setHeader("date", new Date(this.now()).toUTCString());
-    if (this.draining) res.setHeader("connection", "close");
+    if (this.draining && http1) res.setHeader("connection", "close");
     try {
       const refusal = headerSectionRefusal(req, this.options.maxHeaderCount);
       if (refusal) throw refusal;
       (this.options.handler as OptionalPeerHandler)(req, res, connection.peer);
     } catch (error) {
       // A handler that throws synchronously must not take the process with it.
-      if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
+      if (http1 && !req.complete && !res.headersSent) res.setHeader("connection", "close");
       sendProblem(res, error, this.options.log, req.url);
     }
   }
@@ -270,6 +341,8 @@ export class MtlsServer {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // HTTP/2: GOAWAY, so clients open no new streams while the ones in flight finish.
+    for (const session of this.sessions.keys()) session.close();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -298,14 +371,36 @@ function handshakeFacts(socket: TLSSocket): HandshakeFacts {
 }
 
 /**
- * Header rules no handler can enforce after Node has merged the lines: exactly one Host
- * (RFC 9112 §3.2), and no more lines than the limit.
+ * Header rules no handler can enforce after Node has merged the lines: no more lines than the
+ * limit, and one authority: exactly one Host over HTTP/1.1 (RFC 9112 §3.2); over HTTP/2,
+ * `:authority` or one Host, and the same one when both are sent (RFC 9113 §8.3.1).
  */
-function headerSectionRefusal(req: IncomingMessage, maxHeaderCount: number): PosternError | undefined {
+function headerSectionRefusal(req: AnyRequest, maxHeaderCount: number): PosternError | undefined {
   const raw = req.rawHeaders;
-  if (raw.length / 2 > maxHeaderCount) return new PosternError("headers-too-large", `at most ${maxHeaderCount} header lines`);
-  let hosts = 0;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") hosts += 1;
-  if (hosts !== 1) return new PosternError("bad-request", hosts === 0 ? "the Host header is required" : "more than one Host header");
+  let lines = 0;
+  const hosts: string[] = [];
+  let authority: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.startsWith(":")) {
+      if (name === ":authority") authority = raw[i + 1];
+      continue;
+    }
+    lines += 1;
+    if (name.length === 4 && name.toLowerCase() === "host") hosts.push(raw[i + 1]!);
+  }
+  if (lines > maxHeaderCount) return new PosternError("headers-too-large", `at most ${maxHeaderCount} header lines`);
+  if (hosts.length > 1) return new PosternError("bad-request", "more than one Host header");
+  if (req.httpVersionMajor === 1 && hosts.length === 0) return new PosternError("bad-request", "the Host header is required");
+  if (authority !== undefined && hosts.length === 1 && hosts[0]!.toLowerCase() !== authority.toLowerCase()) {
+    return new PosternError("bad-request", ":authority and Host differ");
+  }
+  if (authority === undefined && hosts.length === 0) return new PosternError("bad-request", "the request names no authority");
   return undefined;
+}
+
+/** The request's authority: HTTP/2's `:authority`, else Host; lowercase. Call after `headerSectionRefusal` passed. */
+export function requestAuthority(req: AnyRequest): string {
+  const authority = req.headers[":authority"] ?? req.headers.host;
+  return String(authority ?? "").toLowerCase();
 }

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -8,7 +9,7 @@ import type { Logger } from "../log.js";
  * `code`. Anything that is not a PosternError is logged and answered as `internal`, never
  * with its message or stack.
  */
-export function sendProblem(res: ServerResponse, error: unknown, log: Logger, instance?: string): PosternError {
+export function sendProblem(res: ServerResponse | Http2ServerResponse, error: unknown, log: Logger, instance?: string): PosternError {
   const problem = toPosternError(error);
   if (problem.code === "internal") {
     log.error("internal error", { error: describe(error), instance });
@@ -48,7 +49,7 @@ export function writeRawProblem(socket: Socket, error: PosternError): void {
   );
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, extraHeaders: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse | Http2ServerResponse, status: number, value: unknown, extraHeaders: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
   res.writeHead(status, {
     "content-type": "application/json",

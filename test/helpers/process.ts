@@ -5,9 +5,15 @@ export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** tsx's loader by absolute URL, so children may run in any working directory. */
 const TSX = import.meta.resolve("tsx");
 
-/** Runs a TypeScript entry point of the project in a child process (through tsx). */
+/**
+ * Runs an entry point of the project in a child process: a `src/` module as its built file
+ * under `dist/` (as users run it; `npm test` builds first, and tsx's compile at every spawn
+ * made CLI tests slow enough to time out on a loaded machine), anything else through tsx.
+ */
 export function spawnTs(entry: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", TSX, `${ROOT}/${entry}`, ...args], {
+  const built = /^src\/(.+)\.ts$/.exec(entry);
+  const command = built ? [`${ROOT}/dist/${built[1]}.js`] : ["--import", TSX, `${ROOT}/${entry}`];
+  return spawn(process.execPath, [...command, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
