@@ -16,6 +16,18 @@ interface GeneratorEvent {
   closes?: Record<"idle" | "slowloris" | "slowbody", number[]>;
 }
 
+/** Runs `send` sequentially `n` times; the 99th percentile latency in ms. */
+async function p99Of(n: number, send: (i: number) => Promise<unknown>): Promise<number> {
+  const latencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = performance.now();
+    await send(i);
+    latencies.push(performance.now() - started);
+  }
+  latencies.sort((a, b) => a - b);
+  return latencies[Math.ceil(latencies.length * 0.99) - 1]!;
+}
+
 function lines(child: ReturnType<typeof spawnTs>): AsyncGenerator<GeneratorEvent> {
   let buffer = "";
   const queue: GeneratorEvent[] = [];
@@ -50,6 +62,7 @@ t.test("2,000 idle and slow connections are cut at their timeouts while a legiti
   t.teardown(() => gw.stop());
   const client = await gw.client();
   t.equal((await client.send("/v1/messages/warm", "{}")).status, 202, "the legitimate client is connected before the attack");
+  const baseline = await p99Of(200, (i) => client.send(`/v1/messages/quiet-${i}`, JSON.stringify({ i })));
 
   const generator = spawnTs("test/helpers/slow-clients.ts", [String(gw.addresses.data.port), gw.certs, String(IDLE), String(SLOWLORIS), String(SLOWBODY)]);
   t.teardown(() => void generator.kill("SIGKILL"));
@@ -59,16 +72,15 @@ t.test("2,000 idle and slow connections are cut at their timeouts while a legiti
   t.equal(held.failed, 0, "every connection was accepted (no cap was in the way)");
   t.ok(held.open > IDLE, `${held.open} connections held open at once`);
 
-  const latencies: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    const started = performance.now();
+  const p99 = await p99Of(200, async (i) => {
     const answer = await client.send(`/v1/messages/legit-${i}`, JSON.stringify({ i }));
-    latencies.push(performance.now() - started);
     if (answer.status !== 202) t.fail(`request ${i}: ${answer.status}`);
-  }
-  latencies.sort((a, b) => a - b);
-  const p99 = latencies[Math.floor(latencies.length * 0.99) - 1]!;
-  t.ok(p99 < 100, `legitimate p99 ${p99.toFixed(1)} ms under 100 ms while the connections are held`);
+  });
+  t.comment(`legitimate client p99: ${p99.toFixed(1)} ms while ${held.open} connections are held; ${baseline.toFixed(1)} ms before`);
+  // Under 100 ms on a quiet machine; on a shared, loaded one, compared with the same client's
+  // p99 measured just before, in the same run.
+  const bound = Math.max(100, 3 * baseline);
+  t.ok(p99 < bound, `legitimate p99 ${p99.toFixed(1)} ms under ${bound.toFixed(0)} ms while the connections are held`);
 
   const done = (await events.next()).value as GeneratorEvent;
   t.equal(done.open, 0, "the server cut every one of them");
