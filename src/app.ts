@@ -27,6 +27,7 @@ import { RedisReplayGuard } from "./replay/redis-guard.js";
 import { PublicKeyCache } from "./signing/index.js";
 import type { StorageFileSystem } from "./storage/index.js";
 import { caChainVerifier } from "./tls/ca-chain.js";
+import { trustedSources } from "./tls/proxy-protocol.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -155,7 +156,12 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   const material = pki.material;
   const chainsToCa = caChainVerifier(material.caBundlePem);
-  const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean, http2?: { maxConcurrentStreams: number }) =>
+  const mtls = (
+    name: string,
+    handler: OptionalPeerHandler,
+    anonymous: boolean,
+    extras: { http2?: { maxConcurrentStreams: number }; proxyProtocol?: { isTrusted(address: string): boolean } } = {},
+  ) =>
     new MtlsServer({
       name,
       secureContext: () => ({ key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem }),
@@ -177,11 +183,14 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       metrics,
       log,
       now,
-      http2,
+      ...extras,
       handler,
     });
   const dataListener = config.listeners.data;
-  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false, dataListener.http2 ? dataListener : undefined);
+  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false, {
+    ...(dataListener.http2 ? { http2: dataListener } : {}),
+    ...(dataListener.proxyProtocol ? { proxyProtocol: { isTrusted: trustedSources(dataListener.proxyProtocol.trustedSources) } } : {}),
+  });
   const explainDeps = {
     routes: () => gateway.routeTable,
     caBundlePem: material.caBundlePem,

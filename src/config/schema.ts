@@ -1,4 +1,13 @@
+import { isIP } from "node:net";
 import { z } from "zod";
+
+function isIpOrCidr(entry: string): boolean {
+  const [address, bits, extra] = entry.split("/");
+  if (extra !== undefined || !address || isIP(address) === 0) return false;
+  if (bits === undefined) return true;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}
 
 /**
  * The one schema of Postern's configuration: every key, its default, units in the names.
@@ -194,6 +203,18 @@ export const configSchema = z
             http2: z.boolean().default(true),
             /** HTTP/2 streams a client may have open at once on one connection. */
             maxConcurrentStreams: z.number().int().min(1).max(1000).default(100),
+            /**
+             * PROXY protocol v1/v2 from these load balancers (addresses or CIDR blocks): their
+             * connections must start with a PROXY header, whose client address then counts for
+             * limits and logs. Connections from other addresses are served as direct clients.
+             */
+            proxyProtocol: z
+              .strictObject({
+                trustedSources: z
+                  .array(z.string().refine((entry) => isIpOrCidr(entry), "must be an IP address or a CIDR block"))
+                  .min(1),
+              })
+              .optional(),
           })
           .prefault({}),
         admin: listener("127.0.0.1", 8444),

@@ -18,6 +18,7 @@ import { canonicalSerial } from "../pki/serial.js";
 import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer } from "../tls/admission.js";
 import { ConnectionCaps } from "../tls/connection-caps.js";
 import { clientErrorReason } from "../tls/handshake.js";
+import { readProxyHeader } from "../tls/proxy-reader.js";
 import { SERVER_TLS_OPTIONS } from "../tls/server-options.js";
 import type { RevocationIndex } from "../tls/revocation-index.js";
 import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/token-bucket.js";
@@ -70,6 +71,11 @@ export interface MtlsServerOptions {
   /** Seconds after notAfter that an otherwise valid certificate is still served (renewal grace); 0 = none. */
   expiredGraceSeconds?: number;
   now?: () => number;
+  /**
+   * PROXY protocol (v1 or v2) from these senders: their connections must start with a header
+   * naming the client, whose address then counts for rate limits, caps and logs.
+   */
+  proxyProtocol?: { isTrusted(address: string): boolean } | undefined;
   /** Offer HTTP/2 (ALPN h2) beside HTTP/1.1, with at most this many concurrent streams per connection. */
   http2?: { maxConcurrentStreams: number } | undefined;
   handler: PeerHandler | OptionalPeerHandler;
@@ -102,6 +108,8 @@ export class MtlsServer {
   /** HTTP/2 sessions and the connection each runs on (a compat request's socket is a proxy, not the TLSSocket). */
   private readonly sessions = new Map<ServerHttp2Session, Connection>();
   private attaching: Connection | undefined;
+  /** The client address behind each connection ("peer address:port" as the TLS socket reports it), set from a PROXY header. */
+  private readonly proxiedAddresses = new Map<string, string>();
   private readonly byAddress: ConnectionCaps;
   private readonly byIdentity: ConnectionCaps;
   private readonly anonymousByAddress: ConnectionCaps;
@@ -148,7 +156,12 @@ export class MtlsServer {
       socket.destroy();
     });
     this.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
-    this.server.on("connection", (socket: Socket) => this.onConnection(socket));
+    // TLS's own connection listener starts the handshake at once: it runs only after the
+    // connection was counted (and its PROXY header, if any, read).
+    const [tlsConnectionListener] = this.server.listeners("connection") as Array<(socket: Socket) => void>;
+    if (!tlsConnectionListener) throw new Error("node:tls no longer starts handshakes on connection");
+    this.server.removeAllListeners("connection");
+    this.server.on("connection", (socket: Socket) => this.onConnection(socket, tlsConnectionListener));
     this.h2 = options.http2 ? this.createHttp2(options.http2.maxConcurrentStreams) : undefined;
   }
 
@@ -192,11 +205,36 @@ export class MtlsServer {
     return server;
   }
 
+  private onConnection(socket: Socket, startTls: (socket: Socket) => void): void {
+    const peerAddress = socket.remoteAddress ?? "unknown";
+    const proxy = this.options.proxyProtocol;
+    if (!proxy?.isTrusted(peerAddress)) return this.countConnection(socket, peerAddress, startTls);
+    readProxyHeader(socket, this.options.handshakeTimeoutSeconds * 1000).then(
+      (source) => {
+        const key = `${peerAddress}:${socket.remotePort}`;
+        const address = source ?? peerAddress;
+        this.proxiedAddresses.set(key, address);
+        socket.once("close", () => this.proxiedAddresses.delete(key));
+        this.countConnection(socket, address, startTls);
+      },
+      (error: Error) => {
+        this.options.metrics.handshakeFailure("protocol");
+        this.options.log.info("PROXY protocol header refused", { listener: this.options.name, remote: peerAddress, reason: error.message });
+        socket.destroy();
+      },
+    );
+  }
+
+  /** The client's address: from a PROXY header when a trusted sender gave one, else the TCP peer's. */
+  private clientAddress(socket: TLSSocket): string {
+    const peer = socket.remoteAddress ?? "unknown";
+    return this.proxiedAddresses.get(`${peer}:${socket.remotePort}`) ?? peer;
+  }
+
   /** Before the handshake: the per-address rate and connection caps cost a TCP accept, not a TLS handshake. */
   private readonly handshakeLimiter = new MemoryRateLimiter();
-  private onConnection(socket: Socket): void {
+  private countConnection(socket: Socket, address: string, startTls: (socket: Socket) => void): void {
     const { metrics, handshakeLimit } = this.options;
-    const address = socket.remoteAddress ?? "unknown";
     if (handshakeLimit && !this.handshakeLimiter.takeNow(address, handshakeLimit).allowed) {
       metrics.handshakeFailure("rate_limited");
       socket.destroy();
@@ -209,6 +247,7 @@ export class MtlsServer {
       return;
     }
     socket.once("close", release);
+    startTls.call(this.server, socket);
   }
 
   private onSecureConnection(socket: TLSSocket, httpConnectionListener: (socket: TLSSocket) => void): void {
@@ -226,14 +265,14 @@ export class MtlsServer {
     });
     if (!admission.admitted) {
       metrics.handshakeFailure(admission.reason);
-      log.info("handshake refused", { listener: this.options.name, reason: admission.reason, remote: socket.remoteAddress });
+      log.info("handshake refused", { listener: this.options.name, reason: admission.reason, remote: this.clientAddress(socket) });
       socket.destroy();
       return;
     }
     const peer = admission.peer;
     const release = peer
       ? this.byIdentity.tryOpen(peer.identity.id)
-      : this.anonymousByAddress.tryOpen(socket.remoteAddress ?? "unknown");
+      : this.anonymousByAddress.tryOpen(this.clientAddress(socket));
     if (typeof release === "string") {
       metrics.connectionRefused(peer ? "identity_limit" : "anonymous_limit");
       socket.destroy();

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createApp, type App, type ListeningAddresses } from "../../src/app.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { PosternConfig } from "../../src/config/schema.js";
-import { silentLogger } from "../../src/log.js";
+import { silentLogger, type Logger } from "../../src/log.js";
 import { AdminClient, PosternClient, type PosternClientOptions } from "../../src/client/index.js";
 import type { StorageFileSystem } from "../../src/storage/index.js";
 
@@ -34,7 +34,7 @@ export interface TestGateway {
 /** Starts a gateway on port 0 with its own freshly minted PKI in a temp dir. */
 export async function startGateway(
   overrides: Record<string, unknown> = {},
-  options: { dir?: string; now?: () => number; fileSystem?: StorageFileSystem } = {},
+  options: { dir?: string; now?: () => number; fileSystem?: StorageFileSystem; log?: Logger } = {},
 ): Promise<TestGateway> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "postern-test-")));
   const config: Readonly<PosternConfig> = parseConfig({
@@ -46,7 +46,7 @@ export async function startGateway(
     data: { dir: join(dir, "data"), ...(overrides.data as object | undefined) },
   });
   const app = await createApp(config, {
-    log: silentLogger,
+    log: options.log ?? silentLogger,
     ...(options.now ? { now: options.now } : {}),
     ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}),
   });
