@@ -62,7 +62,7 @@ export interface AppDeps {
 }
 
 /** Sections a reload cannot change in a running process. */
-const RESTART_SECTIONS = ["listeners", "tls", "pki", "redis", "data", "limits", "shutdown"] as const;
+const RESTART_SECTIONS = ["listeners", "tls", "pki", "redis", "data", "limits", "shutdown", "log"] as const;
 
 /** The composition root: builds every component from the frozen config and explicit deps. */
 export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps): Promise<App> {
@@ -183,6 +183,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       metrics,
       log,
       now,
+      accessLog: config.log.access,
       ...extras,
       handler,
     });

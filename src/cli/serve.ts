@@ -6,7 +6,6 @@ import { createLogger } from "../log.js";
 
 /** Runs the gateway until SIGINT or SIGTERM, then drains and resolves with the exit code. */
 export async function runServe(_args: string[]): Promise<number> {
-  const log = createLogger();
   let config;
   try {
     config = loadConfig();
@@ -17,6 +16,7 @@ export async function runServe(_args: string[]): Promise<number> {
     }
     throw error;
   }
+  const log = createLogger({ level: config.log.level, ...(config.log.pretty !== undefined ? { pretty: config.log.pretty } : {}) });
   let app: Awaited<ReturnType<typeof createApp>> | undefined;
   let addresses: ListeningAddresses;
   let stopWith: ((signal: string) => void) | undefined;

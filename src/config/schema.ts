@@ -334,6 +334,16 @@ export const configSchema = z
       })
       .prefault({}),
     data: z.strictObject({ dir: z.string().min(1).default("data") }).prefault({}),
+    log: z
+      .strictObject({
+        /** Lines below this level are not written. */
+        level: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+        /** One line per request on the data and admin listeners (request id, identity, route, outcome, status, latency). */
+        access: z.boolean().default(true),
+        /** Human-readable lines instead of JSON; default: when stderr is a terminal. */
+        pretty: z.boolean().optional(),
+      })
+      .prefault({}),
     shutdown: z
       .strictObject({ drainTimeoutSeconds: z.number().min(0).max(600).default(10) })
       .prefault({}),

@@ -2,6 +2,7 @@ import type { Gateway } from "../gateway/pipeline.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import type { HttpMessageParts } from "../signing/index.js";
+import { accessRecordOf } from "./access-log.js";
 import { readBody } from "./body.js";
 import { requestAuthority, type AnyRequest, type AnyResponse, type Peer } from "./mtls-server.js";
 import { sendJson, sendProblem } from "./problem.js";
@@ -15,8 +16,13 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
     const queryAt = target.indexOf("?");
     const path = queryAt === -1 ? target : target.slice(0, queryAt);
     let route = "none";
+    const access = accessRecordOf(req);
 
     const finish = (outcome: string, status: number) => {
+      if (access) {
+        access.route = route;
+        access.outcome = outcome;
+      }
       deps.metrics.request(route, outcome, status);
       deps.metrics.observeSeconds("request", (performance.now() - started) / 1000);
     };
@@ -35,12 +41,17 @@ export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecor
         identity: peer.identity,
         peerCertDer: peer.certDer,
         message,
-        readBody: (limit) => readBody(req, limit),
+        readBody: async (limit) => {
+          const body = await readBody(req, limit);
+          if (access) access.bytesIn = body.length;
+          return body;
+        },
         onRoute: (name) => (route = name),
       })
       .then(
         (answer) => {
           if (answer.kind === "json") {
+            if (access && typeof answer.body.id === "string") access.messageId = answer.body.id;
             sendJson(res, answer.status, answer.body);
           } else {
             res.writeHead(answer.status, { ...answer.headers, "content-length": answer.body.byteLength });

@@ -11,7 +11,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { PosternError } from "../errors.js";
-import type { Logger } from "../log.js";
+import { logSampler, type Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/recorder.js";
 import { identityFromCertificate } from "../pki/identity.js";
 import { canonicalSerial } from "../pki/serial.js";
@@ -19,6 +19,7 @@ import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer } from "../t
 import { ConnectionCaps } from "../tls/connection-caps.js";
 import { clientErrorReason } from "../tls/handshake.js";
 import { readProxyHeader } from "../tls/proxy-reader.js";
+import { logAccess } from "./access-log.js";
 import { SERVER_TLS_OPTIONS } from "../tls/server-options.js";
 import type { RevocationIndex } from "../tls/revocation-index.js";
 import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/token-bucket.js";
@@ -76,6 +77,8 @@ export interface MtlsServerOptions {
    * naming the client, whose address then counts for rate limits, caps and logs.
    */
   proxyProtocol?: { isTrusted(address: string): boolean } | undefined;
+  /** One log line per request (`logAccess`); refused handshakes are logged either way, sampled. */
+  accessLog?: boolean;
   /** Offer HTTP/2 (ALPN h2) beside HTTP/1.1, with at most this many concurrent streams per connection. */
   http2?: { maxConcurrentStreams: number } | undefined;
   handler: PeerHandler | OptionalPeerHandler;
@@ -88,6 +91,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Connection {
   peer: Peer | undefined;
+  remote: string;
   releaseCaps: Array<() => void>;
   expiryTimer?: NodeJS.Timeout;
 }
@@ -114,6 +118,8 @@ export class MtlsServer {
   private readonly byIdentity: ConnectionCaps;
   private readonly anonymousByAddress: ConnectionCaps;
   private readonly now: () => number;
+  /** At most 10 lines a second per kind of refusal: a flood of bad handshakes must not flood the log. */
+  private readonly sampleLog = logSampler(10);
   private inFlight = 0;
   private draining = false;
 
@@ -152,7 +158,16 @@ export class MtlsServer {
     // https turns TLS errors into HTTP 'clientError's; a failed handshake has no HTTP to answer.
     this.server.removeAllListeners("tlsClientError");
     this.server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) => {
-      options.metrics.handshakeFailure(clientErrorReason(error));
+      const reason = clientErrorReason(error);
+      options.metrics.handshakeFailure(reason);
+      this.sampleLog(`failed:${reason}`, (suppressed) =>
+        options.log.info("handshake failed", {
+          listener: options.name,
+          reason,
+          remote: socket.remoteAddress,
+          ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}),
+        }),
+      );
       socket.destroy();
     });
     this.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
@@ -256,7 +271,8 @@ export class MtlsServer {
       socket.destroy();
       return;
     }
-    const admission = admitPeer(handshakeFacts(socket), {
+    const facts = handshakeFacts(socket);
+    const admission = admitPeer(facts, {
       nowMs: this.now(),
       anonymous: this.options.anonymous === true,
       expiredGraceSeconds: this.options.expiredGraceSeconds ?? 0,
@@ -265,7 +281,16 @@ export class MtlsServer {
     });
     if (!admission.admitted) {
       metrics.handshakeFailure(admission.reason);
-      log.info("handshake refused", { listener: this.options.name, reason: admission.reason, remote: this.clientAddress(socket) });
+      const identity = facts.certificate?.identity;
+      this.sampleLog(`refused:${admission.reason}`, (suppressed) =>
+        log.info("handshake refused", {
+          listener: this.options.name,
+          reason: admission.reason,
+          remote: this.clientAddress(socket),
+          ...(identity ? { identity: identity.id, serial: identity.serial } : {}),
+          ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}),
+        }),
+      );
       socket.destroy();
       return;
     }
@@ -278,7 +303,7 @@ export class MtlsServer {
       socket.destroy();
       return;
     }
-    const connection: Connection = { peer, releaseCaps: [release] };
+    const connection: Connection = { peer, remote: this.clientAddress(socket), releaseCaps: [release] };
     if (peer) {
       metrics.handshake();
       // A connection never outlives its certificate.
@@ -336,6 +361,7 @@ export class MtlsServer {
       this.inFlight -= 1;
     });
     res.setHeader("date", new Date(this.now()).toUTCString());
+    if (this.options.accessLog) logAccess(req, res, { listener: this.options.name, peer: connection.peer, remote: connection.remote, log: this.options.log });
     if (this.draining && http1) res.setHeader("connection", "close");
     try {
       const refusal = headerSectionRefusal(req, this.options.maxHeaderCount);
