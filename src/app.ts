@@ -50,6 +50,11 @@ export interface App {
    * Keys that need a restart (listeners, TLS, PKI, Redis, data, limits) are reported, not applied.
    */
   reload(next: Readonly<PosternConfig>): Promise<{ restartNeeded: string[] }>;
+  /**
+   * Turns readiness to 503 while every listener keeps serving, so load balancers stop sending
+   * new work before anything closes (the first step of `stop`, callable ahead of it).
+   */
+  beginShutdown(): void;
   /** Drains in-flight requests, then closes listeners, backends, the PKI and Redis. */
   stop(): Promise<void>;
 }
@@ -267,6 +272,9 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       // In-flight requests may still hold an old backend: close them once those have had time to finish.
       setTimeout(() => void Promise.all([...previous.values()].map((b) => b.close())), config.shutdown.drainTimeoutSeconds * 1000).unref();
       return { restartNeeded };
+    },
+    beginShutdown() {
+      stopping = true;
     },
     async stop() {
       stopping = true;

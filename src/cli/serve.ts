@@ -59,6 +59,23 @@ export async function runServe(_args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  // An orchestrator's SIGTERM: first not ready while still serving, so the load balancer takes
+  // this instance out before its listeners close (a person's Ctrl-C skips the wait, and so
+  // does a second signal).
+  const delaySeconds = signal === "SIGTERM" ? config.shutdown.readinessDelaySeconds : 0;
+  if (delaySeconds > 0) {
+    app.beginShutdown();
+    log.info("not ready; still serving until the load balancer notices", { signal, seconds: delaySeconds });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delaySeconds * 1000);
+      const cut = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      process.once("SIGINT", cut);
+      process.once("SIGTERM", cut);
+    });
+  }
   log.info("draining", { signal });
   await app.stop();
   log.info("stopped");

@@ -345,7 +345,12 @@ export const configSchema = z
       })
       .prefault({}),
     shutdown: z
-      .strictObject({ drainTimeoutSeconds: z.number().min(0).max(600).default(10) })
+      .strictObject({
+        /** After SIGTERM, /readyz answers 503 this long while the listeners keep serving, so load balancers stop sending first. */
+        readinessDelaySeconds: z.number().min(0).max(300).default(5),
+        /** Then how long requests in flight may take before their connections are cut. */
+        drainTimeoutSeconds: z.number().min(0).max(600).default(10),
+      })
       .prefault({}),
     backends: z
       .record(nonEmptyName, backendSchema)

@@ -15,7 +15,8 @@ export function spawnTs(entry: string, args: string[], options: { cwd?: string; 
   const command = built ? [`${ROOT}/dist/${built[1]}.js`] : ["--import", TSX, `${ROOT}/${entry}`];
   return spawn(process.execPath, [...command, ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
+    // Tests stop gateways with SIGTERM: without the readiness delay, unless a test sets one.
+    env: { ...process.env, POSTERN_SHUTDOWN_READINESS_DELAY_SECONDS: "0", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
