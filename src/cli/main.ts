@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createRequire } from "node:module";
 import { UsageError } from "./usage.js";
 
 interface Command {
@@ -75,6 +76,13 @@ const COMMANDS: Record<string, Command> = {
       return { usage: m.usage, run: m.runKeys };
     },
   },
+  config: {
+    summary: "check the configuration as start would, or print its JSON Schema",
+    load: async () => {
+      const m = await import("./config.js");
+      return { usage: m.usage, run: m.runConfig };
+    },
+  },
   audit: {
     summary: "verify the PKI audit log's hash chain",
     load: async () => {
@@ -92,6 +100,11 @@ function help(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
+  if (name === "--version" || name === "-V" || name === "version") {
+    const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+    process.stdout.write(`postern ${version} (node ${process.version})\n`);
+    return 0;
+  }
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(help());
     return name === undefined ? 2 : 0;

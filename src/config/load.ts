@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { parseDocument } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, type PosternConfig } from "./schema.js";
 
@@ -48,9 +48,9 @@ export const DEFAULT_CONFIG_PATH = "config/postern.yaml";
  */
 export function loadConfig(env: Env = process.env): Readonly<PosternConfig> {
   const path = env.POSTERN_CONFIG ?? DEFAULT_CONFIG_PATH;
-  const raw = readConfigFile(path, env.POSTERN_CONFIG !== undefined);
+  const { raw, locate } = readConfigFile(path, env.POSTERN_CONFIG !== undefined);
   const sources = applyEnvOverrides(raw, env);
-  return parseConfig(raw, path, sources);
+  return parseConfig(raw, path, sources, locate);
 }
 
 /** Validates a raw config object (as parsed from YAML). */
@@ -58,32 +58,46 @@ export function parseConfig(
   raw: unknown,
   origin = "config",
   sources: ReadonlyMap<string, string> = new Map(),
+  locate: Locate = () => undefined,
 ): Readonly<PosternConfig> {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
-  if (!result.success) throw new ConfigError(describeIssues(result.error.issues, origin, sources));
+  if (!result.success) throw new ConfigError(describeIssues(result.error.issues, origin, sources, locate));
   return deepFreeze(result.data);
 }
 
-function readConfigFile(path: string, explicit: boolean): Record<string, unknown> {
+/** Where a key's value stands in the file ("line 3, column 11"), when it came from the file. */
+type Locate = (path: readonly PropertyKey[]) => string | undefined;
+
+function readConfigFile(path: string, explicit: boolean): { raw: Record<string, unknown>; locate: Locate } {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    if (!explicit && (error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if (!explicit && (error as NodeJS.ErrnoException).code === "ENOENT") return { raw: {}, locate: () => undefined };
     throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  const position = (offset: number) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `line ${line}, column ${col}`;
+  };
   const first = doc.errors[0];
-  if (first) {
-    const where = first.linePos?.[0] ? ` (line ${first.linePos[0].line})` : "";
-    throw new ConfigError(`${path}${where}: not valid YAML: ${first.message.split("\n")[0]}`);
-  }
+  if (first) throw new ConfigError(`${path} (${position(first.pos[0])}): not valid YAML: ${first.message.split("\n")[0]}`);
   const value: unknown = doc.toJS();
-  if (value === null || value === undefined) return {};
+  const locate: Locate = (keyPath) => {
+    // The deepest node of the path that the file has (a missing key is reported at its parent).
+    for (let depth = keyPath.length; depth >= 1; depth--) {
+      const node = doc.getIn(keyPath.slice(0, depth) as unknown[], true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) return position(node.range[0]);
+    }
+    return undefined;
+  };
+  if (value === null || value === undefined) return { raw: {}, locate };
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new ConfigError(`${path}: the top level must be a mapping of keys`);
   }
-  return value as Record<string, unknown>;
+  return { raw: value as Record<string, unknown>, locate };
 }
 
 /** Writes environment overrides into `raw`; returns which key came from which variable. */
@@ -116,11 +130,12 @@ function fromEnv(value: string, kind: EnvKind): unknown {
   return value;
 }
 
-function describeIssues(issues: readonly z.core.$ZodIssue[], origin: string, sources: ReadonlyMap<string, string>): string {
+function describeIssues(issues: readonly z.core.$ZodIssue[], origin: string, sources: ReadonlyMap<string, string>, locate: Locate): string {
   const lines = issues.slice(0, 5).map((issue) => {
     const key = issue.path.map(String).join(".") || "(top level)";
     const from = sources.get(key);
-    const where = from ? `${key} (from ${from})` : key;
+    const at = from ? undefined : locate(issue.path);
+    const where = from ? `${key} (from ${from})` : at ? `${key} (${at})` : key;
     return `${where}: ${describeIssue(issue)}`;
   });
   const more = issues.length > 5 ? `\n  ... and ${issues.length - 5} more` : "";
