@@ -11,7 +11,10 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: {
     summary: "run the gateway (data plane, admin plane, public + metrics listener)",
-    load: async () => ({ run: (await import("./serve.js")).runServe }),
+    load: async () => {
+      const m = await import("./serve.js");
+      return { usage: m.usage, run: m.runServe };
+    },
   },
   send: {
     summary: "sign a message with a client certificate and post it to the gateway",

@@ -1,14 +1,24 @@
 import { hostname } from "node:os";
+import { parseArgs } from "node:util";
 import { createApp, type ListeningAddresses } from "../app.js";
 import { ConfigError, loadConfig } from "../config/load.js";
 import { installCrashPolicy } from "../crash-policy.js";
 import { createLogger } from "../log.js";
 
+export const usage = `postern start [--config FILE]
+  --config FILE   the configuration file (default: POSTERN_CONFIG, else config/postern.yaml)
+Everything else comes from the configuration file and the POSTERN_* environment variables
+(see README, Configuration); "postern config check" checks them without starting.
+Stops on SIGINT (drain) or SIGTERM (not ready for shutdown.readinessDelaySeconds, then drain).
+SIGHUP reloads routes, backends, the signature policy and the signing keys.`;
+
 /** Runs the gateway until SIGINT or SIGTERM, then drains and resolves with the exit code. */
-export async function runServe(_args: string[]): Promise<number> {
+export async function runServe(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: "string" } }, strict: true, allowPositionals: false });
+  const env = values.config === undefined ? process.env : { ...process.env, POSTERN_CONFIG: values.config };
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`postern: ${error.message}\n`);
@@ -45,7 +55,7 @@ export async function runServe(_args: string[]): Promise<number> {
   process.on("SIGHUP", () => {
     void (async () => {
       try {
-        const { restartNeeded } = await app.reload(loadConfig());
+        const { restartNeeded } = await app.reload(loadConfig(env));
         log.info("configuration reloaded: routes, backends, signature policy and signing keys", {
           ...(restartNeeded.length ? { notApplied: restartNeeded, note: "these sections need a restart" } : {}),
         });

@@ -40,3 +40,13 @@ t.test("the shipped JSON Schema is the one generated from the config schema", as
   const printed = await cli(["config", "schema"]);
   t.same(JSON.parse(printed.stdout), shipped);
 });
+
+t.test("start refuses options it does not know, and documents the ones it has", async (t) => {
+  const bogus = await cli(["start", "--bogus", "--port", "1"]);
+  t.equal(bogus.code, 2);
+  t.match(bogus.stderr, /Unknown option '--bogus'/);
+  t.match(bogus.stderr, /postern start \[--config FILE\]/);
+  const help = await cli(["start", "--help"]);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /--config FILE/);
+});
