@@ -25,6 +25,7 @@ const LIBRARY_HOMES: Record<string, RegExp> = {
   "structured-headers": /^signing\//,
   zod: /^config\//,
   yaml: /^config\//,
+  pino: /^log\.ts$/,
 };
 
 /** Folders may not import from the layers above them: errors, config <- leaves <- tls <- gateway <- http, admin, cli <- app <- main. */
