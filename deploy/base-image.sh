@@ -9,17 +9,17 @@
 # Contract:
 #   - Needs root (debootstrap), docker, and a node whose binary runs on bookworm's glibc (checked
 #     inside the new root before anything is imported).
-#   - The root filesystem is cached as a tarball under $POSTERN_BASE_CACHE (default
+#   - The root filesystem is cached as a tarball under $POSTERN_CACHE_DIR (default
 #     /var/cache/postern-test), one per node version, because debootstrap takes minutes; a later
 #     run imports the tarball in seconds. An image that already carries this node version's label
 #     is left alone (exit 0, nothing done). Delete the tarball to start over.
 #   - Copies node and npm only: no headers, so native addons would not build in
 #     it (Postern has none). Nothing from this machine's npm configuration comes along.
-# Environment: POSTERN_BASE_CACHE, DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# Environment: POSTERN_CACHE_DIR, DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
 tag=${1:-postern-base:local}
-cache=${POSTERN_BASE_CACHE:-/var/cache/postern-test}
+cache=${POSTERN_CACHE_DIR:-/var/cache/postern-test}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 node_bin=$(readlink -f "$(command -v node)")
 prefix=$(dirname "$(dirname "$node_bin")")
