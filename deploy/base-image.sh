@@ -49,8 +49,9 @@ if [ ! -s "$tarball" ]; then
   cp -a "$prefix/lib/node_modules/npm" "$root/usr/local/lib/node_modules/npm"
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-  env -i chroot "$root" /usr/local/bin/node -e 'process.exit(0)' ||
-    { echo "$node_bin does not run on bookworm (glibc too old for it?)" >&2; exit 1; }
+  # A clean environment: this machine's NODE_OPTIONS or NODE_EXTRA_CA_CERTS mean nothing in there.
+  chroot "$root" /usr/bin/env -i /usr/local/bin/node -e 'process.exit(0)' ||
+    { echo "$node_bin does not run in bookworm (above: why; a newer glibc than bookworm's?)" >&2; exit 1; }
   # Package downloads and indexes are of no use in an image without apt sources of its own.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
   tar -C "$root" --numeric-owner -cf "$tarball.tmp" .

@@ -17,6 +17,9 @@ t.setTimeout(20 * 60_000);
 /** What the Dockerfile COPYs from the build context, and the context's ignore rules. */
 const CONTEXT = ["Dockerfile", ".dockerignore", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "src", "config"];
 
+/** Made or checked once per run: a failure to make it should cost minutes once, not per test. */
+let baseOnce: ReturnType<typeof baseImage> | undefined;
+
 /**
  * Why the container tests cannot run here (POSTERN_SKIP_CONTAINER=1, no engine, no base image),
  * or the base image to build from. A skip is said out loud: a comment and a skipped assertion.
@@ -30,7 +33,8 @@ async function prepare(t: Pick<typeof import("tap").default, "comment" | "pass">
   if (process.env.POSTERN_SKIP_CONTAINER === "1") return skip("POSTERN_SKIP_CONTAINER=1");
   const unavailable = await dockerUnavailable();
   if (unavailable) return skip(`no Docker engine: ${unavailable} (apt-get install docker.io, then start dockerd; .ci/run does both)`);
-  const base = await baseImage();
+  baseOnce ??= baseImage();
+  const base = await baseOnce;
   if ("skip" in base) return skip(base.skip);
   t.comment(`base image: ${base.image}${base.seconds > 0 ? ` (deploy/base-image.sh: ${base.seconds.toFixed(1)} s)` : ""}`);
   return base.image;
