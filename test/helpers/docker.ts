@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
 import { CACHE_DIR } from "./cache.js";
-import { ROOT } from "./process.js";
+import { finished, ROOT } from "./process.js";
 
 export interface CommandResult {
   code: number;
@@ -65,19 +65,10 @@ export async function baseImage(): Promise<{ image: string; seconds: number } | 
   return { image: "postern-base:local", seconds: (performance.now() - started) / 1000 };
 }
 
-function runScript(script: string, timeoutMs: number): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const child = spawn("bash", [script], { env: { ...process.env, POSTERN_CACHE_DIR: CACHE_DIR }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+async function runScript(script: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn("bash", [script], { env: { ...process.env, POSTERN_CACHE_DIR: CACHE_DIR }, stdio: ["ignore", "pipe", "pipe"] });
+  const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+  return finished(child).finally(() => clearTimeout(timer));
 }
 
 /**
