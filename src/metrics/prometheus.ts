@@ -1,7 +1,35 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { POSTERN_VERSION } from "../version.js";
 import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, StorageFailure, TimedStage } from "./recorder.js";
 
-/** Prometheus metrics, on a private registry. Metric names are API: prefix `postern_`. */
+/** The labels of `postern_build_info`. */
+export interface BuildInfo {
+  /** Postern's version (package.json). */
+  version: string;
+  /** The Node.js version running it, as `process.version` ("v20.20.2"). */
+  node: string;
+}
+
+/**
+ * prom-client's default process metrics under the `postern_` prefix, less its gauges named
+ * `*_total` (`nodejs_active_handles_total`, `_requests_total`, `_resources_total`): the suffix
+ * is reserved for counters, and `promtool check metrics` fails the whole exposition on them
+ * (exit 3). Nothing is lost: each equals the sum of its per-type twin
+ * (`postern_nodejs_active_handles{type}`, ...), which stays.
+ */
+function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: "postern_" });
+  for (const metric of registry.getMetricsAsArray()) {
+    // By class, not by `metric.type`: prom-client's typings declare a numeric enum for it, but
+    // the runtime value is a string.
+    if (metric.name.endsWith("_total") && !(metric instanceof Counter)) registry.removeSingleMetric(metric.name);
+  }
+}
+
+/**
+ * Prometheus metrics, on a private registry. Metric names are API: prefix `postern_`. Every
+ * family passes `promtool check metrics` (test/metrics/prometheus-exposition.test.ts).
+ */
 export class PrometheusRecorder implements MetricsRecorder {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
@@ -24,9 +52,18 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly storageFailures: Counter<"reason">;
   private storageAvailable: Gauge | undefined;
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  /** `build` defaults to this package's version and the running Node.js. */
+  constructor(options: { defaultMetrics?: boolean; build?: BuildInfo } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "postern_" });
+    if (options.defaultMetrics ?? true) collectProcessMetrics(this.registry);
+    // The usual *_info pattern: constant 1, so `* on (instance) group_left (version)` joins the
+    // version onto any series, and a rollout shows as two label sets side by side.
+    new Gauge({
+      name: "postern_build_info",
+      help: "Always 1; the labels name the running Postern version and Node.js version",
+      labelNames: ["version", "node"],
+      registers,
+    }).set(options.build ?? { version: POSTERN_VERSION, node: process.version }, 1);
     this.requests = new Counter({
       name: "postern_requests_total",
       help: "Data-plane requests by route and outcome code",
