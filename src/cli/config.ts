@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
-import { z } from "zod";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
-import { configSchema, usesRedis } from "../config/schema.js";
+import { configJsonSchema } from "../config/json-schema.js";
+import { usesRedis } from "../config/schema.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern config check [--json]
@@ -10,15 +10,6 @@ postern config schema
            ${DEFAULT_CONFIG_PATH}, then the POSTERN_* variables) and check it: exit 0, or exit 2
            naming each bad key with its line and column; --json prints the resolved configuration
   schema   print the configuration's JSON Schema (for editors and CI)`;
-
-/** The JSON Schema of the configuration file, from the same schema `start` checks with. */
-export function configJsonSchema(): Record<string, unknown> {
-  return {
-    $id: "https://postern.dev/schemas/postern.config.json",
-    title: "Postern configuration",
-    ...z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }),
-  };
-}
 
 /** `postern config check|schema`. */
 export async function runConfig(args: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { configJsonSchema } from "../../src/cli/config.js";
+import { configJsonSchema } from "../../src/config/json-schema.js";
 import { finished, ROOT, spawnTs } from "../helpers/process.js";
 
 const cli = (args: string[], env: Record<string, string> = {}) => finished(spawnTs("src/cli/main.ts", args, { env }));
