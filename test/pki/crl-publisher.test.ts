@@ -63,7 +63,7 @@ t.test("starts, rebuilds on each revocation with a higher cRLNumber, and on sche
   t.equal(first.entryCount, 0);
   t.equal(first.nextUpdateMs - first.thisUpdateMs, 24 * HOUR);
   t.equal(pub.nextUpdateMs, first.nextUpdateMs);
-  t.same(timers.pending.map((p) => p.delayMs), [6 * HOUR], "next rebuild at a quarter of the validity");
+  t.same(timers.pending.map((p) => p.delayMs), [6 * HOUR - 60_000], "next rebuild a quarter of the validity after thisUpdate (backdated 60 s)");
 
   await store.revoke(leaf.serial, "keyCompromise", now);
   await waitFor(() => pub.current?.entryCount === 1);
@@ -88,7 +88,8 @@ t.test("a failed rebuild keeps the last CRL and retries soon", async (t) => {
   let fail = false;
   const flaky = {
     listRevoked: () => (fail ? Promise.reject(new Error("store down")) : store.listRevoked()),
-    nextCrlNumber: () => store.nextCrlNumber(),
+    getCrlState: () => store.getCrlState(),
+    putCrlState: (crl: Parameters<PkiStore["putCrlState"]>[0]) => store.putCrlState(crl),
     subscribeRevocations: (fn: Parameters<PkiStore["subscribeRevocations"]>[0]) => store.subscribeRevocations(fn),
   };
   const errors: unknown[] = [];
@@ -101,7 +102,9 @@ t.test("a failed rebuild keeps the last CRL and retries soon", async (t) => {
   t.same(timers.pending.map((p) => p.delayMs), [30_000]);
   fail = false;
   timers.fire();
-  await waitFor(() => pub.current !== first);
+  await waitFor(() => timers.pending.length === 1 && timers.pending[0]!.delayMs !== 30_000);
+  t.equal(pub.current, first, "the retry found nothing changed: the same CRL, no new number");
+  t.equal(errors.length, 1);
   await pub.stop();
 });
 
