@@ -10,7 +10,10 @@ import type { ForwardSigner } from "./forward/stream-entry.js";
 import { Gateway } from "./gateway/pipeline.js";
 import { RouteTable } from "./gateway/routes.js";
 import { dataPlaneHandler } from "./http/data-plane.js";
-import { MtlsServer, type OptionalPeerHandler } from "./http/mtls-server.js";
+import { MtlsServer, type OptionalPeerHandler, type PeerHandler } from "./http/mtls-server.js";
+import { sendProblem } from "./http/problem.js";
+import { PosternError } from "./errors.js";
+import type { MetricsRecorder } from "./metrics/recorder.js";
 import { publicEndpoints } from "./http/public-endpoints.js";
 import { PublicServer } from "./http/public-server.js";
 import type { Logger } from "./log.js";
@@ -68,6 +71,8 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   const mode: Mode = config.redis.url ? "redis" : "embedded";
   let redis: RedisClient | undefined;
   let redisUp = false;
+  // Set once the PKI runs: a Redis that comes back is checked for lost state.
+  let checkTrust: (() => Promise<unknown>) | undefined;
   if (config.redis.url) {
     metrics.redisAvailable(false);
     redis = await connectRedis(config.redis.url, {
@@ -75,6 +80,8 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       commandTimeoutSeconds: config.redis.commandTimeoutSeconds,
       onState: (up) => {
         if (up !== redisUp) log[up ? "info" : "warn"](up ? "redis connected" : "redis unavailable");
+        // Back after an outage: the data may not be (a restarted Redis that keeps nothing).
+        if (up && !redisUp) void checkTrust?.().catch(() => undefined);
         redisUp = up;
         metrics.redisAvailable(up);
       },
@@ -85,11 +92,13 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   const closeRedis = async () => void (await redis?.quit().catch(() => redis?.disconnect()));
   let pki: PkiRuntime;
   try {
-    pki = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
+    if (redis && config.redis.url) await reachRedis(redis, config.redis.url);
+    pki = await startPki(config, { log, metrics, now, redis, publicBaseUrl, storeName: redis ? `Redis ${redactUrl(config.redis.url)} (key prefix ${config.redis.keyPrefix}{pki}:)` : `the PKI store ${config.pki.storeDir ?? `${config.pki.dir}/store`}` });
   } catch (error) {
     await closeRedis();
     throw error;
   }
+  checkTrust = () => pki.trust.check();
   // Read at each signature, so a rotation (SIGHUP or the periodic reload) applies at once.
   const liveSigner: ForwardSigner = {
     get key() {
@@ -147,7 +156,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       log,
       handler,
     });
-  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false);
+  const dataServer = mtls("data", refuseWhileStateLost(dataPlaneHandler({ gateway, metrics, log }), pki, metrics, log) as OptionalPeerHandler, false);
   const explainDeps = {
     routes: () => gateway.routeTable,
     caBundlePem: material.caBundlePem,
@@ -171,10 +180,15 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   let listening = false;
   let stopping = false;
-  const ready = () => listening && !stopping && (mode === "embedded" || redisUp);
+  const ready = () => listening && !stopping && (mode === "embedded" || redisUp) && !pki.trust.lost;
   const endpoints = publicEndpoints({
     metrics,
-    readiness: () => ({ ready: ready(), mode, ...(redis ? { redis: redisUp ? ("up" as const) : ("down" as const) } : {}) }),
+    readiness: () => ({
+      ready: ready(),
+      mode,
+      ...(redis ? { redis: redisUp ? ("up" as const) : ("down" as const) } : {}),
+      ...(pki.trust.lost ? { pki: "state-lost" as const, code: "pki-state-lost" } : {}),
+    }),
     caBundlePem: material.caBundlePem,
     jwks: () => pki.signingKeys.jwks(),
     crl: pki.crl,
@@ -229,6 +243,51 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       await closeRedis();
     },
   };
+}
+
+/**
+ * The data plane refuses every request with `pki-state-lost` (503) while the PKI store has
+ * lost state its trust ledger recorded: the store can no longer say who is revoked. The
+ * check is one boolean per request; the pipeline itself is untouched.
+ */
+function refuseWhileStateLost(handler: PeerHandler, pki: Pick<PkiRuntime, "trust">, metrics: MetricsRecorder, log: Logger): PeerHandler {
+  return (req, res, peer) => {
+    if (!pki.trust.lost) return handler(req, res, peer);
+    const problem = sendProblem(res, new PosternError("pki-state-lost", "the gateway's PKI state was lost; an operator must restore it", { extensions: { retryAfterSeconds: 30 } }), log, (req.url ?? "").split("?")[0]);
+    if (!req.complete) res.once("finish", () => req.socket.destroySoon());
+    metrics.request("none", problem.code, problem.status);
+  };
+}
+
+/** Fails the start naming Redis when it does not answer (instead of a bare "Command timed out"). */
+async function reachRedis(redis: RedisClient, url: string): Promise<void> {
+  let lastError: Error | undefined;
+  const onError = (error: Error) => (lastError = error);
+  redis.on("error", onError);
+  try {
+    await redis.ping();
+  } catch (error) {
+    const why = lastError?.message ?? (error as Error).message;
+    throw new PosternError("backend-unavailable", `cannot reach Redis at ${redactUrl(url)}: ${why}`, { cause: error });
+  } finally {
+    redis.off("error", onError);
+  }
+}
+
+/** A Redis URL (or comma-separated seeds) without its password. */
+export function redactUrl(url: string): string {
+  return url
+    .split(",")
+    .map((seed) => {
+      try {
+        const u = new URL(seed.trim());
+        if (u.password) u.password = "***";
+        return u.toString().replace(/\/$/, "");
+      } catch {
+        return "(unparseable URL)";
+      }
+    })
+    .join(",");
 }
 
 function displayHost(host: string): string {

@@ -30,6 +30,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly stri
   { variable: "POSTERN_PKI_HOSTNAMES", key: ["pki", "hostnames"], kind: "list" },
   { variable: "POSTERN_DATA_DIR", key: ["data", "dir"], kind: "string" },
   { variable: "POSTERN_PUBLIC_BASE_URL", key: ["pki", "publicBaseUrl"], kind: "string" },
+  { variable: "POSTERN_PKI_STATE_DIR", key: ["pki", "stateDir"], kind: "string" },
+  { variable: "POSTERN_AUDIT_LOG", key: ["pki", "auditLogPath"], kind: "string" },
   { variable: "POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS", key: ["tls", "handshakesPerSecondPerAddress"], kind: "number" },
 ];
 

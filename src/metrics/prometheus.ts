@@ -17,6 +17,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly backendDuration: Histogram<"backend" | "outcome">;
   private readonly breaker: Gauge<"backend">;
   private readonly propagation: Histogram;
+  private readonly stateLost: Gauge;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -84,6 +85,12 @@ export class PrometheusRecorder implements MetricsRecorder {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
       registers,
     });
+    this.stateLost = new Gauge({
+      name: "postern_pki_state_lost",
+      help: "1 while the PKI store lacks certificates or revocations its trust ledger recorded (Postern refuses until restored)",
+      registers,
+    });
+    this.stateLost.set(0);
     this.breaker = new Gauge({
       name: "postern_backend_breaker_state",
       help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
@@ -132,6 +139,9 @@ export class PrometheusRecorder implements MetricsRecorder {
   }
   certificateRevoked(reason: string): void {
     this.revocations.inc({ reason });
+  }
+  pkiStateLost(lost: boolean): void {
+    this.stateLost.set(lost ? 1 : 0);
   }
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void {
     this.expiries.set(what, atMs);

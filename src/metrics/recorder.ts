@@ -23,6 +23,8 @@ export interface MetricsRecorder {
   breakerState(backend: string, state: "closed" | "half-open" | "open"): void;
   /** Time from a revocation to this instance having applied it (index updated, connections closed). */
   revocationPropagated(seconds: number): void;
+  /** Whether the PKI store lost state its trust ledger recorded (Postern fails closed meanwhile). */
+  pkiStateLost(lost: boolean): void;
   /** When the CA, the CRL's nextUpdate and the earliest issued certificate expire (ms since epoch); exported as seconds until then. */
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void;
 }
@@ -38,6 +40,7 @@ export const noopRecorder: MetricsRecorder = {
   certificateIssued() {},
   certificateRevoked() {},
   expiresAt() {},
+  pkiStateLost() {},
   backendRequest() {},
   revocationPropagated() {},
   breakerState() {},

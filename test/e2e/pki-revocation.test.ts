@@ -9,7 +9,7 @@ import { generateKeyPair, plainPrivateKeyPem, spkiOf } from "../../src/pki/keys.
 import { startGateway } from "../helpers/gateway.js";
 import { runTool } from "../helpers/process.js";
 
-t.setTimeout(60_000);
+t.setTimeout(240_000);
 /** Runs a command; resolves with its output whatever the exit code. */
 async function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   const { code, stdout, stderr } = await runTool(cmd, args);
