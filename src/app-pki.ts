@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { X509Certificate, createHash } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { PosternConfig } from "./config/schema.js";
@@ -21,7 +21,8 @@ import { SigningKeyRing } from "./pki/signing-keys.js";
 import type { PkiStore, RevokedEntry } from "./pki/store.js";
 import { TrustGuard } from "./pki/trust-guard.js";
 import { LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "./pki/trust-ledger.js";
-import type { RedisClient } from "./replay/redis-client.js";
+import { connectRedis, type RedisClient } from "./replay/redis-client.js";
+import { reachRedis, redactUrl } from "./app-redis.js";
 import { RevocationIndex } from "./tls/revocation-index.js";
 
 export interface PkiRuntime {
@@ -255,4 +256,74 @@ async function earliestExpiry(store: PkiStore): Promise<number> {
 
 function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+/** The PKI's store, trust ledger and audit log, opened for a command (backup, restore). */
+export interface OfflinePki {
+  store: PkiStore;
+  ledger: TrustLedger;
+  audit: AuditLog;
+  passphrase: string;
+  /** Where the store is, for messages. */
+  storeName: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens what `postern pki backup|restore` work on, from the same configuration the gateway
+ * uses. `readOnly` (backup) reads an embedded store beside a running gateway; otherwise an
+ * embedded store is locked, so a running gateway makes this fail (`conflict`, "stop Postern
+ * first"). In Redis mode, commands and gateways share the store.
+ */
+export async function openPkiOffline(config: Readonly<PosternConfig>, opts: { readOnly: boolean }): Promise<OfflinePki> {
+  const where = pkiLocations(config);
+  const rootPath = join(config.pki.dir, "root-ca.crt");
+  let rootPem: string;
+  try {
+    rootPem = await readFile(rootPath, "utf8");
+  } catch {
+    throw new PosternError("not-found", `no CA in ${config.pki.dir} (${rootPath}): point POSTERN_PKI_DIR or pki.dir at the gateway's PKI`);
+  }
+  const pkiId = createHash("sha256").update(new X509Certificate(rootPem).raw).digest("hex");
+  const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
+  const ledger = await TrustLedger.open(where.ledgerPath, pkiId);
+  const audit = await AuditLog.open(where.auditPath);
+  let store: PkiStore;
+  let storeName: string;
+  let closeRedis = async () => undefined as unknown;
+  if (config.redis.url) {
+    const redis = await connectRedis(config.redis.url, { cluster: config.redis.cluster, commandTimeoutSeconds: Math.max(config.redis.commandTimeoutSeconds, 10) });
+    closeRedis = () => redis.quit().catch(() => redis.disconnect());
+    try {
+      await reachRedis(redis, config.redis.url);
+    } catch (error) {
+      await closeRedis();
+      throw error;
+    }
+    store = new RedisStore({ redis: redis as Redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` });
+    storeName = `Redis ${redactUrl(config.redis.url)} (key prefix ${config.redis.keyPrefix}{pki}:)`;
+  } else {
+    storeName = where.storeDir;
+    try {
+      store = opts.readOnly ? await FileStore.openReadOnly(where.storeDir) : await FileStore.open(where.storeDir);
+    } catch (error) {
+      if (error instanceof PosternError && error.code === "conflict") {
+        throw new PosternError("conflict", `stop Postern first: ${error.message} (an embedded store has one writer)`);
+      }
+      throw error;
+    }
+  }
+  return {
+    store,
+    ledger,
+    audit,
+    passphrase,
+    storeName,
+    async close() {
+      await store.close();
+      await ledger.close();
+      await audit.close();
+      await closeRedis();
+    },
+  };
 }

@@ -14,6 +14,7 @@ import { MtlsServer, type OptionalPeerHandler, type PeerHandler } from "./http/m
 import { sendProblem } from "./http/problem.js";
 import { PosternError } from "./errors.js";
 import type { MetricsRecorder } from "./metrics/recorder.js";
+import { reachRedis, redactUrl } from "./app-redis.js";
 import { publicEndpoints } from "./http/public-endpoints.js";
 import { PublicServer } from "./http/public-server.js";
 import type { Logger } from "./log.js";
@@ -257,37 +258,6 @@ function refuseWhileStateLost(handler: PeerHandler, pki: Pick<PkiRuntime, "trust
     if (!req.complete) res.once("finish", () => req.socket.destroySoon());
     metrics.request("none", problem.code, problem.status);
   };
-}
-
-/** Fails the start naming Redis when it does not answer (instead of a bare "Command timed out"). */
-async function reachRedis(redis: RedisClient, url: string): Promise<void> {
-  let lastError: Error | undefined;
-  const onError = (error: Error) => (lastError = error);
-  redis.on("error", onError);
-  try {
-    await redis.ping();
-  } catch (error) {
-    const why = lastError?.message ?? (error as Error).message;
-    throw new PosternError("backend-unavailable", `cannot reach Redis at ${redactUrl(url)}: ${why}`, { cause: error });
-  } finally {
-    redis.off("error", onError);
-  }
-}
-
-/** A Redis URL (or comma-separated seeds) without its password. */
-export function redactUrl(url: string): string {
-  return url
-    .split(",")
-    .map((seed) => {
-      try {
-        const u = new URL(seed.trim());
-        if (u.password) u.password = "***";
-        return u.toString().replace(/\/$/, "");
-      } catch {
-        return "(unparseable URL)";
-      }
-    })
-    .join(",");
 }
 
 function displayHost(host: string): string {

@@ -5,6 +5,7 @@ import * as enroll from "./enroll.js";
 import * as explain from "./explain.js";
 import * as init from "./init.js";
 import * as keys from "./keys.js";
+import * as pki from "./pki.js";
 import * as send from "./send.js";
 import * as renew from "./renew.js";
 import * as serve from "./serve.js";
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   renew: { summary: renew.summary, usage: renew.usage, run: renew.runRenew },
   keys: { summary: keys.summary, usage: keys.usage, run: keys.runKeys },
   audit: { summary: audit.summary, usage: audit.usage, run: audit.runAudit },
+  pki: { summary: pki.summary, usage: pki.usage, run: pki.runPki },
 };
 
 function help(): string {

@@ -1,0 +1,38 @@
+import { PosternError } from "./errors.js";
+import type { RedisClient } from "./replay/redis-client.js";
+
+/**
+ * Fails naming Redis when it does not answer, instead of the first command's bare "Command
+ * timed out": `cannot reach Redis at redis://host:port: <why>` (the password left out).
+ */
+export async function reachRedis(redis: RedisClient, url: string): Promise<void> {
+  let lastError: Error | undefined;
+  const onError = (error: Error) => (lastError = error);
+  redis.on("error", onError);
+  try {
+    await redis.ping();
+  } catch (error) {
+    // The connect attempt's own error came before this listener: wait for the next retry's.
+    if (!lastError) await new Promise((resolve) => setTimeout(resolve, 2500));
+    const why = lastError?.message ?? (error as Error).message;
+    throw new PosternError("backend-unavailable", `cannot reach Redis at ${redactUrl(url)}: ${why}`, { cause: error });
+  } finally {
+    redis.off("error", onError);
+  }
+}
+
+/** A Redis URL (or comma-separated seed URLs) with any password replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url
+    .split(",")
+    .map((seed) => {
+      try {
+        const u = new URL(seed.trim());
+        if (u.password) u.password = "***";
+        return u.toString().replace(/\/$/, "");
+      } catch {
+        return "(unparseable URL)";
+      }
+    })
+    .join(",");
+}

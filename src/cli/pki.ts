@@ -1,0 +1,99 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { openPkiOffline } from "../app-pki.js";
+import { ConfigError, loadConfig } from "../config/load.js";
+import type { PosternConfig } from "../config/schema.js";
+import { PosternError } from "../errors.js";
+import { writeFileAtomic } from "../pki/atomic-file.js";
+import { openArchive, sealArchive } from "../pki/backup-archive.js";
+import { restoreBackup, takeBackup } from "../pki/backup.js";
+import { UsageError } from "./usage.js";
+
+export const summary = "back up and restore the PKI's inventory, revocations, tokens and CRL state";
+
+export const usage = `postern pki backup --out FILE
+postern pki restore --file FILE [--force]
+  backup --out FILE    write every certificate (revoked ones with time and reason), live
+                       enrollment tokens, the CRL state and the audit log's head to FILE (0600),
+                       encrypted with the CA passphrase (AES-256-GCM, key from scrypt)
+  restore --file FILE  put an archive back into the store (after Redis lost its data, or onto
+                       a new Redis): adds what the store lacks, never removes anything
+  --force              restore an archive older than the trust ledger anyway: the ledger's
+                       revocations stay enforced, certificates it recorded that are still
+                       missing are accepted as lost
+Reads the gateway's configuration (POSTERN_CONFIG, POSTERN_REDIS_URL, POSTERN_PKI_DIR, ...) and
+the CA passphrase as postern start does. In Redis mode both run beside the gateways; in embedded
+mode a backup reads beside a running gateway, a restore needs it stopped.
+Without any backup, make one of the store as it is now and restore that with --force: Postern
+then accepts what was lost and serves again, revoked serials still refused.`;
+
+/** `postern pki backup|restore`: exit 0 on success, 1 on a refusal or failure, 2 on a usage error. */
+export async function runPki(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== "backup" && action !== "restore") {
+    throw new UsageError(action === undefined ? "give an action: backup or restore" : `unknown action ${JSON.stringify(action)}`);
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { out: { type: "string" }, file: { type: "string" }, force: { type: "boolean", default: false } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (action === "backup" && (values.out === undefined || values.file !== undefined || values.force)) throw new UsageError("backup takes --out FILE only");
+  if (action === "restore" && (values.file === undefined || values.out !== undefined)) throw new UsageError("restore takes --file FILE [--force]");
+  let config: Readonly<PosternConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  return action === "backup" ? backup(config, values.out!) : restore(config, values.file!, values.force);
+}
+
+async function backup(config: Readonly<PosternConfig>, out: string): Promise<number> {
+  const pki = await openPkiOffline(config, { readOnly: true });
+  try {
+    const head = pki.audit.head();
+    const archive = await takeBackup({
+      store: pki.store,
+      ledger: pki.ledger,
+      auditHead: head.seq > 0 ? { path: config.pki.auditLogPath ?? `${config.data.dir}/audit.jsonl`, ...head } : null,
+      now: Date.now,
+    });
+    await writeFileAtomic(out, sealArchive(archive, pki.passphrase), { mode: 0o600 });
+    const revoked = archive.certificates.filter((c) => c.status === "revoked").length;
+    await pki.audit.append({ actor: "cli", action: "pki.backup", subject: archive.pkiId, details: { certificates: archive.certificates.length, revoked, tokens: archive.tokens.length } });
+    process.stdout.write(
+      `wrote ${out} (0600, encrypted with the CA passphrase): ${archive.certificates.length} certificates (${revoked} revoked), ` +
+        `${archive.tokens.length} live tokens, cRLNumber ${archive.crl?.crlNumber ?? "none"}, from ${pki.storeName}\n`,
+    );
+    return 0;
+  } finally {
+    await pki.close();
+  }
+}
+
+async function restore(config: Readonly<PosternConfig>, file: string, force: boolean): Promise<number> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    throw new PosternError("not-found", `cannot read ${file}`);
+  }
+  const pki = await openPkiOffline(config, { readOnly: false });
+  try {
+    const archive = openArchive(bytes, pki.passphrase);
+    const report = await restoreBackup({ archive, store: pki.store, ledger: pki.ledger, audit: pki.audit, force, actor: "cli", now: Date.now });
+    const lines = [
+      `restored ${file} (taken ${archive.createdAt}) into ${pki.storeName}: ${report.certificatesAdded} certificates added, ` +
+        `${report.revocationsApplied} revocations applied, ${report.tokensAdded} tokens added`,
+    ];
+    if (report.acceptedLost.length > 0) lines.push(`accepted as lost (--force): ${report.acceptedLost.length} certificate(s), e.g. ${report.acceptedLost.slice(0, 3).join(", ")}`);
+    lines.push("Running gateways see the restored state within 10 s (or at once when Redis reconnects).");
+    process.stdout.write(lines.join("\n") + "\n");
+    return 0;
+  } finally {
+    await pki.close();
+  }
+}
