@@ -14,6 +14,7 @@ import { resolvePassphrase, writePlannedFiles } from "./pki/ca-files.js";
 import { CrlPublisher } from "./pki/crl-publisher.js";
 import { FileStore } from "./pki/file-store.js";
 import { withFileMutex } from "./pki/file-mutex.js";
+import { identityFromCertificate } from "./pki/identity.js";
 import { keyHashOfCertificate } from "./pki/key-hash.js";
 import { defineProfile, type CertificateProfile } from "./pki/profile.js";
 import { RedisStore } from "./pki/redis-store.js";
@@ -262,6 +263,8 @@ function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T
 export interface OfflinePki {
   store: PkiStore;
   ledger: TrustLedger;
+  /** Checked once at open: a command must not issue into a store that lost state. */
+  trust: TrustGuard;
   audit: AuditLog;
   passphrase: string;
   /** Where the store is, for messages. */
@@ -313,9 +316,11 @@ export async function openPkiOffline(config: Readonly<PosternConfig>, opts: { re
       throw error;
     }
   }
+  const trust = new TrustGuard({ ledger, store, audit, storeName, now: Date.now });
   return {
     store,
     ledger,
+    trust,
     audit,
     passphrase,
     storeName,
@@ -326,4 +331,65 @@ export async function openPkiOffline(config: Readonly<PosternConfig>, opts: { re
       await closeRedis();
     },
   };
+}
+
+/** What `postern pki reissue` did. */
+export interface ReissueReport {
+  issued: Array<{ kind: string; serial: string }>;
+  /** The certificates they replace, revoked as superseded. */
+  superseded: string[];
+  publicBaseUrl: string | undefined;
+}
+
+/**
+ * The explicit, audited re-issue of built-in certificates (`postern pki reissue`): new keys
+ * and certificates for `kinds`, optionally naming a new public base URL; each recorded in the
+ * ledger, the inventory and the audit log before its files are written, and the certificate
+ * it replaces revoked as superseded. Run with the gateways stopped (embedded mode enforces it).
+ */
+export async function reissueBuiltins(
+  config: Readonly<PosternConfig>,
+  opts: { kinds: ReadonlyArray<"server" | "demo" | "admin">; moveToPublicBaseUrl?: string; actor: string; now?: () => number },
+): Promise<ReissueReport> {
+  const now = opts.now ?? Date.now;
+  const where = pkiLocations(config);
+  const pki = await openPkiOffline(config, { readOnly: false });
+  try {
+    return await withFileMutex(join(config.pki.dir, ".pki.lock"), async () => {
+      await pki.trust.check();
+      pki.trust.assertIntact();
+      const files = { server: "server.crt", demo: "demo-client.crt", admin: "admin.crt" } as const;
+      const previous = await Promise.all(
+        opts.kinds.map(async (kind) => new X509Certificate(await readFile(join(config.pki.dir, files[kind]), "utf8"))),
+      );
+      const plan = await planPki({
+        ...where.passphraseSource,
+        hostnames: [...config.pki.hostnames],
+        now,
+        ...(config.pki.publicBaseUrl !== undefined ? { publicBaseUrl: config.pki.publicBaseUrl } : {}),
+        ...(opts.moveToPublicBaseUrl !== undefined ? { moveToPublicBaseUrl: opts.moveToPublicBaseUrl } : {}),
+        reissue: opts.kinds,
+      });
+      await recordPlan({ plan, ledger: pki.ledger, store: pki.store, audit: pki.audit });
+      await writePlannedFiles(plan.writes);
+      const superseded: string[] = [];
+      for (const cert of previous) {
+        const serial = identityFromCertificate(cert).serial;
+        const record = await pki.store.getCertificate(serial);
+        if (!record || record.status === "revoked") continue;
+        const atMs = now();
+        await pki.ledger.recordRevocation({ serial, reason: "superseded", revokedAtMs: atMs }, keyHashOfCertificate(record.pem));
+        await pki.store.revoke(serial, "superseded", atMs);
+        await pki.audit.append({ actor: opts.actor, action: "certificate.revoke", subject: serial, details: { reason: "superseded", identity: record.identity, note: "replaced by postern pki reissue" } });
+        superseded.push(serial);
+      }
+      return {
+        issued: plan.certificates.filter((c) => c.issuedBecause === "requested").map((c) => ({ kind: c.kind, serial: identityFromCertificate(new X509Certificate(c.pem)).serial })),
+        superseded,
+        publicBaseUrl: plan.material.publicBaseUrl,
+      };
+    });
+  } finally {
+    await pki.close();
+  }
 }

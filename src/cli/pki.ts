@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { openPkiOffline } from "../app-pki.js";
+import { openPkiOffline, reissueBuiltins } from "../app-pki.js";
 import { ConfigError, loadConfig } from "../config/load.js";
 import type { PosternConfig } from "../config/schema.js";
 import { PosternError } from "../errors.js";
@@ -9,10 +9,11 @@ import { openArchive, sealArchive } from "../pki/backup-archive.js";
 import { restoreBackup, takeBackup } from "../pki/backup.js";
 import { UsageError } from "./usage.js";
 
-export const summary = "back up and restore the PKI's inventory, revocations, tokens and CRL state";
+export const summary = "back up and restore the PKI's trust state; re-issue the built-in certificates";
 
 export const usage = `postern pki backup --out FILE
 postern pki restore --file FILE [--force]
+postern pki reissue [--only server,demo,admin] [--public-base-url URL]
   backup --out FILE    write every certificate (revoked ones with time and reason), live
                        enrollment tokens, the CRL state and the audit log's head to FILE (0600),
                        encrypted with the CA passphrase (AES-256-GCM, key from scrypt)
@@ -21,26 +22,42 @@ postern pki restore --file FILE [--force]
   --force              restore an archive older than the trust ledger anyway: the ledger's
                        revocations stay enforced, certificates it recorded that are still
                        missing are accepted as lost
+  reissue              new keys and certificates for the gateway's server certificate and the
+                       demo and admin client certificates (default all three), each recorded
+                       and audited; the ones they replace are revoked (superseded). Stop every
+                       replica first and start them again afterwards.
+  --public-base-url    the new URL the re-issued certificates name for CRL and OCSP (then set
+                       pki.publicBaseUrl to it on every replica)
 Reads the gateway's configuration (POSTERN_CONFIG, POSTERN_REDIS_URL, POSTERN_PKI_DIR, ...) and
 the CA passphrase as postern start does. In Redis mode both run beside the gateways; in embedded
 mode a backup reads beside a running gateway, a restore needs it stopped.
 Without any backup, make one of the store as it is now and restore that with --force: Postern
 then accepts what was lost and serves again, revoked serials still refused.`;
 
-/** `postern pki backup|restore`: exit 0 on success, 1 on a refusal or failure, 2 on a usage error. */
+/** `postern pki backup|restore|reissue`: exit 0 on success, 1 on a refusal or failure, 2 on a usage error. */
 export async function runPki(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  if (action !== "backup" && action !== "restore") {
-    throw new UsageError(action === undefined ? "give an action: backup or restore" : `unknown action ${JSON.stringify(action)}`);
+  if (action !== "backup" && action !== "restore" && action !== "reissue") {
+    throw new UsageError(action === undefined ? "give an action: backup, restore or reissue" : `unknown action ${JSON.stringify(action)}`);
   }
   const { values } = parseArgs({
     args: rest,
-    options: { out: { type: "string" }, file: { type: "string" }, force: { type: "boolean", default: false } },
+    options: {
+      out: { type: "string" },
+      file: { type: "string" },
+      force: { type: "boolean", default: false },
+      only: { type: "string" },
+      "public-base-url": { type: "string" },
+    },
     strict: true,
     allowPositionals: false,
   });
-  if (action === "backup" && (values.out === undefined || values.file !== undefined || values.force)) throw new UsageError("backup takes --out FILE only");
-  if (action === "restore" && (values.file === undefined || values.out !== undefined)) throw new UsageError("restore takes --file FILE [--force]");
+  const given = Object.entries(values).filter(([k, v]) => v !== undefined && !(k === "force" && v === false)).map(([k]) => k);
+  const allowed = { backup: ["out"], restore: ["file", "force"], reissue: ["only", "public-base-url"] }[action];
+  const stray = given.find((k) => !allowed.includes(k));
+  if (stray) throw new UsageError(`--${stray} does not apply to pki ${action}`);
+  if (action === "backup" && values.out === undefined) throw new UsageError("backup needs --out FILE");
+  if (action === "restore" && values.file === undefined) throw new UsageError("restore needs --file FILE");
   let config: Readonly<PosternConfig>;
   try {
     config = loadConfig();
@@ -48,7 +65,28 @@ export async function runPki(args: string[]): Promise<number> {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
   }
+  if (action === "reissue") return reissue(config, kindsOf(values.only), values["public-base-url"]);
   return action === "backup" ? backup(config, values.out!) : restore(config, values.file!, values.force);
+}
+
+const KINDS = ["server", "demo", "admin"] as const;
+
+function kindsOf(only: string | undefined): Array<(typeof KINDS)[number]> {
+  if (only === undefined) return [...KINDS];
+  const kinds = only.split(",").map((k) => k.trim());
+  for (const k of kinds) if (!(KINDS as readonly string[]).includes(k)) throw new UsageError(`--only takes ${KINDS.join(", ")}`);
+  return kinds as Array<(typeof KINDS)[number]>;
+}
+
+async function reissue(config: Readonly<PosternConfig>, kinds: Array<(typeof KINDS)[number]>, url: string | undefined): Promise<number> {
+  if (url !== undefined && !/^https?:\/\/[^/]+(\/.*)?$/.test(url)) throw new UsageError("--public-base-url must be an http:// or https:// URL");
+  const report = await reissueBuiltins(config, { kinds, actor: "cli", ...(url !== undefined ? { moveToPublicBaseUrl: url.replace(/\/$/, "") } : {}) });
+  const lines = report.issued.map((i) => `re-issued ${i.kind} with a new key: ${i.serial}`);
+  if (report.superseded.length > 0) lines.push(`revoked as superseded: ${report.superseded.join(", ")}`);
+  if (report.publicBaseUrl !== undefined) lines.push(`the certificates name ${report.publicBaseUrl} (set pki.publicBaseUrl / POSTERN_PUBLIC_BASE_URL to it on every replica)`);
+  lines.push("Start the gateways again to serve the new server certificate.");
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
 }
 
 async function backup(config: Readonly<PosternConfig>, out: string): Promise<number> {

@@ -82,6 +82,13 @@ export interface EnsurePkiOptions {
   publicBaseUrl?: string;
   /** The URL to use when none is asked for and the certificates name none (a new PKI). */
   defaultPublicBaseUrl?: string;
+  /**
+   * An operator's explicit re-issue (`postern pki reissue`): these built-in certificates get
+   * new keys and certificates whatever their state, and with `moveToPublicBaseUrl` they name
+   * that URL instead of the recorded one.
+   */
+  reissue?: readonly ("server" | "demo" | "admin")[];
+  moveToPublicBaseUrl?: string;
   /** Defaults to process.env; only POSTERN_CA_PASSPHRASE is read. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -90,7 +97,7 @@ export interface EnsurePkiOptions {
 export type BuiltinKind = "root-ca" | "issuing-ca" | "server" | "demo" | "admin";
 
 /** Why a plan issues a built-in certificate. */
-export type IssueReason = "bootstrap" | "missing" | "key-mismatch" | "other-ca" | "expiring" | "hostnames";
+export type IssueReason = "bootstrap" | "missing" | "key-mismatch" | "other-ca" | "expiring" | "hostnames" | "requested";
 
 export interface BuiltinCertificate {
   kind: BuiltinKind;
@@ -130,14 +137,14 @@ export async function planPki(opts: EnsurePkiOptions): Promise<PkiPlan> {
   let passphrase: string;
   let rootKey: KeyObject | undefined;
   const recorded = created ? undefined : await recordedBaseUrl(pkiPaths(opts.dir).serverCert);
-  if (opts.publicBaseUrl !== undefined && recorded !== undefined && opts.publicBaseUrl !== recorded) {
+  if (opts.moveToPublicBaseUrl === undefined && opts.publicBaseUrl !== undefined && recorded !== undefined && opts.publicBaseUrl !== recorded) {
     throw new PosternError(
       "conflict",
       `the PKI in ${opts.dir} names the public base URL ${recorded} in its certificates (CRL and OCSP), but this start asks for ${opts.publicBaseUrl}. ` +
         `Give every replica the same pki.publicBaseUrl (POSTERN_PUBLIC_BASE_URL), or move the PKI to the new URL with "postern pki reissue --public-base-url ${opts.publicBaseUrl}" while Postern is stopped`,
     );
   }
-  const baseUrl = opts.publicBaseUrl ?? recorded ?? opts.defaultPublicBaseUrl;
+  const baseUrl = opts.moveToPublicBaseUrl ?? opts.publicBaseUrl ?? recorded ?? opts.defaultPublicBaseUrl;
   if (created) {
     const fresh = await createCa({ ...caOptions(opts), publicBaseUrl: baseUrl });
     writes.push(...fresh.files);
@@ -213,8 +220,9 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
     return undefined;
   };
   const certificates: BuiltinCertificate[] = [];
-  const leaf = (kind: BuiltinKind, spec: Omit<LeafSpec, "fresh" | "writes" | "kind">) =>
-    planLeaf({ ...spec, kind, fresh: c.created, writes: c.writes }).then((r) => {
+  const requested = new Set<BuiltinKind>(opts.reissue ?? []);
+  const leaf = (kind: BuiltinKind, spec: Omit<LeafSpec, "fresh" | "writes" | "kind" | "requested">) =>
+    planLeaf({ ...spec, kind, fresh: c.created, writes: c.writes, requested: requested.has(kind) }).then((r) => {
       certificates.push(r.certificate);
       return r;
     });
@@ -301,13 +309,15 @@ interface LeafSpec {
   passphrase: string | undefined;
   writes: PlannedFile[];
   fresh: boolean;
+  /** Re-issue whatever its state (an operator asked). */
+  requested: boolean;
   needsReissue: (cert: X509Certificate) => IssueReason | undefined;
   /** Returns the chain PEM (leaf + issuing) for the key. */
   issue: (key: KeyObject) => string;
 }
 
 async function planLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: string; certificate: BuiltinCertificate }> {
-  let reason: IssueReason | undefined = spec.fresh ? "bootstrap" : undefined;
+  let reason: IssueReason | undefined = spec.fresh ? "bootstrap" : spec.requested ? "requested" : undefined;
   if (!reason) {
     const [keyPem, chainPem] = await Promise.all([
       exists(spec.keyPath).then((e) => (e ? readText(spec.keyPath) : undefined)),

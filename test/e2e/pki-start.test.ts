@@ -100,3 +100,25 @@ t.test("a revocation cut off between the trust ledger and the store (kill -9 mid
   const crl = await runTool("sh", ["-c", `curl -s ${gw.publicUrl}/crl.pem | openssl crl -noout -text`]);
   t.match(crl.stdout.toUpperCase(), serial.toUpperCase(), "and listed in the CRL");
 });
+
+t.test("built-in certificates are re-issued only by the explicit, audited pki reissue (new keys, old ones superseded)", async (t) => {
+  const running = await postern(dir, env, ["pki", "reissue"]);
+  t.equal(running.code, 1, "refused while the gateway runs (embedded mode)");
+  t.match(running.stderr, /stop Postern first/);
+  await gw.stop();
+  const oldServer = await serialOf("server.crt");
+  const oldKey = await readFile(join(certs, "demo-client.key"), "utf8");
+  const result = await postern(dir, env, ["pki", "reissue", "--public-base-url", "http://postern.test:9464"]);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /re-issued server with a new key[\s\S]*re-issued demo[\s\S]*re-issued admin[\s\S]*revoked as superseded: .*/);
+  t.not(await readFile(join(certs, "demo-client.key"), "utf8"), oldKey, "a new key");
+  t.match(new X509Certificate(await readFile(join(certs, "server.crt"))).infoAccess, /OCSP - URI:http:\/\/postern\.test:9464\/ocsp/);
+  const refused = await failedStart(dir, { POSTERN_PUBLIC_BASE_URL: "http://127.0.0.1:0" });
+  t.not(refused.code, 0, "a start still asking for the old URL explicitly is refused");
+  t.match(refused.stderr, /names the public base URL http:\/\/postern\.test:9464/);
+  gw = await startPostern(dir, { POSTERN_PUBLIC_BASE_URL: "http://postern.test:9464" });
+  t.equal(await demoAccepted(), true, "the new demo certificate works");
+  const audit = await readFile(join(dir, "data", "audit.jsonl"), "utf8");
+  t.equal(audit.match(/"action":"certificate\.reissue"/g)?.length, 3, "each re-issue is audited");
+  t.match(audit, new RegExp(`"action":"certificate\\.revoke","subject":"${oldServer}","details":\\{"reason":"superseded"`), "the replaced server certificate (still valid) is revoked as superseded");
+});
