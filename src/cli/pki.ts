@@ -83,8 +83,8 @@ async function reissue(config: Readonly<PosternConfig>, kinds: Array<(typeof KIN
   const report = await reissueBuiltins(config, { kinds, actor: "cli", ...(url !== undefined ? { moveToPublicBaseUrl: url.replace(/\/$/, "") } : {}) });
   const lines = report.issued.map((i) => `re-issued ${i.kind} with a new key: ${i.serial}`);
   if (report.superseded.length > 0) lines.push(`revoked as superseded: ${report.superseded.join(", ")}`);
-  if (report.publicBaseUrl !== undefined) lines.push(`the certificates name ${report.publicBaseUrl} (set pki.publicBaseUrl / POSTERN_PUBLIC_BASE_URL to it on every replica)`);
-  lines.push("Start the gateways again to serve the new server certificate.");
+  if (url !== undefined) lines.push(`the certificates name ${report.publicBaseUrl} now: set pki.publicBaseUrl (POSTERN_PUBLIC_BASE_URL) to it on every replica`);
+  if (kinds.includes("server")) lines.push("Start the gateways again to serve the new server certificate.");
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
 }
