@@ -1,5 +1,5 @@
-import { X509Certificate, createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { PosternConfig } from "./config/schema.js";
@@ -14,7 +14,6 @@ import { resolvePassphrase, writePlannedFiles } from "./pki/ca-files.js";
 import { CrlPublisher } from "./pki/crl-publisher.js";
 import { FileStore } from "./pki/file-store.js";
 import { withFileMutex } from "./pki/file-mutex.js";
-import { identityFromCertificate } from "./pki/identity.js";
 import { keyHashOfCertificate } from "./pki/key-hash.js";
 import { defineProfile, type CertificateProfile } from "./pki/profile.js";
 import { RedisStore } from "./pki/redis-store.js";
@@ -22,8 +21,7 @@ import { SigningKeyRing } from "./pki/signing-keys.js";
 import type { PkiStore, RevokedEntry } from "./pki/store.js";
 import { TrustGuard } from "./pki/trust-guard.js";
 import { LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "./pki/trust-ledger.js";
-import { connectRedis, type RedisClient } from "./replay/redis-client.js";
-import { reachRedis, redactUrl } from "./app-redis.js";
+import type { RedisClient } from "./replay/redis-client.js";
 import { RevocationIndex } from "./tls/revocation-index.js";
 
 export interface PkiRuntime {
@@ -54,6 +52,11 @@ export function pkiLocations(config: Readonly<PosternConfig>) {
   };
 }
 
+/** The Redis PKI store under the configured key prefix (one hash tag: one Cluster slot). */
+export function redisPkiStore(redis: RedisClient, config: Readonly<PosternConfig>): PkiStore {
+  return new RedisStore({ redis: redis as Redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` });
+}
+
 /** A stable id for a CA: hex SHA-256 of its root certificate's DER. */
 export function pkiIdOf(material: Pick<PkiMaterial, "root">): string {
   return createHash("sha256").update(new Uint8Array(material.root.cert.rawData)).digest("hex");
@@ -75,9 +78,7 @@ export async function startPki(
   const where = pkiLocations(config);
   const undo: Array<() => Promise<unknown>> = [];
   try {
-    const store: PkiStore = deps.redis
-      ? new RedisStore({ redis: deps.redis as Redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` })
-      : await FileStore.open(where.storeDir, { now });
+    const store: PkiStore = deps.redis ? redisPkiStore(deps.redis, config) : await FileStore.open(where.storeDir, { now });
     undo.push(() => store.close());
 
     const planOptions: EnsurePkiOptions = {
@@ -257,139 +258,4 @@ async function earliestExpiry(store: PkiStore): Promise<number> {
 
 function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
-}
-
-/** The PKI's store, trust ledger and audit log, opened for a command (backup, restore). */
-export interface OfflinePki {
-  store: PkiStore;
-  ledger: TrustLedger;
-  /** Checked once at open: a command must not issue into a store that lost state. */
-  trust: TrustGuard;
-  audit: AuditLog;
-  passphrase: string;
-  /** Where the store is, for messages. */
-  storeName: string;
-  close(): Promise<void>;
-}
-
-/**
- * Opens what `postern pki backup|restore` work on, from the same configuration the gateway
- * uses. `readOnly` (backup) reads an embedded store beside a running gateway; otherwise an
- * embedded store is locked, so a running gateway makes this fail (`conflict`, "stop Postern
- * first"). In Redis mode, commands and gateways share the store.
- */
-export async function openPkiOffline(config: Readonly<PosternConfig>, opts: { readOnly: boolean }): Promise<OfflinePki> {
-  const where = pkiLocations(config);
-  const rootPath = join(config.pki.dir, "root-ca.crt");
-  let rootPem: string;
-  try {
-    rootPem = await readFile(rootPath, "utf8");
-  } catch {
-    throw new PosternError("not-found", `no CA in ${config.pki.dir} (${rootPath}): point POSTERN_PKI_DIR or pki.dir at the gateway's PKI`);
-  }
-  const pkiId = createHash("sha256").update(new X509Certificate(rootPem).raw).digest("hex");
-  const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
-  const ledger = await TrustLedger.open(where.ledgerPath, pkiId);
-  const audit = await AuditLog.open(where.auditPath);
-  let store: PkiStore;
-  let storeName: string;
-  let closeRedis = async () => undefined as unknown;
-  if (config.redis.url) {
-    const redis = await connectRedis(config.redis.url, { cluster: config.redis.cluster, commandTimeoutSeconds: Math.max(config.redis.commandTimeoutSeconds, 10) });
-    closeRedis = () => redis.quit().catch(() => redis.disconnect());
-    try {
-      await reachRedis(redis, config.redis.url);
-    } catch (error) {
-      await closeRedis();
-      throw error;
-    }
-    store = new RedisStore({ redis: redis as Redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` });
-    storeName = `Redis ${redactUrl(config.redis.url)} (key prefix ${config.redis.keyPrefix}{pki}:)`;
-  } else {
-    storeName = where.storeDir;
-    try {
-      store = opts.readOnly ? await FileStore.openReadOnly(where.storeDir) : await FileStore.open(where.storeDir);
-    } catch (error) {
-      if (error instanceof PosternError && error.code === "conflict") {
-        throw new PosternError("conflict", `stop Postern first: ${error.message} (an embedded store has one writer)`);
-      }
-      throw error;
-    }
-  }
-  const trust = new TrustGuard({ ledger, store, audit, storeName, now: Date.now });
-  return {
-    store,
-    ledger,
-    trust,
-    audit,
-    passphrase,
-    storeName,
-    async close() {
-      await store.close();
-      await ledger.close();
-      await audit.close();
-      await closeRedis();
-    },
-  };
-}
-
-/** What `postern pki reissue` did. */
-export interface ReissueReport {
-  issued: Array<{ kind: string; serial: string }>;
-  /** The certificates they replace, revoked as superseded. */
-  superseded: string[];
-  publicBaseUrl: string | undefined;
-}
-
-/**
- * The explicit, audited re-issue of built-in certificates (`postern pki reissue`): new keys
- * and certificates for `kinds`, optionally naming a new public base URL; each recorded in the
- * ledger, the inventory and the audit log before its files are written, and the certificate
- * it replaces revoked as superseded. Run with the gateways stopped (embedded mode enforces it).
- */
-export async function reissueBuiltins(
-  config: Readonly<PosternConfig>,
-  opts: { kinds: ReadonlyArray<"server" | "demo" | "admin">; moveToPublicBaseUrl?: string; actor: string; now?: () => number },
-): Promise<ReissueReport> {
-  const now = opts.now ?? Date.now;
-  const where = pkiLocations(config);
-  const pki = await openPkiOffline(config, { readOnly: false });
-  try {
-    return await withFileMutex(join(config.pki.dir, ".pki.lock"), async () => {
-      await pki.trust.check();
-      pki.trust.assertIntact();
-      const files = { server: "server.crt", demo: "demo-client.crt", admin: "admin.crt" } as const;
-      const previous = await Promise.all(
-        opts.kinds.map(async (kind) => new X509Certificate(await readFile(join(config.pki.dir, files[kind]), "utf8"))),
-      );
-      const plan = await planPki({
-        ...where.passphraseSource,
-        hostnames: [...config.pki.hostnames],
-        now,
-        ...(config.pki.publicBaseUrl !== undefined ? { publicBaseUrl: config.pki.publicBaseUrl } : {}),
-        ...(opts.moveToPublicBaseUrl !== undefined ? { moveToPublicBaseUrl: opts.moveToPublicBaseUrl } : {}),
-        reissue: opts.kinds,
-      });
-      await recordPlan({ plan, ledger: pki.ledger, store: pki.store, audit: pki.audit });
-      await writePlannedFiles(plan.writes);
-      const superseded: string[] = [];
-      for (const cert of previous) {
-        const serial = identityFromCertificate(cert).serial;
-        const record = await pki.store.getCertificate(serial);
-        if (!record || record.status === "revoked") continue;
-        const atMs = now();
-        await pki.ledger.recordRevocation({ serial, reason: "superseded", revokedAtMs: atMs }, keyHashOfCertificate(record.pem));
-        await pki.store.revoke(serial, "superseded", atMs);
-        await pki.audit.append({ actor: opts.actor, action: "certificate.revoke", subject: serial, details: { reason: "superseded", identity: record.identity, note: "replaced by postern pki reissue" } });
-        superseded.push(serial);
-      }
-      return {
-        issued: plan.certificates.filter((c) => c.issuedBecause === "requested").map((c) => ({ kind: c.kind, serial: identityFromCertificate(new X509Certificate(c.pem)).serial })),
-        superseded,
-        publicBaseUrl: plan.material.publicBaseUrl,
-      };
-    });
-  } finally {
-    await pki.close();
-  }
 }

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { openPkiOffline, reissueBuiltins } from "../app-pki.js";
+import { openPkiOffline, reissueBuiltins } from "../app-pki-offline.js";
 import { ConfigError, loadConfig } from "../config/load.js";
 import type { PosternConfig } from "../config/schema.js";
 import { PosternError } from "../errors.js";

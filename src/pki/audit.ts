@@ -56,6 +56,7 @@ export class AuditLog {
   #pending: Array<{ entry: Required<AuditEntry>; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }> = [];
   #flushing: Promise<void> | undefined;
   #failed: unknown;
+  #dirReady = false;
 
   private constructor(path: string, seq: number, prev: string, now: () => number) {
     this.#path = path;
@@ -97,7 +98,10 @@ export class AuditLog {
       this.#pending = [];
       try {
         if (this.#failed !== undefined) throw this.#failed;
-        await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 });
+        if (!this.#dirReady) {
+          await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 });
+          this.#dirReady = true;
+        }
         const events = await withFileMutex(`${this.#path}.lock`, () => this.#appendBatch(batch.map((b) => b.entry)));
         batch.forEach((b, i) => b.resolve(events[i]!));
       } catch (err) {
@@ -122,9 +126,10 @@ export class AuditLog {
       text += line + "\n";
       events.push(event);
     }
-    const created = !(await exists(this.#path));
     const handle = await open(this.#path, "a", 0o600);
+    let created = false;
     try {
+      created = seq === events.length && (await handle.stat()).size === 0;
       await handle.writeFile(text);
       await handle.datasync();
     } finally {
@@ -157,13 +162,6 @@ async function readHead(path: string, repair: boolean): Promise<{ seq: number; h
   } catch (err) {
     throw new PosternError("internal", `audit log ${path} ends with an unreadable line`, { cause: err });
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /**

@@ -11,7 +11,7 @@
  * under one lock file and fsyncs before the append resolves. Each process reads the lines the
  * others appended before it appends, and on `refresh()`.
  */
-import { mkdir, open, readFile, rename, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { PosternError } from "../errors.js";
 import { fsyncDir } from "./atomic-file.js";
@@ -100,6 +100,9 @@ export class TrustLedger {
   readonly state = new LedgerState();
   #offset = 0;
   #tail: Promise<unknown> = Promise.resolve();
+  #pending: Array<{ lines: LedgerLine[]; resolve: () => void; reject: (e: unknown) => void }> = [];
+  #flushing = false;
+  #dirReady = false;
 
   private constructor(path: string, pkiId: string) {
     this.path = path;
@@ -165,29 +168,60 @@ export class TrustLedger {
     await this.#tail.catch(() => undefined);
   }
 
+  /**
+   * Queues lines; appends made while a write is in progress go out together in the next one
+   * (one lock, one fsync: group commit), each promise resolving once its lines are durable.
+   */
   #append(lines: LedgerLine[]): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
-    return this.#serial(async () => {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ lines, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        void this.#serial(() => this.#flush());
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending;
+      this.#pending = [];
+      try {
+        await this.#write(batch.flatMap((b) => b.lines));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    // Synchronously after the last check: an append from now on starts the next flush.
+    this.#flushing = false;
+  }
+
+  async #write(lines: LedgerLine[]): Promise<void> {
+    if (!this.#dirReady) {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-      await withFileMutex(`${this.path}.lock`, async () => {
-        await this.#readNew(); // other writers' lines first, so the offset stays ours to move
-        const all: LedgerLine[] = this.state.pkiId === undefined ? [{ t: "init", pkiId: this.pkiId, at: Date.now() }, ...lines] : lines;
-        const text = all.map((l) => JSON.stringify(l) + "\n").join("");
-        const size = await stat(this.path).then((st) => st.size, () => -1);
-        const created = size === -1;
-        const handle = await open(this.path, "a", 0o600);
-        try {
-          // Under the lock nobody else is writing: bytes past the last newline were torn by a crash.
-          if (size > this.#offset) await handle.truncate(this.#offset);
-          await handle.writeFile(text);
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
-        if (created) await fsyncDir(dirname(this.path));
-        this.#offset += Buffer.byteLength(text);
-        for (const line of all) this.state.apply(line);
-      });
+      this.#dirReady = true;
+    }
+    await withFileMutex(`${this.path}.lock`, async () => {
+      await this.#readNew(); // other writers' lines first, so the offset stays ours to move
+      const all: LedgerLine[] = this.state.pkiId === undefined ? [{ t: "init", pkiId: this.pkiId, at: Date.now() }, ...lines] : lines;
+      const text = all.map((l) => JSON.stringify(l) + "\n").join("");
+      const handle = await open(this.path, "a", 0o600);
+      let created = false;
+      try {
+        const { size } = await handle.stat();
+        created = size === 0 && this.#offset === 0;
+        // Under the lock nobody else is writing: bytes past the last newline were torn by a crash.
+        if (size > this.#offset) await handle.truncate(this.#offset);
+        await handle.writeFile(text);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      if (created) await fsyncDir(dirname(this.path));
+      this.#offset += Buffer.byteLength(text);
+      for (const line of all) this.state.apply(line);
     });
   }
 
@@ -197,28 +231,37 @@ export class TrustLedger {
     return run;
   }
 
+  /** Applies the complete lines past the offset (reads only those bytes). */
   async #readNew(): Promise<void> {
-    let data: Buffer;
+    let handle: FileHandle;
     try {
-      data = await readFile(this.path);
+      handle = await open(this.path, "r");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
       throw err;
     }
-    let start = this.#offset;
-    let lineNo = 0;
+    let data: Buffer;
+    try {
+      const { size } = await handle.stat();
+      if (size <= this.#offset) return;
+      data = Buffer.alloc(size - this.#offset);
+      const { bytesRead } = await handle.read(data, 0, data.length, this.#offset);
+      data = data.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+    let start = 0;
     for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
-      lineNo++;
       try {
         this.state.apply(JSON.parse(data.toString("utf8", start, nl)) as LedgerLine);
       } catch (cause) {
-        throw new PosternError("internal", `the trust ledger ${this.path} is damaged near byte ${start}`, { cause });
+        throw new PosternError("internal", `the trust ledger ${this.path} is damaged near byte ${this.#offset + start}`, { cause });
       }
       start = nl + 1;
     }
     // A final line without its newline is an append still in progress, or one torn by a crash
     // (the next append, under the lock, cuts it off): read it once it is complete.
-    this.#offset = start;
+    this.#offset += start;
   }
 }
 
