@@ -282,8 +282,6 @@ export class CertificateAuthority {
     kind: "issued" | "renewed",
     details: Record<string, unknown> = {},
   ): Promise<IssuedResult> {
-    // The ledger first: a certificate handed out is always one the store can be checked for.
-    await this.o.ledger.recordCertificates([{ serial: issued.serial, fingerprint: issued.fingerprint }]);
     await this.o.store.putCertificate({
       serial: issued.serial,
       identity: issued.identity,
@@ -296,6 +294,10 @@ export class CertificateAuthority {
       status: "valid",
       profile,
     });
+    // Then the ledger, before the certificate is handed out: a certificate anyone holds is one
+    // the store is checked for. (Store first, so a store write that fails never leaves the
+    // ledger expecting a certificate the store never had: that would read as lost state.)
+    await this.o.ledger.recordCertificates([{ serial: issued.serial, fingerprint: issued.fingerprint }]);
     await this.o.audit.append({ actor, action, subject: issued.serial, details: { identity: issued.identity, roles: issued.roles, profile, notAfterMs: issued.notAfterMs, ...details } });
     this.o.metrics.certificateIssued(kind, issued.notAfterMs);
     return {

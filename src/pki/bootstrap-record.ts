@@ -49,8 +49,9 @@ export async function recordPlan(input: { plan: PkiPlan; ledger: TrustLedger; st
   for (const cert of input.plan.certificates) {
     const record = builtinRecord(cert);
     if (!cert.issuedBecause && input.ledger.state.certificates.has(record.serial)) continue;
-    await input.ledger.recordCertificates([{ serial: record.serial, fingerprint: record.fingerprint }]);
+    // Store, then ledger: the ledger never expects what the store never had (see authority.ts).
     await input.store.putCertificate(record);
+    await input.ledger.recordCertificates([{ serial: record.serial, fingerprint: record.fingerprint }]);
     const action = cert.issuedBecause === undefined ? "certificate.adopt" : cert.issuedBecause === "bootstrap" ? "certificate.bootstrap" : "certificate.reissue";
     await input.audit.append({
       actor: "postern",

@@ -4,8 +4,9 @@
  * `<pki.dir>/state/ledger.jsonl`). The store (file or Redis) is where the PKI works; the
  * ledger is what the store is checked against, so an emptied or rolled-back store is detected
  * instead of believed, and a revocation is never forgotten (see ARCHITECTURE.md, "Trust
- * state"). Write-ahead: a revocation reaches the ledger before the store, a cRLNumber before
- * any relying party sees it.
+ * state"). A revocation reaches the ledger before the store (write-ahead: it is completed if
+ * the store never got it), a certificate right after the store and before anyone holds it, a
+ * cRLNumber before any relying party sees it.
  *
  * JSON lines; every process on the directory (replicas on a shared volume, the CLI) appends
  * under one lock file and fsyncs before the append resolves. Each process reads the lines the
@@ -129,7 +130,7 @@ export class TrustLedger {
     return this.#serial(() => this.#readNew());
   }
 
-  /** Records issued certificates (before they are handed out or written anywhere). */
+  /** Records issued certificates (once the store has them, before they are handed out or written to files). */
   recordCertificates(certs: ReadonlyArray<{ serial: string; fingerprint: string }>): Promise<void> {
     const fresh = certs.filter((c) => !this.state.certificates.has(c.serial));
     return this.#append(fresh.map((c) => ({ t: "cert", serial: c.serial, fp: c.fingerprint })));
