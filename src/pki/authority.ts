@@ -82,10 +82,10 @@ export class CertificateAuthority {
     }
     const roles = input.roles ?? [...profile.roles];
     if (!identityAllowed(profile, input.identity)) {
-      throw new PosternError("csr-forbidden-name", `profile ${profile.name} does not allow the identity ${input.identity} (allowed: ${profile.allowedIdentityPatterns.join(", ")})`);
+      throw new PosternError("csr-forbidden-name", `profile ${profile.name} does not allow the identity ${shown(input.identity)} (allowed: ${profile.allowedIdentityPatterns.join(", ")})`);
     }
     if (!rolesAllowed(profile, roles)) {
-      throw new PosternError("csr-forbidden-name", `profile ${profile.name} does not allow the role(s) ${roles.filter((r) => !profile.roles.includes(r)).join(", ")} (allowed: ${profile.roles.join(", ")})`);
+      throw new PosternError("csr-forbidden-name", `profile ${profile.name} does not allow the role(s) ${shown(roles.filter((r) => !profile.roles.includes(r)).join(", "))} (allowed: ${profile.roles.join(", ")})`);
     }
     this.o.trust.assertIntact();
     const token = `pt_${randomBytes(32).toString("base64url")}`;
@@ -326,8 +326,14 @@ function checkBoundIdentity(csr: ParsedCsr, bound: string): void {
   const uriOk = csr.uris.length === 0 || csr.uris.includes(bound);
   const cnOk = csr.commonNames.every((cn) => cn === bound || cn === lastSegment);
   if (!uriOk || !cnOk) {
-    throw new PosternError("csr-forbidden-name", `this token is bound to ${bound}; the CSR asks for ${asked ?? "another name"}`);
+    throw new PosternError("csr-forbidden-name", `this token is bound to ${bound}; the CSR asks for ${asked === undefined ? "another name" : shown(asked)}`);
   }
+}
+
+/** Client input quoted in an error: printable, and at most 100 characters. */
+function shown(text: string): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, "?");
+  return clean.length > 100 ? `${clean.slice(0, 100)}…` : clean;
 }
 
 function codeOf(error: unknown): string {

@@ -251,9 +251,10 @@ export class CrlPublisher {
 
   async #sync(): Promise<void> {
     try {
+      const peek = await this.#opts.store.getCrlState({ withDer: false });
+      if (!peek || peek.crlNumber <= (this.#current?.crlNumber ?? 0n)) return;
       const stored = await this.#opts.store.getCrlState();
-      if (!stored || stored.crlNumber <= (this.#current?.crlNumber ?? 0n)) return;
-      if (stored.der && stored.nextUpdateMs > this.#now()) this.#adopt({ ...stored, der: stored.der }, undefined);
+      if (stored?.der && stored.crlNumber > (this.#current?.crlNumber ?? 0n) && stored.nextUpdateMs > this.#now()) this.#adopt({ ...stored, der: stored.der }, undefined);
       else void this.rebuild().catch(() => undefined);
     } catch {
       // Serve what we have.

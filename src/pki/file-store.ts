@@ -246,9 +246,12 @@ export class FileStore implements PkiStore {
     return [...this.#index.tokens.values()].filter((r) => nowMs < r.expiresAtMs).map((r) => ({ ...r, roles: [...r.roles] }));
   }
 
-  async getCrlState(): Promise<StoredCrl | undefined> {
+  async getCrlState(opts: { withDer?: boolean } = {}): Promise<StoredCrl | undefined> {
     const crl = this.#index.crl;
-    if (crl && crl.crlNumber === this.#index.crlNumber) return { ...crl };
+    if (crl && crl.crlNumber === this.#index.crlNumber) {
+      const { der, ...rest } = crl;
+      return opts.withDer === false || der === undefined ? rest : { ...rest, der };
+    }
     // Only a bare counter (older journals): a state with that number and nothing else.
     return this.#index.crlNumber > 0n ? { crlNumber: this.#index.crlNumber, thisUpdateMs: 0, nextUpdateMs: 0, digest: "" } : undefined;
   }

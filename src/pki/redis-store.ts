@@ -217,7 +217,12 @@ export class RedisStore implements PkiStore {
     return out;
   }
 
-  async getCrlState(): Promise<StoredCrl | undefined> {
+  async getCrlState(opts: { withDer?: boolean } = {}): Promise<StoredCrl | undefined> {
+    if (opts.withDer === false) {
+      const names = ["n", "tu", "nu", "digest"];
+      const [values, legacy] = await Promise.all([this.#redis.hmget(this.#crlKey(), ...names), this.#redis.get(this.#legacyCrlKey())]);
+      return crlStateOf(names.flatMap((name, i) => (values[i] === null || values[i] === undefined ? [] : [name, values[i]!])), legacy);
+    }
     const [fields, legacy] = await Promise.all([this.#redis.hgetall(this.#crlKey()), this.#redis.get(this.#legacyCrlKey())]);
     return crlStateOf(Object.entries(fields).flat(), legacy);
   }

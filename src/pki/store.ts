@@ -126,8 +126,8 @@ export interface PkiStore {
   failToken(tokenHash: string, maxFailures: number): Promise<number>;
   /** Every token not expired at `nowMs` (for backups). */
   listTokens(nowMs: number): Promise<EnrollmentTokenRecord[]>;
-  /** The CRL state last stored, if any. */
-  getCrlState(): Promise<StoredCrl | undefined>;
+  /** The CRL state last stored, if any; `withDer: false` leaves the (large) DER out. */
+  getCrlState(opts?: { withDer?: boolean }): Promise<StoredCrl | undefined>;
   /**
    * Stores `crl` when its number is above the stored one, else keeps the stored state; returns
    * the state stored afterwards (the first writer of a number wins). Never lowers the number.

@@ -5,7 +5,7 @@ import t from "tap";
 import { AuditLog } from "../../src/pki/audit.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
-t.setTimeout(60_000);
+t.setTimeout(240_000);
 
 const dir = await mkdtemp(join(tmpdir(), "postern-cli-audit-"));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -182,6 +182,9 @@ export function runStoreContract(t: Test, open: () => Promise<StoreHarness>): vo
     t.equal(after?.digest, racers[0]?.digest);
     t.equal(after?.thisUpdateMs, T0);
     t.equal(after?.nextUpdateMs, T0 + HOUR);
+    const light = await h.store.getCrlState({ withDer: false });
+    t.equal(light?.crlNumber, 4n);
+    t.equal(light?.der, undefined, "withDer: false leaves the DER out");
     h.store = await h.reopen();
     t.ok(((await h.store.getCrlState())?.crlNumber ?? 0n) >= 4n, "the number survives reopen");
     t.equal((await h.store.putCrlState(crl(4n, "again"))).crlNumber, 4n);
