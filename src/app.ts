@@ -10,10 +10,9 @@ import type { ForwardSigner } from "./forward/stream-entry.js";
 import { Gateway } from "./gateway/pipeline.js";
 import { RouteTable } from "./gateway/routes.js";
 import { dataPlaneHandler } from "./http/data-plane.js";
-import { MtlsServer, type OptionalPeerHandler, type PeerHandler } from "./http/mtls-server.js";
-import { sendProblem } from "./http/problem.js";
+import { MtlsServer, type OptionalPeerHandler } from "./http/mtls-server.js";
+import { refuseWhile } from "./http/refuse-while.js";
 import { PosternError } from "./errors.js";
-import type { MetricsRecorder } from "./metrics/recorder.js";
 import { reachRedis, redactUrl } from "./app-redis.js";
 import { publicEndpoints } from "./http/public-endpoints.js";
 import { PublicServer } from "./http/public-server.js";
@@ -157,7 +156,11 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       log,
       handler,
     });
-  const dataServer = mtls("data", refuseWhileStateLost(dataPlaneHandler({ gateway, metrics, log }), pki, metrics, log) as OptionalPeerHandler, false);
+  // While the PKI store has lost state its trust ledger recorded, it cannot say who is revoked:
+  // the data plane answers 503 pki-state-lost until an operator restores it.
+  const stateLost = new PosternError("pki-state-lost", "the gateway's PKI state was lost; an operator must restore it", { extensions: { retryAfterSeconds: 30 } });
+  const dataHandler = refuseWhile(dataPlaneHandler({ gateway, metrics, log }), () => (pki.trust.lost ? stateLost : undefined), { metrics, log });
+  const dataServer = mtls("data", dataHandler as OptionalPeerHandler, false);
   const explainDeps = {
     routes: () => gateway.routeTable,
     caBundlePem: material.caBundlePem,
@@ -243,20 +246,6 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       await pki.stop();
       await closeRedis();
     },
-  };
-}
-
-/**
- * The data plane refuses every request with `pki-state-lost` (503) while the PKI store has
- * lost state its trust ledger recorded: the store can no longer say who is revoked. The
- * check is one boolean per request; the pipeline itself is untouched.
- */
-function refuseWhileStateLost(handler: PeerHandler, pki: Pick<PkiRuntime, "trust">, metrics: MetricsRecorder, log: Logger): PeerHandler {
-  return (req, res, peer) => {
-    if (!pki.trust.lost) return handler(req, res, peer);
-    const problem = sendProblem(res, new PosternError("pki-state-lost", "the gateway's PKI state was lost; an operator must restore it", { extensions: { retryAfterSeconds: 30 } }), log, (req.url ?? "").split("?")[0]);
-    if (!req.complete) res.once("finish", () => req.socket.destroySoon());
-    metrics.request("none", problem.code, problem.status);
   };
 }
 
