@@ -12,6 +12,9 @@ import { Gateway } from "./gateway/pipeline.js";
 import { RouteTable } from "./gateway/routes.js";
 import { dataPlaneHandler } from "./http/data-plane.js";
 import { MtlsServer, type OptionalPeerHandler } from "./http/mtls-server.js";
+import { refuseWhile } from "./http/refuse-while.js";
+import { PosternError } from "./errors.js";
+import { reachRedis } from "./app-redis.js";
 import { publicEndpoints } from "./http/public-endpoints.js";
 import { PublicServer } from "./http/public-server.js";
 import type { Logger } from "./log.js";
@@ -82,6 +85,8 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   let redis: RedisClient | undefined;
   let health: RedisHealth | undefined;
   const redisUp = () => health?.up === true;
+  // Set once the PKI runs: a Redis that comes back is checked for lost state.
+  let checkTrust: (() => Promise<unknown>) | undefined;
   if (mode === "redis") {
     metrics.redisAvailable(false);
     let stopped = false;
@@ -92,6 +97,8 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       () => Object.keys(config.backends).map((backend) => `${config.redis.keyPrefix}{${backend}}:health`),
       (up) => {
         if (!stopped) log[up ? "info" : "warn"](up ? "redis connected" : "redis unavailable", { redis: describeRedis(config.redis) });
+        // Back after an outage: the data may not be (a restarted Redis that keeps nothing).
+        if (up) void checkTrust?.().catch(() => undefined);
         metrics.redisAvailable(up);
       },
     );
@@ -110,11 +117,20 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   };
   let pki: PkiRuntime;
   try {
-    pki = await startPki(config, { log, metrics, now, redis, publicBaseUrl });
+    if (redis) await reachRedis(redis, describeRedis(config.redis));
+    pki = await startPki(config, {
+      log,
+      metrics,
+      now,
+      redis,
+      publicBaseUrl,
+      storeName: redis ? `${describeRedis(config.redis)} (key prefix ${config.redis.keyPrefix}{pki}:)` : `the PKI store ${config.pki.storeDir ?? `${config.pki.dir}/store`}`,
+    });
   } catch (error) {
     await closeRedis();
     throw error;
   }
+  checkTrust = () => pki.trust.check();
   // Read at each signature, so a rotation (SIGHUP or the periodic reload) applies at once.
   const liveSigner: ForwardSigner = {
     get key() {
@@ -192,8 +208,12 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       ...extras,
       handler,
     });
+  // While the PKI store has lost state its trust ledger recorded, it cannot say who is revoked:
+  // the data plane answers 503 pki-state-lost until an operator restores it.
+  const stateLost = new PosternError("pki-state-lost", "the gateway's PKI state was lost; an operator must restore it", { extensions: { retryAfterSeconds: 30 } });
+  const dataHandler = refuseWhile(dataPlaneHandler({ gateway, metrics, log }), () => (pki.trust.lost ? stateLost : undefined), { metrics, log });
   const dataListener = config.listeners.data;
-  const dataServer = mtls("data", dataPlaneHandler({ gateway, metrics, log }) as OptionalPeerHandler, false, {
+  const dataServer = mtls("data", dataHandler as OptionalPeerHandler, false, {
     ...(dataListener.http2 ? { http2: dataListener } : {}),
     ...(dataListener.proxyProtocol ? { proxyProtocol: { isTrusted: trustedSources(dataListener.proxyProtocol.trustedSources) } } : {}),
   });
@@ -220,7 +240,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
 
   let listening = false;
   let stopping = false;
-  const ready = () => listening && !stopping && (mode === "embedded" ? storage?.health.up === true : redisUp());
+  const ready = () => listening && !stopping && !pki.trust.lost && (mode === "embedded" ? storage?.health.up === true : redisUp());
   const endpoints = publicEndpoints({
     metrics,
     readiness: () => ({
@@ -228,6 +248,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       mode,
       ...(redis ? { redis: redisUp() ? ("up" as const) : ("down" as const) } : {}),
       ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
+      ...(pki.trust.lost ? { pki: "state-lost" as const, code: "pki-state-lost" } : {}),
     }),
     caBundlePem: material.caBundlePem,
     jwks: () => pki.signingKeys.jwks(),

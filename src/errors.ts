@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   "csr-ca-request": { status: 403, title: "A client certificate can never be a CA" },
   "certificate-revoked": { status: 403, title: "The certificate is revoked" },
   "certificate-expired": { status: 403, title: "The certificate has expired" },
+  "key-revoked": { status: 403, title: "This key belongs to a revoked certificate and is never certified again" },
+  "pki-state-lost": { status: 503, title: "The PKI's store lost state the trust ledger recorded; refusing until it is restored" },
   conflict: { status: 409, title: "The resource already exists" },
   "client-closed": { status: 499, title: "The client closed the connection before the request was complete" },
   internal: { status: 500, title: "Internal error" },

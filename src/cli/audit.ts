@@ -5,9 +5,10 @@ import { UsageError } from "./usage.js";
 
 export const usage = `postern audit verify [--file data/audit.jsonl]
   --file FILE          the audit log (default data/audit.jsonl)
-Exit 0 with "ok, N lines" and the hash of the last line (record it elsewhere: a rewrite of the
-whole file, or a cut at the end, shows only against that anchor); exit 1 naming the first bad
-line and why: changed, deleted, reordered or malformed.`;
+Exit 0 with "ok, N lines", the hash of the last line (record it elsewhere: a rewrite of the
+whole file, or a cut at the end, shows only against that anchor) and how many lines each action
+has (certificate.bootstrap, certificate.issue, certificate.revoke, ...); exit 1 naming the first
+bad line and why: changed, deleted, reordered or malformed.`;
 
 /** `postern audit verify`: exit 0 when the chain holds, 1 naming the first broken line. */
 export async function runAudit(args: string[]): Promise<number> {
@@ -24,7 +25,8 @@ export async function runAudit(args: string[]): Promise<number> {
     throw error;
   });
   if (result.ok) {
-    process.stdout.write(`ok, ${result.lines} lines, head ${result.head}\n`);
+    const counts = Object.entries(result.actions).sort(([a], [b]) => a.localeCompare(b));
+    process.stdout.write(`ok, ${result.lines} lines, head ${result.head}\n${counts.map(([action, n]) => `  ${String(n).padStart(6)}  ${action}\n`).join("")}`);
     return 0;
   }
   process.stdout.write(`${values.file}: line ${result.line}: ${result.reason}\n`);

@@ -15,6 +15,8 @@ export const usage = `postern init [options]
   --root-subject DN       e.g. "CN=Acme Root CA,O=Acme" (default CN=Postern Root CA,O=Postern)
   --issuing-subject DN    e.g. "CN=Acme Issuing CA 1,O=Acme"
   --passphrase-file F     read the CA passphrase from F (created, 0600, when missing)
+  --public-base-url URL   how relying parties reach the public listener: the issuing CA then names
+                          URL/crl/root as its CRL distribution point (use the same pki.publicBaseUrl)
   --force                 replace an existing CA: nothing it issued is trusted any more
 Without --passphrase-file the passphrase comes from ${PASSPHRASE_ENV}, else <dir>/${PKI_FILES.passphrase},
 which is generated (0600) when missing. \`postern start\` issues the gateway's server certificate,
@@ -32,6 +34,7 @@ export async function runInit(args: string[]): Promise<number> {
       "root-subject": { type: "string" },
       "issuing-subject": { type: "string" },
       "passphrase-file": { type: "string" },
+      "public-base-url": { type: "string" },
       force: { type: "boolean", default: false },
     },
     strict: true,
@@ -55,6 +58,7 @@ export async function runInit(args: string[]): Promise<number> {
     ...(values["root-subject"] !== undefined ? { rootSubject: values["root-subject"] } : {}),
     ...(values["issuing-subject"] !== undefined ? { issuingSubject: values["issuing-subject"] } : {}),
     ...(values["passphrase-file"] !== undefined ? { passphraseFile: values["passphrase-file"] } : {}),
+    ...(values["public-base-url"] !== undefined ? { publicBaseUrl: publicBaseUrl(values["public-base-url"]) } : {}),
   });
   const paths = pkiPaths(dir);
   const until = (date: Date) => date.toISOString().slice(0, 10);
@@ -65,7 +69,8 @@ export async function runInit(args: string[]): Promise<number> {
     `  keys         ${paths.rootKey}, ${paths.issuingKey} (encrypted, 0600)`,
     `  trust bundle ${paths.caBundle}`,
   ];
-  const caFiles = new Set([paths.rootCert, paths.rootKey, paths.issuingCert, paths.issuingKey, paths.caBundle]);
+  lines.push(`  root CRL     ${paths.rootCrl} (signed now, valid one year: the root key may go offline)`);
+  const caFiles = new Set([paths.rootCert, paths.rootKey, paths.issuingCert, paths.issuingKey, paths.caBundle, paths.rootCrl]);
   const generated = result.createdFiles.find((f) => !caFiles.has(f));
   if (generated) lines.push(`Generated the CA passphrase in ${generated} (0600): back it up and keep it secret.`);
   const passphraseFile = values["passphrase-file"];
@@ -79,6 +84,17 @@ export async function runInit(args: string[]): Promise<number> {
   );
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
+}
+
+function publicBaseUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError("--public-base-url must be a URL, e.g. http://postern.internal:9464");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError("--public-base-url must be http:// or https://");
+  return text.replace(/\/$/, "");
 }
 
 function positiveDays(text: string | undefined, flag: string): number | undefined {

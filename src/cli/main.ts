@@ -79,6 +79,13 @@ const COMMANDS: Record<string, Command> = {
       return { usage: m.usage, run: m.runKeys };
     },
   },
+  pki: {
+    summary: "back up and restore the PKI's trust state; re-issue the built-in certificates",
+    load: async () => {
+      const m = await import("./pki.js");
+      return { usage: m.usage, run: m.runPki };
+    },
+  },
   config: {
     summary: "check the configuration as start would, or print its JSON Schema",
     load: async () => {

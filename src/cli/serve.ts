@@ -46,6 +46,9 @@ export async function runServe(args: string[]): Promise<number> {
   } catch (error) {
     process.stderr.write(`postern: ${error instanceof ConfigError ? "" : "cannot start: "}${(error as Error).message}\n`);
     await app?.stop().catch(() => undefined);
+    // Everything opened was closed, but a client library may keep a handle (a reconnect
+    // timer) alive: a start that failed must end the process, or no supervisor restarts it.
+    setTimeout(() => process.exit(process.exitCode ?? 1), 2000).unref();
     return error instanceof ConfigError ? 2 : 1;
   }
   printBanner(app.mode, app.pkiCreated, config.pki.dir, config.pki.passphraseFile ?? `${config.pki.dir}/ca-passphrase`, addresses);

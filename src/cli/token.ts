@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { PosternRequestError } from "../client/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { parseDurationSeconds } from "./keys.js";
 import { UsageError } from "./usage.js";
@@ -11,14 +12,20 @@ export const usage = `postern token create --id IDENTITY [--ttl 15m] [--role R].
 ${ADMIN_USAGE}
 Prints the token alone on the first line and its expiry on the second:
   TOKEN=$(postern token create --id ... | head -1)
-The token is shown once; only its hash is stored. Hand it over like a password.`;
+The token is shown once; only its hash is stored. Hand it over like a password. An identity or
+role the profile does not allow is refused here (exit 2), not at enrollment. Only a successful
+enrollment spends the token; 5 refused attempts delete it.`;
 
 interface CreatedToken {
   token: string;
   expiresAt: string;
 }
 
-/** `postern token create`: exit 0 with the token printed, 1 when the admin API refuses. */
+/**
+ * `postern token create`: exit 0 with the token printed; 2 when the profile would refuse the
+ * identity or roles (the same refusal enrollment would give; nothing is stored); 1 when the
+ * admin API refuses for another reason.
+ */
 export async function runToken(args: string[]): Promise<number> {
   const [action, ...rest] = args;
   if (action !== "create") throw new UsageError(action === undefined ? "give an action: create" : `unknown action ${JSON.stringify(action)}`);
@@ -46,6 +53,12 @@ export async function runToken(args: string[]): Promise<number> {
     })) as CreatedToken;
     process.stdout.write(`${created.token}\nexpires ${created.expiresAt}\n`);
     return 0;
+  } catch (error) {
+    if (error instanceof PosternRequestError && error.code === "csr-forbidden-name") {
+      process.stderr.write(`postern token: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
   } finally {
     await client.close();
   }

@@ -35,6 +35,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly stri
   { variable: "POSTERN_LOG_LEVEL", key: ["log", "level"], kind: "string" },
   { variable: "POSTERN_SHUTDOWN_READINESS_DELAY_SECONDS", key: ["shutdown", "readinessDelaySeconds"], kind: "number" },
   { variable: "POSTERN_PUBLIC_BASE_URL", key: ["pki", "publicBaseUrl"], kind: "string" },
+  { variable: "POSTERN_PKI_STATE_DIR", key: ["pki", "stateDir"], kind: "string" },
+  { variable: "POSTERN_AUDIT_LOG", key: ["pki", "auditLogPath"], kind: "string" },
   { variable: "POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS", key: ["tls", "handshakesPerSecondPerAddress"], kind: "number" },
 ];
 

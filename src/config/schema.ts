@@ -246,8 +246,14 @@ export const configSchema = z
         publicBaseUrl: z.url().optional(),
         /** Embedded mode's certificate inventory; default <dir>/store. With Redis the inventory lives in Redis. */
         storeDir: z.string().min(1).optional(),
-        /** This instance's hash-chained audit log; default <data.dir>/audit.jsonl. */
+        /** The hash-chained audit log (several instances may share it); default <data.dir>/audit.jsonl. */
         auditLogPath: z.string().min(1).optional(),
+        /**
+         * The trust ledger's directory: the CA's durable record of every issuance, revocation and
+         * cRLNumber, that the store is checked against; default <dir>/state. Must be writable and,
+         * with replicas, shared by all of them and persistent.
+         */
+        stateDir: z.string().min(1).optional(),
         /** Issuance profiles by name. */
         profiles: z.record(nonEmptyName, profileSchema).default({
           client: {

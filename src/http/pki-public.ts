@@ -7,13 +7,15 @@ import { readBody } from "./body.js";
 import type { PublicEndpoint } from "./public-server.js";
 
 /**
- * The PKI's public documents: the issuing CA's CRL (DER at /crl, PEM at /crl.pem) and the
- * OCSP responder (RFC 6960: POST /ocsp, GET /ocsp/<base64 request>). Both are signed, so
- * plain HTTP is the norm for them.
+ * The PKI's public documents: the issuing CA's CRL (DER at /crl, the CDP of issued
+ * certificates), the root CA's CRL (DER at /crl/root, the CDP of the issuing CA), both as one
+ * PEM at /crl.pem (what `openssl verify -crl_check_all -CRLfile` needs), and the OCSP responder
+ * (RFC 6960: POST /ocsp, GET /ocsp/<base64 request>). All are signed, so plain HTTP is the
+ * norm for them.
  */
 export function pkiPublicEndpoints(deps: { crl: CrlPublisher; authority: CertificateAuthority }): PublicEndpoint[] {
-  const current = () => {
-    const crl = deps.crl.current;
+  const current = async () => {
+    const crl = await deps.crl.latest();
     if (!crl) throw new PosternError("backend-unavailable", "no CRL has been built yet", { extensions: { retryAfterSeconds: 5 } });
     return crl;
   };
@@ -25,17 +27,26 @@ export function pkiPublicEndpoints(deps: { crl: CrlPublisher; authority: Certifi
     {
       path: "/crl",
       methods: ["GET", "HEAD"],
-      handle(req, res) {
-        const crl = current();
+      async handle(req, res) {
+        const crl = await current();
         send(req, res, 200, "application/pkix-crl", crl.der, crlHeaders(crl.nextUpdateMs));
+      },
+    },
+    {
+      path: "/crl/root",
+      methods: ["GET", "HEAD"],
+      handle(req, res) {
+        const root = deps.crl.rootCrl;
+        if (!root) throw new PosternError("not-found", "this gateway has no root CRL (root-ca.crl)");
+        send(req, res, 200, "application/pkix-crl", root.der, { "cache-control": "public, max-age=3600" });
       },
     },
     {
       path: "/crl.pem",
       methods: ["GET", "HEAD"],
-      handle(req, res) {
-        const crl = current();
-        send(req, res, 200, "application/x-pem-file", crl.pem, crlHeaders(crl.nextUpdateMs));
+      async handle(req, res) {
+        const crl = await current();
+        send(req, res, 200, "application/x-pem-file", deps.crl.bundlePem(crl), crlHeaders(crl.nextUpdateMs));
       },
     },
     {

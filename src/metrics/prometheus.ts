@@ -51,6 +51,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly uncaught: Counter;
   private readonly storageFailures: Counter<"reason">;
   private storageAvailable: Gauge | undefined;
+  private readonly stateLost: Gauge;
 
   /** `build` defaults to this package's version and the running Node.js. */
   constructor(options: { defaultMetrics?: boolean; build?: BuildInfo } = {}) {
@@ -155,6 +156,12 @@ export class PrometheusRecorder implements MetricsRecorder {
       labelNames: ["reason"],
       registers,
     });
+    this.stateLost = new Gauge({
+      name: "postern_pki_state_lost",
+      help: "1 while the PKI store lacks certificates or revocations its trust ledger recorded (Postern refuses until restored)",
+      registers,
+    });
+    this.stateLost.set(0);
     this.breaker = new Gauge({
       name: "postern_backend_breaker_state",
       help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
@@ -227,6 +234,9 @@ export class PrometheusRecorder implements MetricsRecorder {
   }
   certificateRevoked(reason: string): void {
     this.revocations.inc({ reason });
+  }
+  pkiStateLost(lost: boolean): void {
+    this.stateLost.set(lost ? 1 : 0);
   }
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void {
     this.expiries.set(what, atMs);

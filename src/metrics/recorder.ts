@@ -43,6 +43,8 @@ export interface MetricsRecorder {
   storageFailure(failure: StorageFailure): void;
   /** Whether embedded-mode storage takes writes (false from a failed batch until a write or a probe succeeds). */
   storageUp(up: boolean): void;
+  /** Whether the PKI store lost state its trust ledger recorded (Postern fails closed meanwhile). */
+  pkiStateLost(lost: boolean): void;
   /** When the CA, the CRL's nextUpdate and the earliest issued certificate expire (ms since epoch); exported as seconds until then. */
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void;
 }
@@ -62,6 +64,7 @@ export const noopRecorder: MetricsRecorder = {
   certificateIssued() {},
   certificateRevoked() {},
   expiresAt() {},
+  pkiStateLost() {},
   backendRequest() {},
   revocationPropagated() {},
   breakerState() {},

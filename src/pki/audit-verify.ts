@@ -5,11 +5,19 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 
 export type AuditVerifyResult =
-  | { ok: true; lines: number; /** Hash of the last line, to compare with an anchored head. */ head: string }
+  | {
+      ok: true;
+      lines: number;
+      /** Hash of the last line, to compare with an anchored head. */
+      head: string;
+      /** How many lines each action has (e.g. how many bootstrap issuances). */
+      actions: Record<string, number>;
+    }
   | { ok: false; line: number; reason: "changed" | "deleted" | "reordered" | "malformed" };
 
 interface ParsedLine {
   seq: number;
+  action: string;
   prev: string;
   hash: string;
 }
@@ -41,6 +49,7 @@ export async function verifyAuditLog(path: string): Promise<AuditVerifyResult> {
   parsed.forEach((p, i) => laterSeqs.set(p.seq, i));
   let expectedSeq = 1;
   let prevHash = GENESIS;
+  const actions: Record<string, number> = {};
   for (const [i, p] of parsed.entries()) {
     if (p.seq !== expectedSeq) {
       const movedLater = (laterSeqs.get(expectedSeq) ?? -1) > i;
@@ -50,8 +59,9 @@ export async function verifyAuditLog(path: string): Promise<AuditVerifyResult> {
     if (p.prev !== prevHash) return { ok: false, line: Math.max(1, i), reason: "changed" };
     prevHash = p.hash;
     expectedSeq = p.seq + 1;
+    actions[p.action] = (actions[p.action] ?? 0) + 1;
   }
-  return { ok: true, lines: parsed.length, head: prevHash };
+  return { ok: true, lines: parsed.length, head: prevHash, actions };
 }
 
 function parseLine(bytes: Uint8Array): ParsedLine | undefined {
@@ -68,5 +78,5 @@ function parseLine(bytes: Uint8Array): ParsedLine | undefined {
   if (typeof actor !== "string" || typeof action !== "string" || typeof subject !== "string") return undefined;
   if (typeof details !== "object" || details === null || Array.isArray(details)) return undefined;
   if (typeof prev !== "string" || !HEX64.test(prev)) return undefined;
-  return { seq: seq as number, prev, hash: createHash("sha256").update(bytes).digest("hex") };
+  return { seq: seq as number, action, prev, hash: createHash("sha256").update(bytes).digest("hex") };
 }

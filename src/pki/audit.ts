@@ -5,9 +5,11 @@
  * can rewrite the whole file can rebuild the chain, so anchor `head()` somewhere else.
  */
 import { createHash } from "node:crypto";
-import { open, stat } from "node:fs/promises";
+import { mkdir, open, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { PosternError } from "../errors.js";
-import { DurableAppender } from "./atomic-file.js";
+import { fsyncDir } from "./atomic-file.js";
+import { withFileMutex } from "./file-mutex.js";
 
 export { verifyAuditLog, type AuditVerifyResult } from "./audit-verify.js";
 
@@ -40,85 +42,133 @@ export function auditLineHash(line: Uint8Array | string): string {
 }
 
 /**
- * Appends audit events. One writer per file (one process); appends within the process are
- * ordered by call and each resolves only once durable. After a failed write every later append
- * rejects (fail closed: an admin action must not proceed unaudited); reopen to recover.
+ * Appends audit events. Several processes may append to one file (replicas sharing a data
+ * directory, a CLI next to a running gateway): each batch of appends takes the file's lock
+ * (`<path>.lock`), reads the chain's head from the file itself, appends and fsyncs, so the
+ * chain stays one sequence whoever writes. Appends within a process are ordered by call and
+ * each resolves only once durable. After a failed write every later append rejects (fail
+ * closed: an admin action must not proceed unaudited); reopen to recover.
  */
 export class AuditLog {
-  readonly #appender: DurableAppender;
+  readonly #path: string;
   readonly #now: () => number;
-  #seq: number;
-  #prev: string;
+  #head: { seq: number; hash: string };
+  #pending: Array<{ entry: Required<AuditEntry>; resolve: (e: AuditEvent) => void; reject: (e: unknown) => void }> = [];
+  #flushing: Promise<void> | undefined;
+  #failed: unknown;
+  #dirReady = false;
 
-  private constructor(appender: DurableAppender, seq: number, prev: string, now: () => number) {
-    this.#appender = appender;
-    this.#seq = seq;
-    this.#prev = prev;
+  private constructor(path: string, seq: number, prev: string, now: () => number) {
+    this.#path = path;
+    this.#head = { seq, hash: prev };
     this.#now = now;
   }
 
   /**
-   * Opens or creates the log (mode 0600) and continues its chain. A torn final line (a crash
-   * mid-append, never acknowledged) is cut off; an unreadable last complete line is refused
-   * with `internal`, since continuing would hide it.
+   * Opens the log and reads its head; the file is created at the first append (mode 0600), so
+   * opening writes nothing. An unreadable last complete line is refused with `internal`, since
+   * continuing would hide it.
    */
   static async open(path: string, opts: { now?: () => number } = {}): Promise<AuditLog> {
-    const last = await readLastLine(path);
-    let seq = 0;
-    let prev = AUDIT_GENESIS;
-    if (last) {
-      try {
-        const event = JSON.parse(last.toString("utf8")) as Partial<AuditEvent>;
-        if (!Number.isInteger(event.seq)) throw new Error("no seq");
-        seq = event.seq as number;
-      } catch (err) {
-        throw new PosternError("internal", `audit log ${path} ends with an unreadable line`, { cause: err });
-      }
-      prev = auditLineHash(last);
-    }
-    return new AuditLog(await DurableAppender.open(path), seq, prev, opts.now ?? Date.now);
+    const head = await readHead(path, false);
+    return new AuditLog(path, head.seq, head.hash, opts.now ?? Date.now);
   }
 
   /** Appends one event and resolves with it once it is on disk. */
   append(entry: AuditEntry): Promise<AuditEvent> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     for (const key of ["actor", "action", "subject"] as const) {
       if (typeof entry[key] !== "string") return Promise.reject(new TypeError(`audit ${key} must be a string`));
     }
-    const event: AuditEvent = {
-      seq: this.#seq + 1,
-      at: new Date(this.#now()).toISOString(),
-      actor: entry.actor,
-      action: entry.action,
-      subject: entry.subject,
-      details: entry.details ?? {},
-      prev: this.#prev,
-    };
-    let line: string;
+    const full = { ...entry, details: entry.details ?? {} };
     try {
-      line = JSON.stringify(event); // may throw (BigInt, cycles): before any state changes
+      JSON.stringify(full.details); // may throw (BigInt, cycles): before anything is queued
     } catch (err) {
       return Promise.reject(err);
     }
-    // seq and prev advance synchronously, so concurrent appends chain in call order; the
-    // appender writes them in that same order.
-    this.#seq = event.seq;
-    this.#prev = auditLineHash(line);
-    return this.#appender.append(line + "\n").then(() => event);
+    return new Promise<AuditEvent>((resolve, reject) => {
+      this.#pending.push({ entry: full, resolve, reject });
+      this.#flushing ??= this.#flush();
+    });
   }
 
-  /** seq and hash of the last line: record it elsewhere to detect truncation or a rewrite. */
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending;
+      this.#pending = [];
+      try {
+        if (this.#failed !== undefined) throw this.#failed;
+        if (!this.#dirReady) {
+          await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 });
+          this.#dirReady = true;
+        }
+        const events = await withFileMutex(`${this.#path}.lock`, () => this.#appendBatch(batch.map((b) => b.entry)));
+        batch.forEach((b, i) => b.resolve(events[i]!));
+      } catch (err) {
+        this.#failed ??= err;
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.#flushing = undefined;
+  }
+
+  /** Under the lock: continue the chain from the file's own last line. */
+  async #appendBatch(entries: Required<AuditEntry>[]): Promise<AuditEvent[]> {
+    let { seq, hash } = await readHead(this.#path, true);
+    const at = new Date(this.#now()).toISOString();
+    const events: AuditEvent[] = [];
+    let text = "";
+    for (const e of entries) {
+      const event: AuditEvent = { seq: seq + 1, at, actor: e.actor, action: e.action, subject: e.subject, details: e.details, prev: hash };
+      const line = JSON.stringify(event);
+      seq = event.seq;
+      hash = auditLineHash(line);
+      text += line + "\n";
+      events.push(event);
+    }
+    const handle = await open(this.#path, "a", 0o600);
+    let created = false;
+    try {
+      created = seq === events.length && (await handle.stat()).size === 0;
+      await handle.writeFile(text);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    if (created) await fsyncDir(dirname(this.#path));
+    this.#head = { seq, hash };
+    return events;
+  }
+
+  /** seq and hash of the last line this process saw: record it elsewhere to detect truncation or a rewrite. */
   head(): { seq: number; hash: string } {
-    return { seq: this.#seq, hash: this.#prev };
+    return { ...this.#head };
   }
 
-  /** Waits for pending appends and closes the file. */
-  close(): Promise<void> {
-    return this.#appender.close();
+  /** Waits for pending appends. */
+  async close(): Promise<void> {
+    await this.#flushing;
   }
 }
 
-/** Returns the last complete line (without newline), truncating a torn tail first. */
-async function readLastLine(path: string): Promise<Buffer | undefined> {
+/** The chain's head in the file at `path` (genesis when empty or missing). `repair` cuts a torn tail. */
+async function readHead(path: string, repair: boolean): Promise<{ seq: number; hash: string }> {
+  const last = await readLastLine(path, repair);
+  if (!last) return { seq: 0, hash: AUDIT_GENESIS };
+  try {
+    const event = JSON.parse(last.toString("utf8")) as Partial<AuditEvent>;
+    if (!Number.isInteger(event.seq)) throw new Error("no seq");
+    return { seq: event.seq as number, hash: auditLineHash(last) };
+  } catch (err) {
+    throw new PosternError("internal", `audit log ${path} ends with an unreadable line`, { cause: err });
+  }
+}
+
+/**
+ * Returns the last complete line (without newline). A torn tail (a crash mid-append, never
+ * acknowledged) is cut off when `repair` (under the lock), else skipped.
+ */
+async function readLastLine(path: string, repair: boolean): Promise<Buffer | undefined> {
   let size = await stat(path).then(
     (s) => s.size,
     (err: NodeJS.ErrnoException) => {
@@ -127,7 +177,7 @@ async function readLastLine(path: string): Promise<Buffer | undefined> {
     },
   );
   if (size === 0) return undefined;
-  const handle = await open(path, "r+");
+  const handle = await open(path, repair ? "r+" : "r");
   try {
     for (let window = 64 * 1024; size > 0; window *= 2) {
       const start = Math.max(0, size - window);
@@ -137,8 +187,10 @@ async function readLastLine(path: string): Promise<Buffer | undefined> {
       if (end === -1 && start > 0) continue; // one very long line: widen the window
       if (end !== buf.length - 1) {
         size = start + end + 1; // end = -1 empties a file holding only a torn line
-        await handle.truncate(size);
-        await handle.sync();
+        if (repair) {
+          await handle.truncate(size);
+          await handle.sync();
+        }
         continue;
       }
       const begin = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;

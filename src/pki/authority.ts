@@ -4,15 +4,18 @@ import type { MetricsRecorder } from "../metrics/recorder.js";
 import type { AuditLog } from "./audit.js";
 import type { PkiMaterial } from "./bootstrap.js";
 import type { CrlPublisher } from "./crl-publisher.js";
-import { issueFromCsrNow, parseCsr } from "./csr.js";
+import { issueFromCsrNow, parseCsr, type ParsedCsr } from "./csr.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
 import { issueLeafDer, type IssuedCertificate } from "./issue.js";
 import type { KeyAlgorithm } from "./keys.js";
 import { respondOcsp } from "./ocsp.js";
 import { parseSerial } from "./serial.js";
 import { issuePkcs12 } from "./pkcs12.js";
-import { lifetimeFor, type CertificateProfile } from "./profile.js";
+import { identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./profile.js";
+import { keyHashOfCertificate, keyHashOfSpki } from "./key-hash.js";
 import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store.js";
+import type { TrustGuard } from "./trust-guard.js";
+import type { TrustLedger } from "./trust-ledger.js";
 
 export interface AuthorityOptions {
   material: PkiMaterial;
@@ -26,6 +29,12 @@ export interface AuthorityOptions {
   renewalGraceSeconds: number;
   metrics: MetricsRecorder;
   now: () => number;
+  /** The CA's durable record: every issuance and revocation reaches it before the store. */
+  ledger: TrustLedger;
+  /** Issuing waits while the store has lost state the ledger recorded. */
+  trust: Pick<TrustGuard, "assertIntact">;
+  /** Refused enrollments a token survives; the next one deletes it. Default 5. */
+  maxTokenFailures?: number;
 }
 
 export interface IssuedResult {
@@ -44,6 +53,8 @@ export type Actor = string;
 
 const TOKEN_PATTERN = /^pt_[A-Za-z0-9_-]{43}$/;
 const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
+/** Built-in CA certificates: in the inventory, but revoked only in their issuer's (the root's) CRL. */
+const CA_PROFILES = new Set(["root-ca", "issuing-ca"]);
 
 /**
  * The online certificate authority: enrollment tokens, issuance (CSR, token enrollment,
@@ -59,13 +70,24 @@ export class CertificateAuthority {
     return profile;
   }
 
-  /** A one-time enrollment token, bound to one identity, valid `ttlSeconds`. Only its hash is stored. */
+  /**
+   * A one-time enrollment token, bound to one identity, valid `ttlSeconds`. Only its hash is
+   * stored. An identity or role the profile would refuse at enrollment is refused now
+   * (`csr-forbidden-name`, 403), and nothing is stored.
+   */
   async createToken(input: { identity: string; roles?: string[]; profile?: string; ttlSeconds: number; actor: Actor }): Promise<{ token: string; expiresAt: string }> {
     const profile = this.profile(input.profile);
     if (!Number.isInteger(input.ttlSeconds) || input.ttlSeconds < 1 || input.ttlSeconds > MAX_TOKEN_TTL_SECONDS) {
       throw new PosternError("bad-request", `ttl must be 1 s to ${MAX_TOKEN_TTL_SECONDS / 86_400} days`);
     }
     const roles = input.roles ?? [...profile.roles];
+    if (!identityAllowed(profile, input.identity)) {
+      throw new PosternError("csr-forbidden-name", `profile ${profile.name} does not allow the identity ${shown(input.identity)} (allowed: ${profile.allowedIdentityPatterns.join(", ")})`);
+    }
+    if (!rolesAllowed(profile, roles)) {
+      throw new PosternError("csr-forbidden-name", `profile ${profile.name} does not allow the role(s) ${shown(roles.filter((r) => !profile.roles.includes(r)).join(", "))} (allowed: ${profile.roles.join(", ")})`);
+    }
+    this.o.trust.assertIntact();
     const token = `pt_${randomBytes(32).toString("base64url")}`;
     const now = this.o.now();
     const expiresAtMs = now + input.ttlSeconds * 1000;
@@ -74,25 +96,38 @@ export class CertificateAuthority {
     return { token, expiresAt: new Date(expiresAtMs).toISOString() };
   }
 
-  /** Token enrollment: the key stays on the client; the token is spent whether or not the CSR passes. */
+  /**
+   * Token enrollment: the key stays on the client. Only a certificate issued spends the token;
+   * a refused attempt (bad CSR, other identity, weak key) is counted, and the token is deleted
+   * at the `maxTokenFailures`-th. Two enrollments racing with one token: one wins.
+   */
   async enroll(input: { token: string; csrPem: string }): Promise<IssuedResult> {
     if (!TOKEN_PATTERN.test(input.token)) throw new PosternError("token-invalid");
-    const record = await this.o.store.consumeToken(hashToken(input.token), this.o.now());
+    const hash = hashToken(input.token);
+    const record = await this.o.store.peekToken(hash, this.o.now());
     if (!record) throw new PosternError("token-invalid");
+    this.o.trust.assertIntact();
     const actor = `token:${record.identity}`;
+    let issued: IssuedCertificate;
     try {
-      const issued = issueFromCsrNow({
-        ...this.issuing(),
-        csrPem: input.csrPem,
-        profile: this.profile(record.profile),
-        identity: record.identity,
-        roles: record.roles,
-      });
-      return await this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued");
+      const profile = this.profile(record.profile);
+      const csr = parseCsr(input.csrPem);
+      checkBoundIdentity(csr, record.identity);
+      this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
+      issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: record.identity, roles: record.roles });
     } catch (error) {
-      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error) } });
+      const max = this.o.maxTokenFailures ?? 5;
+      const failures = await this.o.store.failToken(hash, max);
+      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error), failures, tokenDeleted: failures >= max } });
+      if (error instanceof PosternError && error.code !== "internal") {
+        const left = max - failures;
+        throw new PosternError(error.code, `${error.detail ?? error.message} (${left > 0 ? `the token survives ${left} more refused attempt(s)` : "the token is now deleted"})`, { cause: error });
+      }
       throw error;
     }
+    // Spent only now, and only once: a concurrent enrollment that won keeps its certificate.
+    if (!(await this.o.store.consumeToken(hash, this.o.now()))) throw new PosternError("token-invalid");
+    return this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued");
   }
 
   /**
@@ -101,7 +136,10 @@ export class CertificateAuthority {
    */
   async issueFromCsr(input: { csrPem: string; identity?: string; roles?: string[]; profile?: string; lifetimeSeconds?: number; actor: Actor }): Promise<IssuedResult> {
     const profile = this.profile(input.profile);
-    const roles = input.roles ?? (parseCsr(input.csrPem).organizationalUnits.length === 0 ? [...profile.roles] : undefined);
+    this.o.trust.assertIntact();
+    const csr = parseCsr(input.csrPem);
+    this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
+    const roles = input.roles ?? (csr.organizationalUnits.length === 0 ? [...profile.roles] : undefined);
     const issued = issueFromCsrNow({
       ...this.issuing(),
       csrPem: input.csrPem,
@@ -116,6 +154,7 @@ export class CertificateAuthority {
   /** Server-side key generation: the key and certificate in a password-protected PKCS#12 bundle. */
   async issuePkcs12(input: { identity: string; roles?: string[]; profile?: string; keyAlgorithm: KeyAlgorithm; password: string; lifetimeSeconds?: number; actor: Actor }): Promise<{ result: IssuedResult; pfx: Uint8Array }> {
     const profile = this.profile(input.profile);
+    this.o.trust.assertIntact();
     const { pfx, certificate } = await issuePkcs12({
       ...this.issuing(),
       identity: input.identity,
@@ -135,6 +174,7 @@ export class CertificateAuthority {
    * within the configured grace period.
    */
   async renew(input: { peerCertDer: Uint8Array; csrPem?: string }): Promise<IssuedResult> {
+    this.o.trust.assertIntact();
     const peer = new X509Certificate(input.peerCertDer);
     const identity: ClientIdentity = identityFromCertificate(peer);
     const current = await this.o.store.getCertificate(identity.serial);
@@ -146,8 +186,10 @@ export class CertificateAuthority {
     const actor = current.identity;
     let issued: IssuedCertificate;
     if (input.csrPem) {
+      this.#refuseRevokedKey(keyHashOfSpki(parseCsr(input.csrPem).spki));
       issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles });
     } else {
+      this.#refuseRevokedKey(keyHashOfCertificate(peer.toString()));
       issued = issueLeafDer({
         ...this.issuing(),
         spki: new Uint8Array(peer.publicKey.export({ type: "spki", format: "der" })),
@@ -160,11 +202,22 @@ export class CertificateAuthority {
     return this.record(issued, profile.name, actor, "certificate.renew", "renewed", { previousSerial: current.serial, newKey: Boolean(input.csrPem) });
   }
 
-  /** Revokes one certificate by serial. Idempotent: the first reason and time stay. */
+  /**
+   * Revokes one certificate by serial. Idempotent: the first reason and time stay. The
+   * revocation reaches the trust ledger (with the key, never to be certified again) before
+   * the store, so a crash between the two is completed at the next check, and a store that
+   * loses it is caught. Still allowed while the state is lost: refusing more is always safe.
+   */
   async revoke(input: { serial: string; reason: RevocationReason; actor: Actor }): Promise<CertificateRecord> {
     const serial = parseSerial(input.serial);
     const before = await this.o.store.getCertificate(serial);
-    const after = await this.o.store.revoke(serial, input.reason, this.o.now());
+    if (!before) throw new PosternError("not-found", "no certificate with this serial");
+    if (before.profile !== undefined && CA_PROFILES.has(before.profile)) {
+      throw new PosternError("forbidden", "a CA certificate is revoked in its issuer's CRL (the root's), not by this CA");
+    }
+    const atMs = this.o.now();
+    if (before.status !== "revoked") await this.o.ledger.recordRevocation({ serial, reason: input.reason, revokedAtMs: atMs }, keyHashOfCertificate(before.pem));
+    const after = await this.o.store.revoke(serial, input.reason, atMs);
     if (!after) throw new PosternError("not-found", "no certificate with this serial");
     if (before?.status !== "revoked") {
       this.o.metrics.certificateRevoked(input.reason);
@@ -179,7 +232,7 @@ export class CertificateAuthority {
     let cursor: string | undefined;
     do {
       const page = await this.o.store.listCertificates({ identity: input.identity, status: "valid", limit: 1000, ...(cursor ? { cursor } : {}) });
-      serials.push(...page.items.map((item) => item.serial));
+      serials.push(...page.items.filter((item) => item.profile === undefined || !CA_PROFILES.has(item.profile)).map((item) => item.serial));
       cursor = page.nextCursor;
     } while (cursor);
     for (const serial of serials) await this.revoke({ serial, reason: input.reason, actor: input.actor });
@@ -199,6 +252,9 @@ export class CertificateAuthority {
       nowMs: this.o.now(),
       validitySeconds: 3600,
       lookup: async (serial) => {
+        // The ledger first: a revocation the store lost is still a revocation.
+        const known = this.o.ledger.state.revocations.get(serial);
+        if (known) return { status: "revoked", revokedAtMs: known.revokedAtMs, reason: known.reason };
         const record = await this.o.store.getCertificate(serial);
         if (!record) return { status: "unknown" };
         if (record.status === "revoked") return { status: "revoked", revokedAtMs: record.revokedAtMs ?? 0, reason: record.revocationReason ?? "unspecified" };
@@ -207,23 +263,11 @@ export class CertificateAuthority {
     });
   }
 
-  /** Records a certificate issued outside the API (the bootstrap's demo and admin certificates). */
-  async adopt(chainPem: string, profile: string): Promise<void> {
-    const cert = new X509Certificate(chainPem);
-    const identity = identityFromCertificate(cert);
-    if (await this.o.store.getCertificate(identity.serial)) return;
-    await this.o.store.putCertificate({
-      serial: identity.serial,
-      identity: identity.id,
-      roles: identity.roles,
-      fingerprint: identity.fingerprint,
-      notBeforeMs: Date.parse(cert.validFrom),
-      notAfterMs: identity.notAfterMs,
-      issuedAtMs: Date.parse(cert.validFrom),
-      pem: cert.toString(),
-      status: "valid",
-      profile,
-    });
+  /** Refuses (`key-revoked`) a key whose certificate was revoked. */
+  #refuseRevokedKey(keyHash: string): void {
+    if (this.o.ledger.state.revokedKeys.has(keyHash)) {
+      throw new PosternError("key-revoked", "a certificate for this key was revoked: make a new key");
+    }
   }
 
   private issuing() {
@@ -250,6 +294,10 @@ export class CertificateAuthority {
       status: "valid",
       profile,
     });
+    // Then the ledger, before the certificate is handed out: a certificate anyone holds is one
+    // the store is checked for. (Store first, so a store write that fails never leaves the
+    // ledger expecting a certificate the store never had: that would read as lost state.)
+    await this.o.ledger.recordCertificates([{ serial: issued.serial, fingerprint: issued.fingerprint }]);
     await this.o.audit.append({ actor, action, subject: issued.serial, details: { identity: issued.identity, roles: issued.roles, profile, notAfterMs: issued.notAfterMs, ...details } });
     this.o.metrics.certificateIssued(kind, issued.notAfterMs);
     return {
@@ -266,6 +314,26 @@ export class CertificateAuthority {
 
 function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
+}
+
+/**
+ * Refuses a CSR that names another identity than the token's, saying which one the token is
+ * for (the profile check would only say the CN differs).
+ */
+function checkBoundIdentity(csr: ParsedCsr, bound: string): void {
+  const lastSegment = bound.split("/").filter((s) => s !== "").pop();
+  const asked = csr.uris.find((u) => u !== bound) ?? csr.commonNames.find((cn) => cn !== bound && cn !== lastSegment);
+  const uriOk = csr.uris.length === 0 || csr.uris.includes(bound);
+  const cnOk = csr.commonNames.every((cn) => cn === bound || cn === lastSegment);
+  if (!uriOk || !cnOk) {
+    throw new PosternError("csr-forbidden-name", `this token is bound to ${bound}; the CSR asks for ${asked === undefined ? "another name" : shown(asked)}`);
+  }
+}
+
+/** Client input quoted in an error: printable, and at most 100 characters. */
+function shown(text: string): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, "?");
+  return clean.length > 100 ? `${clean.slice(0, 100)}…` : clean;
 }
 
 function codeOf(error: unknown): string {

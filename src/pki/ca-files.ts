@@ -21,6 +21,7 @@ export const PKI_FILES = {
   adminCert: "admin.crt",
   adminKey: "admin.key",
   passphrase: "ca-passphrase",
+  rootCrl: "root-ca.crl",
 } as const;
 
 export type PkiFileName = keyof typeof PKI_FILES;
@@ -81,6 +82,22 @@ export async function readText(path: string): Promise<string> {
   }
 }
 
+/** A file a plan will write (nothing is written until the plan is committed). */
+export interface PlannedFile {
+  path: string;
+  data: string;
+  mode: number;
+}
+
+/** Writes planned files in order, each atomically; returns their paths. */
+export async function writePlannedFiles(files: readonly PlannedFile[]): Promise<string[]> {
+  for (const f of files) {
+    await mkdir(dirname(f.path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(f.path, f.data, f.mode);
+  }
+  return files.map((f) => f.path);
+}
+
 export interface PassphraseSource {
   dir: string;
   passphrase?: string | undefined;
@@ -117,6 +134,21 @@ export async function resolvePassphrase(
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await writeFileAtomic(file, passphrase + "\n", SECRET_MODE);
   return { passphrase, createdFile: file };
+}
+
+/**
+ * Like `resolvePassphrase(src, true)` but writes nothing: a passphrase that had to be made up
+ * comes back with the file it belongs in, for the caller to write with everything else.
+ */
+export async function findOrMakePassphrase(src: PassphraseSource): Promise<{ passphrase: string; newFile?: PlannedFile }> {
+  try {
+    return await resolvePassphrase(src, false);
+  } catch (error) {
+    if (!(error instanceof PosternError) || error.code !== "not-found") throw error;
+  }
+  const passphrase = randomBytes(32).toString("base64url");
+  const path = src.passphraseFile ?? join(src.dir, PKI_FILES.passphrase);
+  return { passphrase, newFile: { path, data: passphrase + "\n", mode: SECRET_MODE } };
 }
 
 function checkPassphrase(value: string, where: string): string {

@@ -12,17 +12,20 @@ import {
   PUBLIC_MODE,
   SECRET_MODE,
   exists,
+  findOrMakePassphrase,
   pkiPaths,
   readText,
-  resolvePassphrase,
-  writeFileAtomic,
+  writePlannedFiles,
+  type PlannedFile,
 } from "./ca-files.js";
+import { buildRootCrl } from "./crl.js";
 import type { IssuingCa } from "./issue-context.js";
 import { tbsChildren } from "./issue-context.js";
 import {
   KEY_USAGE,
   authorityKeyIdentifier,
   basicConstraints,
+  crlDistributionPoint,
   derToPem,
   encodeName,
   keyIdentifierOf,
@@ -80,18 +83,26 @@ export interface InitCaResult extends CaMaterial {
   createdFiles: string[];
 }
 
-/** Creates the root and issuing CA under `dir`. Throws `conflict` if a CA exists and !force. */
-export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
+/** A CA made in memory: its material, root key, and the files that would hold it. */
+export interface CreatedCa extends CaMaterial {
+  passphrase: string;
+  rootKey: KeyObject;
+  /** Keys, certificates, bundle, root CRL (and a generated passphrase file first), in write order. */
+  files: PlannedFile[];
+}
+
+/**
+ * Makes a root and issuing CA in memory and plans their files; writes nothing. With
+ * `publicBaseUrl`, the issuing CA names where the root's CRL is (`<url>/crl/root`), so
+ * relying parties that follow CDPs find it.
+ */
+export async function createCa(opts: InitCaOptions & { publicBaseUrl?: string | undefined }): Promise<CreatedCa> {
   const paths = pkiPaths(opts.dir);
   const rootName = subjectName(opts.rootSubject, "Postern Root CA");
   const issuingName = subjectName(opts.issuingSubject, "Postern Issuing CA 1");
-  if (!opts.force && ((await exists(paths.rootCert)) || (await exists(paths.rootKey)))) {
-    throw new PosternError("conflict", `a CA already exists in ${opts.dir}; use force to replace it`);
-  }
   const algorithm = opts.keyAlgorithm ?? "P-256";
   const nowMs = (opts.now ?? Date.now)();
-  await mkdir(opts.dir, { recursive: true });
-  const { passphrase, createdFile } = await resolvePassphrase(opts, true);
+  const { passphrase, newFile } = await findOrMakePassphrase(opts);
   const [rootKeys, issuingKeys] = await Promise.all([generateKeyPair(algorithm), generateKeyPair(algorithm)]);
   const rootNotAfter = nowMs + (opts.rootLifetimeDays ?? 3650) * DAY_MS;
   const rootSpki = spkiOf(rootKeys.publicKey);
@@ -106,19 +117,25 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
     spki: issuingSpki, keyId: keyIdentifierOf(issuingSpki), authorityKeyId: rootKeyId, pathLength: 0,
     notBeforeMs: nowMs - 60_000, notAfterMs: Math.min(nowMs + (opts.issuingLifetimeDays ?? 1825) * DAY_MS, rootNotAfter),
     signer: rootKeys.privateKey,
+    ...(opts.publicBaseUrl !== undefined ? { crlUrl: `${opts.publicBaseUrl}/crl/root` } : {}),
   });
   const rootCertPem = derToPem(rootDer);
   const issuingCertPem = derToPem(issuingDer);
   const caBundlePem = issuingCertPem + rootCertPem;
-  await writeFileAtomic(paths.rootKey, encryptPrivateKeyPem(rootKeys.privateKey, passphrase), SECRET_MODE);
-  await writeFileAtomic(paths.issuingKey, encryptPrivateKeyPem(issuingKeys.privateKey, passphrase), SECRET_MODE);
-  await writeFileAtomic(paths.rootCert, rootCertPem, PUBLIC_MODE);
-  await writeFileAtomic(paths.issuingCert, issuingCertPem, PUBLIC_MODE);
-  await writeFileAtomic(paths.caBundle, caBundlePem, PUBLIC_MODE);
-  const createdFiles = [paths.rootCert, paths.rootKey, paths.issuingCert, paths.issuingKey, paths.caBundle];
-  if (createdFile) createdFiles.push(createdFile);
+  const root = { cert: new x509.X509Certificate(rootDer) };
+  // The root's CRL is signed now, while its key is at hand: the root key may go offline later.
+  const rootCrl = buildRootCrl({ root: { cert: root.cert, privateKey: await toPrivateCryptoKey(rootKeys.privateKey) }, crlNumber: BigInt(Math.floor(nowMs / 1000)), nowMs });
+  const files: PlannedFile[] = [
+    ...(newFile ? [newFile] : []),
+    { path: paths.rootKey, data: encryptPrivateKeyPem(rootKeys.privateKey, passphrase), mode: SECRET_MODE },
+    { path: paths.issuingKey, data: encryptPrivateKeyPem(issuingKeys.privateKey, passphrase), mode: SECRET_MODE },
+    { path: paths.rootCert, data: rootCertPem, mode: PUBLIC_MODE },
+    { path: paths.issuingCert, data: issuingCertPem, mode: PUBLIC_MODE },
+    { path: paths.caBundle, data: caBundlePem, mode: PUBLIC_MODE },
+    { path: paths.rootCrl, data: rootCrl.pem, mode: PUBLIC_MODE },
+  ];
   return {
-    root: { cert: new x509.X509Certificate(rootDer) },
+    root,
     issuer: {
       cert: new x509.X509Certificate(issuingDer),
       privateKey: await toPrivateCryptoKey(issuingKeys.privateKey),
@@ -128,8 +145,24 @@ export async function initCa(opts: InitCaOptions): Promise<InitCaResult> {
     rootCertPem,
     issuingCertPem,
     passphrase,
-    createdFiles,
+    rootKey: rootKeys.privateKey,
+    files,
   };
+}
+
+/** Creates the root and issuing CA under `dir`. Throws `conflict` if a CA exists and !force. */
+export async function initCa(opts: InitCaOptions & { publicBaseUrl?: string | undefined }): Promise<InitCaResult> {
+  const paths = pkiPaths(opts.dir);
+  subjectName(opts.rootSubject, "Postern Root CA"); // a bad subject is a bad request, whatever exists
+  subjectName(opts.issuingSubject, "Postern Issuing CA 1");
+  if (!opts.force && ((await exists(paths.rootCert)) || (await exists(paths.rootKey)))) {
+    throw new PosternError("conflict", `a CA already exists in ${opts.dir}; use force to replace it`);
+  }
+  await mkdir(opts.dir, { recursive: true });
+  const created = await createCa(opts);
+  const createdFiles = await writePlannedFiles(created.files);
+  const { files: _files, rootKey: _rootKey, ...material } = created;
+  return { ...material, createdFiles };
 }
 
 /** True when `dir` holds a root CA certificate. */
@@ -195,6 +228,8 @@ interface CaCertificateParams {
   notBeforeMs: number;
   notAfterMs: number;
   signer: KeyObject;
+  /** CRL distribution point of the issuer's CRL that lists this certificate. */
+  crlUrl?: string;
 }
 
 function caCertificate(p: CaCertificateParams): Bytes {
@@ -211,6 +246,7 @@ function caCertificate(p: CaCertificateParams): Bytes {
         keyUsage([KEY_USAGE.digitalSignature, KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]),
         subjectKeyIdentifier(p.keyId),
         authorityKeyIdentifier(p.authorityKeyId),
+        ...(p.crlUrl !== undefined ? [crlDistributionPoint(p.crlUrl)] : []),
       ],
     },
     p.signer,

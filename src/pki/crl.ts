@@ -4,6 +4,7 @@
  * 100k entries around a second (x509's generator is O(n^2), pitfall 4). The CRL is an output
  * only: revocation state lives in the store.
  */
+import { createHash } from "node:crypto";
 import { REVOCATION_REASONS, type RevokedEntry } from "./store.js";
 import { TAG, bitString, ctx, integerFromHex, octets, oid, seq, time, tlv, tlvOf, uint } from "./der.js";
 import { issuerFacts, issuerSigner, type SigningIssuer } from "./crl-sign.js";
@@ -35,15 +36,33 @@ const MAX_CRL_NUMBER = (1n << 159n) - 1n;
 
 /**
  * Encodes one revokedCertificates entry. The serial is the certificate's own serialNumber
- * bytes (pitfall 6). `unspecified` is expressed by omitting the reasonCode extension, as
- * RFC 5280 §5.3.1 asks. Throws RangeError on malformed serials or unknown reasons.
+ * bytes (pitfall 6). Every entry carries its reasonCode, `unspecified` (0) included: the OCSP
+ * responder states the same reason for the same certificate, and a relying party comparing
+ * the two must find them equal (RFC 5280 §5.3.1 only recommends omitting 0). Throws
+ * RangeError on malformed serials or unknown reasons.
  */
 export function encodeCrlEntry(entry: RevokedEntry): Uint8Array {
   const code = REVOCATION_REASONS[entry.reason];
   if (code === undefined) throw new RangeError(`unknown revocation reason ${String(entry.reason)}`);
-  const parts = [integerFromHex(entry.serial), time(entry.revokedAtMs)];
-  if (code !== 0) parts.push(reasonExtensions(code));
-  return tlvOf(TAG.sequence, parts);
+  return tlvOf(TAG.sequence, [integerFromHex(entry.serial), time(entry.revokedAtMs), reasonExtensions(code)]);
+}
+
+/**
+ * Hex SHA-256 naming a revocation set: serials, times (whole seconds, as a CRL encodes them)
+ * and reasons, sorted by serial, the first entry of a serial winning. Equal sets give equal
+ * digests on every replica, so a stored CRL can be recognised as current.
+ */
+export function crlEntriesDigest(entries: readonly RevokedEntry[]): string {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const e of entries) {
+    const serial = e.serial.toLowerCase();
+    if (seen.has(serial)) continue;
+    seen.add(serial);
+    lines.push(`${serial} ${Math.floor(e.revokedAtMs / 1000)} ${e.reason}`);
+  }
+  lines.sort();
+  return createHash("sha256").update(lines.join("\n")).digest("hex");
 }
 
 const reasonExtensionsByCode = new Map<number, Uint8Array<ArrayBuffer>>();

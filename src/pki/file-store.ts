@@ -17,7 +17,7 @@ import { acquireStoreLock } from "./store-lock.js";
 import { revokedEntryOf, StoreMemoryIndex, type JournalOp } from "./store-memory-index.js";
 import type {
   CertificateFilter, CertificatePage, CertificateRecord, EnrollmentTokenRecord, PkiStore,
-  RevocationReason, RevokedEntry,
+  RevocationReason, RevokedEntry, StoreCounts, StoredCrl,
 } from "./store.js";
 
 export interface FileStoreOptions {
@@ -52,6 +52,7 @@ export class FileStore implements PkiStore {
   #compaction: Promise<void> | undefined;
   #failed: unknown;
   #closed = false;
+  #readOnly = false;
 
   private constructor(dir: string, opts: FileStoreOptions) {
     this.#path = join(dir, JOURNAL);
@@ -78,6 +79,19 @@ export class FileStore implements PkiStore {
     return store;
   }
 
+  /**
+   * A read-only view of the journal as it is now, without the lock, for a backup next to a
+   * running gateway: the journal is append-only and compacted by atomic rename, so what is
+   * read is always a consistent prefix. Every write throws `internal`.
+   */
+  static async openReadOnly(dir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
+    const store = new FileStore(dir, opts);
+    store.#readOnly = true;
+    store.#release = async () => undefined;
+    await replayJournal(store.#path, (op) => store.#index.apply(op as JournalOp, true), { truncate: false });
+    return store;
+  }
+
   /** Applies in memory now, resolves once the line is durable. */
   #commit(op: JournalOp): Promise<void> {
     this.#writable();
@@ -99,6 +113,7 @@ export class FileStore implements PkiStore {
 
   #writable(): void {
     if (this.#closed) throw new PosternError("internal", "PKI store is closed");
+    if (this.#readOnly) throw new PosternError("internal", "this PKI store view is read-only");
     if (this.#failed !== undefined) {
       throw new PosternError("internal", "PKI store failed earlier; reopen it", { cause: this.#failed });
     }
@@ -187,10 +202,26 @@ export class FileStore implements PkiStore {
     return [...this.#index.revoked.values()].map((e) => ({ ...e }));
   }
 
+  async missingCertificates(serials: readonly string[]): Promise<string[]> {
+    return serials.filter((serial) => !this.#index.certs.has(normalizeSerial(serial)));
+  }
+
+  async counts(): Promise<StoreCounts> {
+    return { certificates: this.#index.certs.size, revoked: this.#index.revoked.size };
+  }
+
   async putToken(record: EnrollmentTokenRecord): Promise<void> {
     const rec = checkTokenRecord(record);
     if (this.#index.tokens.has(rec.tokenHash)) throw new PosternError("conflict", "token already exists");
     await this.#commit({ op: "token", rec });
+  }
+
+  async peekToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined> {
+    if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return undefined;
+    const rec = this.#index.tokens.get(tokenHash);
+    if (!rec || !(nowMs < rec.expiresAtMs)) return undefined;
+    await this.#lastWrite; // a token created just now may still be on its way to disk
+    return { ...rec, roles: [...rec.roles] };
   }
 
   async consumeToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined> {
@@ -202,10 +233,37 @@ export class FileStore implements PkiStore {
     return { ...rec, roles: [...rec.roles] };
   }
 
-  async nextCrlNumber(): Promise<bigint> {
-    const n = this.#index.crlNumber + 1n;
-    await this.#commit({ op: "crl", n: n.toString() });
-    return n;
+  async failToken(tokenHash: string, maxFailures: number): Promise<number> {
+    if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return 0;
+    const rec = this.#index.tokens.get(tokenHash);
+    if (!rec) return 0;
+    const failures = (rec.failures ?? 0) + 1;
+    await this.#commit({ op: "tokfail", tokenHash, failures, max: maxFailures }); // applied in memory first
+    return failures;
+  }
+
+  async listTokens(nowMs: number): Promise<EnrollmentTokenRecord[]> {
+    return [...this.#index.tokens.values()].filter((r) => nowMs < r.expiresAtMs).map((r) => ({ ...r, roles: [...r.roles] }));
+  }
+
+  async getCrlState(opts: { withDer?: boolean } = {}): Promise<StoredCrl | undefined> {
+    const crl = this.#index.crl;
+    if (crl && crl.crlNumber === this.#index.crlNumber) {
+      const { der, ...rest } = crl;
+      return opts.withDer === false || der === undefined ? rest : { ...rest, der };
+    }
+    // Only a bare counter (older journals): a state with that number and nothing else.
+    return this.#index.crlNumber > 0n ? { crlNumber: this.#index.crlNumber, thisUpdateMs: 0, nextUpdateMs: 0, digest: "" } : undefined;
+  }
+
+  async putCrlState(crl: StoredCrl): Promise<StoredCrl> {
+    if (crl.crlNumber > this.#index.crlNumber) {
+      await this.#commit({ op: "crlstate", n: crl.crlNumber.toString(), thisUpdateMs: crl.thisUpdateMs, nextUpdateMs: crl.nextUpdateMs, digest: crl.digest });
+      if (this.#index.crl) this.#index.crl = { ...this.#index.crl, ...(crl.der ? { der: crl.der } : {}) };
+    } else {
+      await this.#lastWrite;
+    }
+    return (await this.getCrlState())!;
   }
 
   async subscribeRevocations(onRevoked: (entry: RevokedEntry) => void): Promise<() => Promise<void>> {
@@ -233,7 +291,7 @@ export class FileStore implements PkiStore {
     await this.#lastWrite.catch(() => undefined);
     await this.#compaction;
     this.#listeners.clear();
-    await this.#appender.close();
+    if (!this.#readOnly) await this.#appender.close();
     await this.#release();
   }
 }

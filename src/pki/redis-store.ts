@@ -1,7 +1,8 @@
 /**
  * The PKI store for several replicas, on Redis. Certificates are immutable JSON; revocations
  * live in a hash (first writer wins, in a Lua script that also publishes on
- * `<prefix>revocations`); tokens are consumed with GETDEL; the cRLNumber is an INCR counter.
+ * `<prefix>revocations`); tokens are consumed with GETDEL; the published CRL (number, times,
+ * digest, DER) is one hash replaced only by a higher number, so every replica serves it.
  * Every key carries the prefix's single hash tag, so one Redis Cluster slot holds the store.
  */
 import { createHash } from "node:crypto";
@@ -11,10 +12,10 @@ import {
   checkCertificateRecord, checkTokenRecord, decodeCursor, encodeCursor, isRevocationReason,
   matchesFilter, normalizeSerial, pageLimit,
 } from "./store-common.js";
-import { PUT_CERTIFICATE, REVOKE, runScript } from "./store-redis-scripts.js";
+import { FAIL_TOKEN, PUT_CERTIFICATE, PUT_CRL_STATE, PUT_TOKEN, REVOKE, runScript } from "./store-redis-scripts.js";
 import type {
   CertificateFilter, CertificatePage, CertificateRecord, EnrollmentTokenRecord, PkiStore,
-  RevocationReason, RevokedEntry,
+  RevocationReason, RevokedEntry, StoreCounts, StoredCrl,
 } from "./store.js";
 
 export interface RedisStoreOptions {
@@ -55,6 +56,11 @@ export class RedisStore implements PkiStore {
   #revokedKey = () => `${this.#p}revoked`;
   #revokedIndexKey = () => `${this.#p}revoked:idx`;
   #tokenKey = (hash: string) => `${this.#p}token:${hash}`;
+  #tokenFailKey = (hash: string) => `${this.#p}token-failures:${hash}`;
+  #tokenIndexKey = () => `${this.#p}tokens`;
+  #crlKey = () => `${this.#p}crl`;
+  /** Written by older versions: a bare INCR counter. */
+  #legacyCrlKey = () => `${this.#p}crl-number`;
   #channel = () => `${this.#p}revocations`;
 
   async putCertificate(record: CertificateRecord): Promise<void> {
@@ -137,11 +143,43 @@ export class RedisStore implements PkiStore {
     return [...out.values()];
   }
 
+  async missingCertificates(serials: readonly string[]): Promise<string[]> {
+    const missing: string[] = [];
+    for (let i = 0; i < serials.length; i += 1000) {
+      const batch = serials.slice(i, i + 1000).map(normalizeSerial);
+      if (batch.length === 0) continue;
+      const scores = await this.#redis.zmscore(this.#allKey(), ...batch);
+      batch.forEach((_, j) => {
+        if (scores[j] === null || scores[j] === undefined) missing.push(serials[i + j]!);
+      });
+    }
+    return missing;
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const [certificates, revoked] = await Promise.all([this.#redis.zcard(this.#allKey()), this.#redis.hlen(this.#revokedKey())]);
+    return { certificates, revoked };
+  }
+
   async putToken(record: EnrollmentTokenRecord): Promise<void> {
     const rec = checkTokenRecord(record);
     const pxat = Math.max(1, Math.floor(rec.expiresAtMs) + TOKEN_TTL_SLACK_MS);
-    const ok = await this.#redis.set(this.#tokenKey(rec.tokenHash), JSON.stringify(rec), "PXAT", pxat, "NX");
-    if (ok !== "OK") throw new PosternError("conflict", "token already exists");
+    const created = await runScript(
+      this.#redis,
+      PUT_TOKEN,
+      [this.#tokenKey(rec.tokenHash), this.#tokenIndexKey()],
+      [JSON.stringify(rec), pxat, rec.tokenHash, Math.floor(rec.expiresAtMs), Date.now()],
+    );
+    if (created !== 1) throw new PosternError("conflict", "token already exists");
+  }
+
+  async peekToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined> {
+    if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return undefined;
+    const [json, failures] = await this.#redis.mget(this.#tokenKey(tokenHash), this.#tokenFailKey(tokenHash));
+    if (!json) return undefined;
+    const rec = JSON.parse(json) as EnrollmentTokenRecord;
+    if (!(nowMs < rec.expiresAtMs)) return undefined;
+    return failures ? { ...rec, failures: Number(failures) } : rec;
   }
 
   /** GETDEL makes the first consumer the only one; expiry is then checked against `nowMs`. */
@@ -149,12 +187,54 @@ export class RedisStore implements PkiStore {
     if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return undefined;
     const json = await this.#redis.getdel(this.#tokenKey(tokenHash));
     if (!json) return undefined;
+    await Promise.all([this.#redis.del(this.#tokenFailKey(tokenHash)), this.#redis.zrem(this.#tokenIndexKey(), tokenHash)]);
     const rec = JSON.parse(json) as EnrollmentTokenRecord;
     return nowMs < rec.expiresAtMs ? rec : undefined;
   }
 
-  async nextCrlNumber(): Promise<bigint> {
-    return BigInt(await this.#redis.incr(`${this.#p}crl-number`));
+  async failToken(tokenHash: string, maxFailures: number): Promise<number> {
+    if (typeof tokenHash !== "string" || !SHA256_HEX.test(tokenHash)) return 0;
+    const n = await runScript(this.#redis, FAIL_TOKEN, [this.#tokenKey(tokenHash), this.#tokenFailKey(tokenHash), this.#tokenIndexKey()], [maxFailures, tokenHash]);
+    return Number(n);
+  }
+
+  async listTokens(nowMs: number): Promise<EnrollmentTokenRecord[]> {
+    const hashes = await this.#redis.zrangebyscore(this.#tokenIndexKey(), `(${Math.floor(nowMs)}`, "+inf");
+    const out: EnrollmentTokenRecord[] = [];
+    for (let i = 0; i < hashes.length; i += 500) {
+      const batch = hashes.slice(i, i + 500);
+      const [jsons, fails] = await Promise.all([
+        this.#redis.mget(batch.map((h) => this.#tokenKey(h))),
+        this.#redis.mget(batch.map((h) => this.#tokenFailKey(h))),
+      ]);
+      jsons.forEach((json, j) => {
+        if (!json) return; // consumed meanwhile
+        const rec = JSON.parse(json) as EnrollmentTokenRecord;
+        const failures = fails[j];
+        if (nowMs < rec.expiresAtMs) out.push(failures ? { ...rec, failures: Number(failures) } : rec);
+      });
+    }
+    return out;
+  }
+
+  async getCrlState(opts: { withDer?: boolean } = {}): Promise<StoredCrl | undefined> {
+    if (opts.withDer === false) {
+      const names = ["n", "tu", "nu", "digest"];
+      const [values, legacy] = await Promise.all([this.#redis.hmget(this.#crlKey(), ...names), this.#redis.get(this.#legacyCrlKey())]);
+      return crlStateOf(names.flatMap((name, i) => (values[i] === null || values[i] === undefined ? [] : [name, values[i]!])), legacy);
+    }
+    const [fields, legacy] = await Promise.all([this.#redis.hgetall(this.#crlKey()), this.#redis.get(this.#legacyCrlKey())]);
+    return crlStateOf(Object.entries(fields).flat(), legacy);
+  }
+
+  async putCrlState(crl: StoredCrl): Promise<StoredCrl> {
+    const pairs = (await runScript(
+      this.#redis,
+      PUT_CRL_STATE,
+      [this.#crlKey(), this.#legacyCrlKey()],
+      [crl.crlNumber.toString(), crl.thisUpdateMs, crl.nextUpdateMs, crl.digest, crl.der ? Buffer.from(crl.der).toString("base64") : ""],
+    )) as string[];
+    return crlStateOf(pairs, await this.#redis.get(this.#legacyCrlKey()))!;
   }
 
   /** Subscribes on a duplicate connection (a subscribed connection can run nothing else). */
@@ -196,6 +276,24 @@ export class RedisStore implements PkiStore {
     this.#subscribers.clear();
     await Promise.all(subs.map((s) => s.quit().catch(() => s.disconnect())));
   }
+}
+
+/** The CRL state from HGETALL pairs and the legacy counter (the larger number wins). */
+function crlStateOf(pairs: readonly string[], legacy: string | null): StoredCrl | undefined {
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < pairs.length; i += 2) f.set(pairs[i]!, pairs[i + 1]!);
+  const stored = BigInt(f.get("n") ?? "0");
+  const counter = BigInt(legacy ?? "0");
+  if (stored === 0n && counter === 0n) return undefined;
+  if (counter > stored) return { crlNumber: counter, thisUpdateMs: 0, nextUpdateMs: 0, digest: "" };
+  const der = f.get("der");
+  return {
+    crlNumber: stored,
+    thisUpdateMs: Number(f.get("tu")),
+    nextUpdateMs: Number(f.get("nu")),
+    digest: f.get("digest") ?? "",
+    ...(der ? { der: new Uint8Array(Buffer.from(der, "base64")) } : {}),
+  };
 }
 
 function merge(json: string, revocation: string | null): CertificateRecord {

@@ -61,6 +61,7 @@ export function checkTokenRecord(record: EnrollmentTokenRecord): EnrollmentToken
   if (!Array.isArray(record.roles) || !record.roles.every((r) => typeof r === "string")) throw bad("roles");
   if (!finite(record.expiresAtMs) || !finite(record.createdAtMs)) throw bad("times");
   if (record.profile !== undefined && typeof record.profile !== "string") throw bad("profile");
+  if (record.failures !== undefined && !(Number.isInteger(record.failures) && record.failures >= 0)) throw bad("failures");
   return { ...record, roles: [...record.roles] };
 }
 

@@ -14,11 +14,12 @@ export interface JournalReplay {
 }
 
 /**
- * Calls `apply` with each parsed line in order and truncates a torn tail. A missing file is an
+ * Calls `apply` with each parsed line in order and truncates a torn tail (unless `truncate` is
+ * false). A missing file is an
  * empty journal. Throws `internal` naming the line number if a complete line does not parse
  * or `apply` rejects it.
  */
-export async function replayJournal(path: string, apply: (op: unknown) => void): Promise<JournalReplay> {
+export async function replayJournal(path: string, apply: (op: unknown) => void, opts: { truncate?: boolean } = {}): Promise<JournalReplay> {
   let data: Buffer;
   try {
     data = await readFile(path);
@@ -41,7 +42,8 @@ export async function replayJournal(path: string, apply: (op: unknown) => void):
     start = nl + 1;
   }
   const tornBytes = data.length - start;
-  if (tornBytes > 0) await truncateDurably(path, start);
+  // A reader beside the writer (truncate: false) may see an append in progress: leave it be.
+  if (tornBytes > 0 && opts.truncate !== false) await truncateDurably(path, start);
   return { lines, tornBytes };
 }
 

@@ -9,7 +9,7 @@ import {
 } from "./store-common.js";
 import type {
   CertificateFilter, CertificatePage, CertificateRecord, EnrollmentTokenRecord, RevocationReason,
-  RevokedEntry,
+  RevokedEntry, StoredCrl,
 } from "./store.js";
 
 /** One journal line. */
@@ -18,7 +18,10 @@ export type JournalOp =
   | { op: "revoke"; serial: string; reason: RevocationReason; atMs: number }
   | { op: "token"; rec: EnrollmentTokenRecord }
   | { op: "consume"; tokenHash: string }
-  | { op: "crl"; n: string };
+  | { op: "tokfail"; tokenHash: string; failures: number; max: number }
+  /** Written by older versions: a bare cRLNumber counter. */
+  | { op: "crl"; n: string }
+  | { op: "crlstate"; n: string; thisUpdateMs: number; nextUpdateMs: number; digest: string };
 
 /** Certificates, revocations, tokens and the CRL counter, as maps. */
 export class StoreMemoryIndex {
@@ -26,6 +29,8 @@ export class StoreMemoryIndex {
   readonly revoked = new Map<string, RevokedEntry>();
   readonly tokens = new Map<string, EnrollmentTokenRecord>();
   crlNumber = 0n;
+  /** The last stored CRL state (the DER stays in memory only: this store has one process). */
+  crl: StoredCrl | undefined;
   #sorted: string[] | undefined;
 
   /**
@@ -56,9 +61,24 @@ export class StoreMemoryIndex {
       case "consume":
         this.tokens.delete(op.tokenHash);
         return;
+      case "tokfail": {
+        const rec = this.tokens.get(op.tokenHash);
+        if (!rec) return;
+        if (op.failures >= op.max) this.tokens.delete(op.tokenHash);
+        else rec.failures = op.failures;
+        return;
+      }
       case "crl": {
         const n = BigInt(op.n);
         if (n > this.crlNumber) this.crlNumber = n;
+        return;
+      }
+      case "crlstate": {
+        const n = BigInt(op.n);
+        if (n <= this.crlNumber) return;
+        if (!Number.isFinite(op.thisUpdateMs) || !Number.isFinite(op.nextUpdateMs) || typeof op.digest !== "string") throw new Error("bad crlstate op");
+        this.crlNumber = n;
+        this.crl = { crlNumber: n, thisUpdateMs: op.thisUpdateMs, nextUpdateMs: op.nextUpdateMs, digest: op.digest };
         return;
       }
       default:
@@ -89,7 +109,10 @@ export class StoreMemoryIndex {
 
   /** The whole state as journal lines, in chunks (no giant string); expired tokens dropped. */
   snapshot(nowMs: number): { chunks: string[]; lineCount: number } {
-    const lines: string[] = [JSON.stringify({ op: "crl", n: this.crlNumber.toString() })];
+    const lines: string[] = [];
+    const crl = this.crl;
+    if (crl) lines.push(JSON.stringify({ op: "crlstate", n: crl.crlNumber.toString(), thisUpdateMs: crl.thisUpdateMs, nextUpdateMs: crl.nextUpdateMs, digest: crl.digest }));
+    lines.push(JSON.stringify({ op: "crl", n: this.crlNumber.toString() }));
     for (const rec of this.certs.values()) lines.push(JSON.stringify({ op: "cert", rec }));
     for (const rec of this.tokens.values()) {
       if (rec.expiresAtMs > nowMs) lines.push(JSON.stringify({ op: "token", rec }));

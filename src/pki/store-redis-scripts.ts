@@ -61,3 +61,52 @@ if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then
 end
 return { cur, redis.call('HGET', KEYS[2], ARGV[1]) }
 `);
+
+/**
+ * KEYS: token, token index. ARGV: record JSON, PXAT ms, token hash, expiry ms, now ms.
+ * SET NX so a token is created once; the index (a sorted set by expiry) lets backups list
+ * tokens without SCAN, and loses its expired members here. Returns 1 created, 0 exists.
+ */
+export const PUT_TOKEN = script(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+return 1
+`);
+
+/**
+ * KEYS: token, failure counter, token index. ARGV: max failures, token hash.
+ * Counts one refused use; the counter expires with the token; the max-th failure deletes the
+ * token. Returns the failures so far, 0 for an unknown token.
+ */
+export const FAIL_TOKEN = script(`
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then return 0 end
+local n = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ttl)
+if n >= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
+return n
+`);
+
+/**
+ * KEYS: CRL state hash, legacy cRLNumber counter. ARGV: number (decimal), thisUpdate ms,
+ * nextUpdate ms, digest, DER (base64). Stores the state only when its number is above both
+ * the stored one and the legacy counter (numbers compared as decimal strings: cRLNumber may
+ * exceed Lua's doubles). Returns the state stored afterwards as HGETALL pairs.
+ */
+export const PUT_CRL_STATE = script(`
+local function above(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local cur = redis.call('HGET', KEYS[1], 'n') or '0'
+local legacy = redis.call('GET', KEYS[2]) or '0'
+if above(legacy, cur) then cur = legacy end
+if above(ARGV[1], cur) then
+  redis.call('HSET', KEYS[1], 'n', ARGV[1], 'tu', ARGV[2], 'nu', ARGV[3], 'digest', ARGV[4], 'der', ARGV[5])
+end
+return redis.call('HGETALL', KEYS[1])
+`);

@@ -1,6 +1,6 @@
 /**
  * The PKI store port: the issued-certificate inventory, revocations, enrollment tokens and
- * the CRL counter. Adapters: `file-store.ts` (embedded default, one process) and
+ * the published CRL's state. Adapters: `file-store.ts` (embedded default, one process) and
  * `redis-store.ts` (several replicas). One contract test suite runs against both.
  */
 
@@ -72,6 +72,28 @@ export interface EnrollmentTokenRecord {
   profile?: string;
   expiresAtMs: number;
   createdAtMs: number;
+  /** Refused enrollment attempts so far (absent: none). */
+  failures?: number;
+}
+
+/**
+ * The CRL every replica serves, kept with the revocations so replicas agree on its number and
+ * bytes. A new CRL is stored only with a higher number than the stored one.
+ */
+export interface StoredCrl {
+  crlNumber: bigint;
+  thisUpdateMs: number;
+  nextUpdateMs: number;
+  /** Hex SHA-256 of the revocation set it lists (`crlEntriesDigest` in crl.ts). */
+  digest: string;
+  /** The signed CRL (DER). Adapters for one process (the file store) may drop it at restart. */
+  der?: Uint8Array;
+}
+
+/** Sizes the trust check compares with the ledger between full checks. */
+export interface StoreCounts {
+  certificates: number;
+  revoked: number;
 }
 
 export interface PkiStore {
@@ -85,14 +107,32 @@ export interface PkiStore {
   revoke(serial: string, reason: RevocationReason, atMs: number): Promise<CertificateRecord | undefined>;
   /** Every revoked serial, for the CRL and the handshake revocation index. */
   listRevoked(): Promise<RevokedEntry[]>;
+  /** The serials among `serials` that have no certificate record (order kept). */
+  missingCertificates(serials: readonly string[]): Promise<string[]>;
+  /** How many certificates and revocations the store holds. */
+  counts(): Promise<StoreCounts>;
   putToken(record: EnrollmentTokenRecord): Promise<void>;
+  /** Reads a token without spending it; undefined when unknown or expired at `nowMs`. */
+  peekToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined>;
   /**
    * Consumes a token: the first caller gets the record, every later caller (and any caller
    * after expiry) gets undefined. Atomic across replicas.
    */
   consumeToken(tokenHash: string, nowMs: number): Promise<EnrollmentTokenRecord | undefined>;
-  /** Returns the next cRLNumber; strictly increasing across calls and restarts. */
-  nextCrlNumber(): Promise<bigint>;
+  /**
+   * Counts one refused use of a token; the `maxFailures`-th deletes it. Returns the failures so
+   * far, or 0 for an unknown token. Atomic across replicas.
+   */
+  failToken(tokenHash: string, maxFailures: number): Promise<number>;
+  /** Every token not expired at `nowMs` (for backups). */
+  listTokens(nowMs: number): Promise<EnrollmentTokenRecord[]>;
+  /** The CRL state last stored, if any; `withDer: false` leaves the (large) DER out. */
+  getCrlState(opts?: { withDer?: boolean }): Promise<StoredCrl | undefined>;
+  /**
+   * Stores `crl` when its number is above the stored one, else keeps the stored state; returns
+   * the state stored afterwards (the first writer of a number wins). Never lowers the number.
+   */
+  putCrlState(crl: StoredCrl): Promise<StoredCrl>;
   /** Calls `onRevoked` when any replica revokes a serial; returns an unsubscribe function. */
   subscribeRevocations(onRevoked: (entry: RevokedEntry) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;

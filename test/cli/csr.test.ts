@@ -12,7 +12,7 @@ import { generateKeyPairNow, type KeyAlgorithm } from "../../src/pki/keys.js";
 import { DEFAULT_CLIENT_PROFILE } from "../../src/pki/profile.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
-t.setTimeout(120_000);
+t.setTimeout(300_000);
 const run = promisify(execFile);
 const dir = await mkdtemp(join(tmpdir(), "postern-cli-csr-"));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { generateKeyPair, plainPrivateKeyPem } from "../../src/pki/keys.js";
 import { startGateway } from "../helpers/gateway.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
-t.setTimeout(60_000);
+t.setTimeout(240_000);
 
 const gw = await startGateway();
 t.teardown(() => gw.stop());

@@ -5,7 +5,7 @@ import t, { type Test } from "tap";
 import { startGateway } from "../helpers/gateway.js";
 import { finished, runTool, spawnTs } from "../helpers/process.js";
 
-t.setTimeout(60_000);
+t.setTimeout(240_000);
 const sh = runTool;
 
 const gw = await startGateway();

@@ -2,14 +2,14 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import t from "tap";
-import { PosternClient } from "../../src/client/index.js";
+import { AdminClient, PosternClient } from "../../src/client/index.js";
 import { createCsr } from "../../src/pki/csr-create.js";
 import { issueLeafDer } from "../../src/pki/issue.js";
 import { generateKeyPair, plainPrivateKeyPem, spkiOf } from "../../src/pki/keys.js";
 import { startGateway } from "../helpers/gateway.js";
 import { runTool } from "../helpers/process.js";
 
-t.setTimeout(60_000);
+t.setTimeout(240_000);
 /** Runs a command; resolves with its output whatever the exit code. */
 async function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   const { code, stdout, stderr } = await runTool(cmd, args);
@@ -159,4 +159,45 @@ t.test("revocation closes a live keep-alive connection and refuses the next hand
   const answer = fresh ? await exchange(fresh) : "closed";
   t.equal(answer, "closed", "a new handshake never reaches HTTP");
   fresh?.destroy();
+});
+
+t.test("a key whose certificate was revoked is never certified again, by any path", async (t) => {
+  const { privateKey } = await generateKeyPair("P-256");
+  const csr = (name: string) => createCsr({ privateKey, identity: `spiffe://postern.local/client/${name}` });
+  const first = (await admin.call("POST", "/v1/certificates", { csr: csr("rekey"), roles: ["client"] })) as { serial: string };
+  await revoke(first.serial, "keyCompromise");
+  await t.rejects(admin.call("POST", "/v1/certificates", { csr: csr("rekey"), roles: ["client"] }), { status: 403, code: "key-revoked" }, "an admin issuance");
+  await t.rejects(admin.call("POST", "/v1/certificates", { csr: csr("other-name"), roles: ["client"] }), { status: 403, code: "key-revoked" }, "under another name too");
+  const { token } = (await admin.call("POST", "/v1/tokens", { identity: "spiffe://postern.local/client/rekey", ttl: 300 })) as { token: string };
+  const anonymous = new AdminClient({ url: gw.adminUrl, ca: gw.app.pki.caBundlePem });
+  t.teardown(() => anonymous.close());
+  await t.rejects(anonymous.call("POST", "/v1/enroll", { token, csr: csr("rekey") }), { status: 403, code: "key-revoked" }, "an enrollment");
+  const fresh = createCsr({ privateKey: (await generateKeyPair("P-256")).privateKey, identity: "spiffe://postern.local/client/rekey" });
+  t.ok(await anonymous.call("POST", "/v1/enroll", { token, csr: fresh }), "a new key enrolls with the same, unspent token");
+});
+
+t.test("CRL and OCSP state the same reason, unspecified included; -crl_check_all passes with the public files only", async (t) => {
+  const leaf = await issue("unspecified");
+  await revoke(leaf.serial, "unspecified");
+  const answer = await ocsp(leaf.leafFile);
+  t.match(answer.out, /: revoked/);
+  t.match(answer.out, /Reason: unspecified/, "OCSP says unspecified");
+  const crlFile = join(work, "both.pem");
+  let text = "";
+  for (let i = 0; i < 50 && !text.toUpperCase().includes(leaf.serial.toUpperCase()); i++) {
+    await writeFile(crlFile, await (await fetch(`${gw.publicUrl}/crl.pem`)).text());
+    text = (await sh("openssl", ["crl", "-in", crlFile, "-noout", "-text"])).out;
+    if (!text.toUpperCase().includes(leaf.serial.toUpperCase())) await new Promise((r) => setTimeout(r, 100));
+  }
+  const entry = text.slice(text.toUpperCase().indexOf(leaf.serial.toUpperCase()));
+  t.match(entry, /CRL Reason Code:\s*\n\s*Unspecified/, "and so does the CRL");
+  const caFile = join(work, "public-ca.pem");
+  await writeFile(caFile, await (await fetch(`${gw.publicUrl}/ca.pem`)).text());
+  const good = await issue("checkall");
+  const all = await sh("openssl", ["verify", "-crl_check_all", "-CAfile", caFile, "-CRLfile", crlFile, good.leafFile]);
+  t.equal(all.code, 0, `a valid leaf passes -crl_check_all: ${all.out}`);
+  const revokedAll = await sh("openssl", ["verify", "-crl_check_all", "-CAfile", caFile, "-CRLfile", crlFile, leaf.leafFile]);
+  t.match(revokedAll.out, /certificate revoked/, "the revoked one does not");
+  const root = await fetch(`${gw.publicUrl}/crl/root`);
+  t.equal(root.headers.get("content-type"), "application/pkix-crl", "the root's CRL at its own URL (the issuing CA's CDP)");
 });

@@ -1,5 +1,5 @@
 import t from "tap";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AUDIT_GENESIS, AuditLog, auditLineHash, verifyAuditLog } from "../../src/pki/audit.js";
@@ -28,7 +28,7 @@ t.test("lines chain by SHA-256 of the previous line's bytes; file is private", a
   t.equal(events[2]?.["seq"], 3);
   t.equal(events[0]?.["at"], "2030-01-01T00:00:00.000Z");
   t.equal(statSync(path).mode & 0o777, 0o600);
-  t.same(await verifyAuditLog(path), { ok: true, lines: 3, head: auditLineHash(lines[2] ?? "") });
+  t.same(await verifyAuditLog(path), { ok: true, lines: 3, head: auditLineHash(lines[2] ?? ""), actions: { revoke: 3 } });
 });
 
 t.test("reopen continues the chain; concurrent appends keep call order", async (t) => {
@@ -41,7 +41,7 @@ t.test("reopen continues the chain; concurrent appends keep call order", async (
   const head = log.head();
   await log.close();
   const result = await verifyAuditLog(path);
-  t.same(result, { ok: true, lines: 52, head: head.hash });
+  t.same(result, { ok: true, lines: 52, head: head.hash, actions: { revoke: 2, issue: 50 } });
   t.equal(head.seq, 52);
 });
 
@@ -113,4 +113,26 @@ t.test("bad input is refused before the chain moves", async (t) => {
   t.equal((await log.append({ actor: "a", action: "x", subject: "y" })).seq, 1);
   await log.close();
   t.match(await verifyAuditLog(path), { ok: true, lines: 1 });
+});
+
+t.test("several writers on one file (replicas sharing a data directory) keep one unbroken chain", async (t) => {
+  const path = fresh();
+  const writers = await Promise.all([AuditLog.open(path), AuditLog.open(path), AuditLog.open(path)]);
+  const events = await Promise.all(
+    Array.from({ length: 90 }, (_, i) => writers[i % 3]!.append({ actor: `replica-${i % 3}`, action: "issue", subject: String(i) })),
+  );
+  await Promise.all(writers.map((w) => w.close()));
+  t.same(events.map((e) => e.seq).sort((a, b) => a - b), Array.from({ length: 90 }, (_, i) => i + 1), "every seq once");
+  t.match(await verifyAuditLog(path), { ok: true, lines: 90 });
+  const reopened = await AuditLog.open(path);
+  t.equal(reopened.head().seq, 90);
+  t.notOk(existsSync(`${path}.lock`), "no lock left behind");
+});
+
+t.test("opening a log writes nothing; the file appears with the first append", async (t) => {
+  const path = fresh();
+  const log = await AuditLog.open(path);
+  t.notOk(existsSync(path));
+  await log.append({ actor: "a", action: "x", subject: "y" });
+  t.ok(existsSync(path));
 });

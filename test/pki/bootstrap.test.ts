@@ -1,12 +1,12 @@
 import t, { type Test } from "tap";
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
-import { ensurePki, loadPki } from "../../src/pki/bootstrap.js";
+import { ensurePki, loadPki, planPki } from "../../src/pki/bootstrap.js";
 import { initCa } from "../../src/pki/ca.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
 import { PosternError } from "../../src/errors.js";
@@ -78,7 +78,7 @@ t.test("loadPki without a CA is not-found; initCa refuses to overwrite without f
 
 t.test("openssl verifies the server, demo and admin chains", async (t) => {
   const dir = await tempDir(t);
-  await ensurePki({ dir, hostnames: ["gw.example"], env: noEnv, crlUrl: "http://127.0.0.1:9464/crl", ocspUrl: "http://127.0.0.1:9464/ocsp" });
+  await ensurePki({ dir, hostnames: ["gw.example"], env: noEnv, defaultPublicBaseUrl: "http://127.0.0.1:9464" });
   for (const leaf of ["server.crt", "demo-client.crt", "admin.crt"]) {
     const { stdout } = await run("openssl", ["verify", "-CAfile", join(dir, "root-ca.crt"), "-untrusted", join(dir, "issuing-ca.crt"), join(dir, leaf)]);
     t.match(stdout, /: OK/, leaf);
@@ -92,6 +92,10 @@ t.test("openssl verifies the server, demo and admin chains", async (t) => {
   t.match(text, /URI:http:\/\/127\.0\.0\.1:9464\/crl/);
   t.match(text, /OCSP - URI:http:\/\/127\.0\.0\.1:9464\/ocsp/);
   t.match(text, /CA:FALSE/);
+  const { stdout: issuing } = await run("openssl", ["x509", "-in", join(dir, "issuing-ca.crt"), "-noout", "-text"]);
+  t.match(issuing, /URI:http:\/\/127\.0\.0\.1:9464\/crl\/root/, "the issuing CA names where the root's CRL is");
+  const { stdout: crlText } = await run("openssl", ["crl", "-in", join(dir, "root-ca.crl"), "-noout", "-text"]);
+  t.match(crlText, /Issuer: O = Postern, CN = Postern Root CA/, "the root's CRL is made with the CA");
 });
 
 t.test("demo and admin identities; TLS handshake maps the peer to the identity", async (t) => {
@@ -135,7 +139,7 @@ t.test("re-issues the server certificate for a new hostname or near expiry, keep
   const dir = await tempDir(t);
   const first = await ensurePki({ dir, hostnames: ["a.example"], env: noEnv });
   const moreNames = await ensurePki({ dir, hostnames: ["a.example", "b.example"], env: noEnv });
-  t.same(moreNames.createdFiles, [join(dir, "server.crt")]);
+  t.same(moreNames.createdFiles, [join(dir, "server.key"), join(dir, "server.crt")], "re-issued with a new key");
   t.ok(new X509Certificate(moreNames.material.serverCertChainPem).checkHost("b.example"));
   t.equal(moreNames.material.rootCertPem, first.material.rootCertPem);
   const later = Date.now() + 360 * 86_400_000;
@@ -176,13 +180,34 @@ t.test("a new CA replaces leftovers of an older PKI instead of loading them", as
   t.equal(reloaded.signingPublicJwk.kid, fresh.material.signingPublicJwk.kid);
 });
 
-t.test("leaves are re-issued when the OCSP/CRL base URL moves", async (t) => {
+t.test("the public base URL is recorded in the certificates: a start asking for another is refused, none asked for keeps it", async (t) => {
   const dir = await tempDir(t);
-  const urls = (port: number) => ({ crlUrl: `http://127.0.0.1:${port}/crl`, ocspUrl: `http://127.0.0.1:${port}/ocsp` });
-  await ensurePki({ dir, hostnames: [], env: noEnv, ...urls(9464) });
-  const same = await ensurePki({ dir, hostnames: [], env: noEnv, ...urls(9464) });
+  await ensurePki({ dir, hostnames: [], env: noEnv, publicBaseUrl: "http://127.0.0.1:9464" });
+  const files = async () => Promise.all(["server.crt", "demo-client.crt", "admin.crt", "server.key"].map((f) => readFile(join(dir, f), "utf8")));
+  const before = await files();
+  const same = await ensurePki({ dir, hostnames: [], env: noEnv, publicBaseUrl: "http://127.0.0.1:9464" });
   t.same(same.createdFiles, []);
-  const moved = await ensurePki({ dir, hostnames: [], env: noEnv, ...urls(9999) });
-  t.same(moved.createdFiles.sort(), [join(dir, "admin.crt"), join(dir, "demo-client.crt"), join(dir, "server.crt")]);
-  t.match(new X509Certificate(moved.material.serverCertChainPem).infoAccess, /127\.0\.0\.1:9999\/ocsp/);
+  await t.rejects(ensurePki({ dir, hostnames: [], env: noEnv, publicBaseUrl: "http://127.0.0.1:9999" }), { code: "conflict", message: /names the public base URL http:\/\/127\.0\.0\.1:9464.*asks for http:\/\/127\.0\.0\.1:9999/ });
+  const defaulted = await ensurePki({ dir, hostnames: [], env: noEnv, defaultPublicBaseUrl: "http://127.0.0.1:9999" });
+  t.same(defaulted.createdFiles, [], "a replica with another default URL rewrites nothing");
+  t.equal(defaulted.material.publicBaseUrl, "http://127.0.0.1:9464", "and uses the recorded one");
+  t.same(await files(), before);
+});
+
+t.test("planPki writes nothing; a re-issue always comes with a new key", async (t) => {
+  const dir = await tempDir(t);
+  const plan = await planPki({ dir, hostnames: [], env: noEnv });
+  t.equal(plan.created, true);
+  t.same(await readdir(dir).catch(() => []), [], "nothing on disk before the plan is written");
+  t.same(plan.certificates.map((c) => [c.kind, c.issuedBecause]), [
+    ["root-ca", "bootstrap"], ["issuing-ca", "bootstrap"], ["server", "bootstrap"], ["demo", "bootstrap"], ["admin", "bootstrap"],
+  ]);
+  await ensurePki({ dir, hostnames: [], env: noEnv });
+  const oldKey = await readFile(join(dir, "demo-client.key"), "utf8");
+  const later = Date.now() + 85 * 86_400_000;
+  const stale = await planPki({ dir, hostnames: [], env: noEnv, now: () => later });
+  t.same(stale.certificates.filter((c) => c.issuedBecause).map((c) => [c.kind, c.issuedBecause]), [["demo", "expiring"], ["admin", "expiring"]]);
+  const demoKey = stale.writes.find((w) => w.path === join(dir, "demo-client.key"));
+  t.ok(demoKey && demoKey.data !== oldKey, "a new key for the re-issued certificate");
+  t.equal(await readFile(join(dir, "demo-client.key"), "utf8"), oldKey, "still nothing written");
 });

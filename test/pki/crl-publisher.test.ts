@@ -7,7 +7,7 @@ import { connect, createServer, type TLSSocket } from "node:tls";
 import { buildRootCrl } from "../../src/pki/crl.js";
 import { CrlPublisher, type CrlTimers } from "../../src/pki/crl-publisher.js";
 import { FileStore } from "../../src/pki/file-store.js";
-import type { PkiStore } from "../../src/pki/store.js";
+import type { PkiStore, RevokedEntry } from "../../src/pki/store.js";
 import { mintTestPki, type TestLeaf, type TestPki } from "./crl-fixture.js";
 import { certRecord, waitFor } from "./store-contract.js";
 
@@ -63,7 +63,7 @@ t.test("starts, rebuilds on each revocation with a higher cRLNumber, and on sche
   t.equal(first.entryCount, 0);
   t.equal(first.nextUpdateMs - first.thisUpdateMs, 24 * HOUR);
   t.equal(pub.nextUpdateMs, first.nextUpdateMs);
-  t.same(timers.pending.map((p) => p.delayMs), [6 * HOUR], "next rebuild at a quarter of the validity");
+  t.same(timers.pending.map((p) => p.delayMs), [6 * HOUR - 60_000], "next rebuild a quarter of the validity after thisUpdate (backdated 60 s)");
 
   await store.revoke(leaf.serial, "keyCompromise", now);
   await waitFor(() => pub.current?.entryCount === 1);
@@ -88,7 +88,8 @@ t.test("a failed rebuild keeps the last CRL and retries soon", async (t) => {
   let fail = false;
   const flaky = {
     listRevoked: () => (fail ? Promise.reject(new Error("store down")) : store.listRevoked()),
-    nextCrlNumber: () => store.nextCrlNumber(),
+    getCrlState: () => store.getCrlState(),
+    putCrlState: (crl: Parameters<PkiStore["putCrlState"]>[0]) => store.putCrlState(crl),
     subscribeRevocations: (fn: Parameters<PkiStore["subscribeRevocations"]>[0]) => store.subscribeRevocations(fn),
   };
   const errors: unknown[] = [];
@@ -101,7 +102,9 @@ t.test("a failed rebuild keeps the last CRL and retries soon", async (t) => {
   t.same(timers.pending.map((p) => p.delayMs), [30_000]);
   fail = false;
   timers.fire();
-  await waitFor(() => pub.current !== first);
+  await waitFor(() => timers.pending.length === 1 && timers.pending[0]!.delayMs !== 30_000);
+  t.equal(pub.current, first, "the retry found nothing changed: the same CRL, no new number");
+  t.equal(errors.length, 1);
   await pub.stop();
 });
 
@@ -145,3 +148,67 @@ async function handshakeResults(pki: TestPki, server: TestLeaf, crl: string[], c
   srv.close();
   return seen;
 }
+
+/** A ledger in memory, as the trust ledger gives it to the publisher. */
+function memoryLedger(revocations: RevokedEntry[] = [], highWater = 0n) {
+  const ledger = {
+    revocations: () => revocations,
+    highWater: () => highWater,
+    recorded: [] as bigint[],
+    recordCrlNumber: async (n: bigint) => {
+      ledger.recorded.push(n);
+      if (n > highWater) highWater = n;
+    },
+  };
+  return ledger;
+}
+
+t.test("two replicas on one store publish the same CRL: one signs, the other serves its bytes", async (t) => {
+  const { pki, store, rootCrlPem } = await setup(t);
+  const leaf = await pki.issueLeaf();
+  await storeLeaf(store, leaf);
+  const a = new CrlPublisher({ issuer: pki.issuing, store, rootCrlPem });
+  const b = new CrlPublisher({ issuer: pki.issuing, store, rootCrlPem });
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const [first, second] = [await a.start(), await b.start()];
+  t.equal(second.crlNumber, first.crlNumber);
+  t.same(Buffer.from(second.der), Buffer.from(first.der), "same bytes");
+  await store.revoke(leaf.serial, "keyCompromise", Date.now());
+  await waitFor(() => a.current?.entryCount === 1 && b.current?.entryCount === 1);
+  t.equal(a.current?.crlNumber, b.current?.crlNumber, "one number after a revocation");
+  t.same(Buffer.from(a.current!.der), Buffer.from(b.current!.der));
+  t.ok(a.current!.crlNumber > first.crlNumber);
+});
+
+t.test("a number is above the ledger's high-water mark and reaches the ledger first; ledger revocations stay listed", async (t) => {
+  const { pki, store, rootCrlPem } = await setup(t);
+  const lost = await pki.issueLeaf();
+  const ledger = memoryLedger([{ serial: lost.serial, reason: "keyCompromise", revokedAtMs: Date.now() - 1000 }], 41n);
+  const pub = new CrlPublisher({ issuer: pki.issuing, store, rootCrlPem, ledger });
+  t.teardown(() => pub.stop());
+  const crl = await pub.start();
+  t.equal(crl.crlNumber, 42n, "the store had none; the ledger had 41");
+  t.same(ledger.recorded, [42n], "recorded before it was published");
+  t.equal(crl.entryCount, 1, "the revocation only the ledger knows is listed");
+  t.equal((await store.getCrlState())?.crlNumber, 42n);
+});
+
+t.test("thisUpdate is never earlier than a revocation the CRL lists; latest() picks up a newer stored CRL", async (t) => {
+  const { pki, store, rootCrlPem } = await setup(t);
+  const leaf = await pki.issueLeaf();
+  await storeLeaf(store, leaf);
+  const now = Date.now();
+  await store.revoke(leaf.serial, "unspecified", now + 30_000); // a replica with a fast clock
+  const pub = new CrlPublisher({ issuer: pki.issuing, store, rootCrlPem, now: () => now, syncIntervalMs: 0 });
+  t.teardown(() => pub.stop());
+  const crl = await pub.start();
+  t.ok(crl.thisUpdateMs >= Math.floor((now + 30_000) / 1000) * 1000, "thisUpdate >= the revocation date");
+  const other = new CrlPublisher({ issuer: pki.issuing, store, rootCrlPem, now: () => now + 7 * HOUR });
+  t.teardown(() => other.stop());
+  const newer = await other.rebuild(); // due: a new number, stored
+  t.ok(newer.crlNumber > crl.crlNumber);
+  t.equal((await pub.latest())?.crlNumber, newer.crlNumber, "the first replica serves the newer one when asked");
+});

@@ -167,16 +167,63 @@ export function runStoreContract(t: Test, open: () => Promise<StoreHarness>): vo
     t.equal(await store.consumeToken(past.tokenHash, Date.now()), undefined);
   });
 
-  withStore("cRLNumber is strictly increasing, also under concurrency and across reopen", async (t, h) => {
-    const seq: bigint[] = [];
-    for (let i = 0; i < 5; i++) seq.push(await h.store.nextCrlNumber());
-    const concurrent = await Promise.all(Array.from({ length: 20 }, () => h.store.nextCrlNumber()));
-    t.ok(seq.every((n, i) => i === 0 || n > (seq[i - 1] ?? 0n)));
-    t.equal(new Set(concurrent).size, 20);
-    const max = concurrent.reduce((a, b) => (b > a ? b : a));
-    t.ok(concurrent.every((n) => n > (seq[4] ?? 0n)));
+  withStore("the CRL state only moves up: the first writer of a number wins, across reopen", async (t, h) => {
+    t.equal(await h.store.getCrlState(), undefined, "nothing stored at first");
+    const crl = (n: bigint, digest = "d") => ({ crlNumber: n, thisUpdateMs: T0, nextUpdateMs: T0 + HOUR, digest, der: Uint8Array.of(0x30, Number(n)) });
+    const stored = await h.store.putCrlState(crl(3n));
+    t.equal(stored.crlNumber, 3n);
+    t.same([...(stored.der ?? [])], [0x30, 3]);
+    t.equal((await h.store.putCrlState(crl(2n, "older"))).crlNumber, 3n, "a lower number never replaces a higher one");
+    t.equal((await h.store.putCrlState(crl(3n, "other"))).digest, "d", "nor does the same number");
+    const racers = await Promise.all(Array.from({ length: 10 }, (_, i) => h.store.putCrlState(crl(4n, `racer-${i}`))));
+    t.equal(new Set(racers.map((r) => r.digest)).size, 1, "concurrent writers of one number all see the same winner");
+    const after = await h.store.getCrlState();
+    t.equal(after?.crlNumber, 4n);
+    t.equal(after?.digest, racers[0]?.digest);
+    t.equal(after?.thisUpdateMs, T0);
+    t.equal(after?.nextUpdateMs, T0 + HOUR);
+    const light = await h.store.getCrlState({ withDer: false });
+    t.equal(light?.crlNumber, 4n);
+    t.equal(light?.der, undefined, "withDer: false leaves the DER out");
     h.store = await h.reopen();
-    t.ok((await h.store.nextCrlNumber()) > max);
+    t.ok(((await h.store.getCrlState())?.crlNumber ?? 0n) >= 4n, "the number survives reopen");
+    t.equal((await h.store.putCrlState(crl(4n, "again"))).crlNumber, 4n);
+  });
+
+  withStore("missingCertificates and counts see exactly what is stored", async (t, { store }) => {
+    await store.putCertificate(certRecord("0f11"));
+    await store.putCertificate(certRecord("0f12"));
+    await store.revoke("0f12", "keyCompromise", T0);
+    t.same(await store.missingCertificates(["0f11", "0f13", "0F12", "0f14"]), ["0f13", "0f14"]);
+    t.same(await store.missingCertificates([]), []);
+    t.same(await store.counts(), { certificates: 2, revoked: 1 });
+  });
+
+  withStore("peekToken reads without spending; failToken counts and deletes at the limit", async (t, { store }) => {
+    const tok = tokenRecord({ expiresAtMs: Date.now() + HOUR });
+    await store.putToken(tok);
+    t.same(await store.peekToken(tok.tokenHash, Date.now()), tok);
+    t.same(await store.peekToken(tok.tokenHash, Date.now()), tok, "still there");
+    t.equal(await store.peekToken(tok.tokenHash, tok.expiresAtMs), undefined, "expired at expiry");
+    t.equal(await store.peekToken("not-a-hash", Date.now()), undefined);
+    t.equal(await store.failToken(tok.tokenHash, 3), 1);
+    t.equal((await store.peekToken(tok.tokenHash, Date.now()))?.failures, 1);
+    const concurrent = await Promise.all([store.failToken(tok.tokenHash, 3), store.failToken(tok.tokenHash, 3)]);
+    t.same(concurrent.sort(), [2, 3], "each failure counted once");
+    t.equal(await store.peekToken(tok.tokenHash, Date.now()), undefined, "deleted at the limit");
+    t.equal(await store.consumeToken(tok.tokenHash, Date.now()), undefined);
+    t.equal(await store.failToken(tok.tokenHash, 3), 0, "unknown token: 0");
+  });
+
+  withStore("listTokens lists live tokens only, without the consumed ones", async (t, { store }) => {
+    const now = Date.now();
+    const live = tokenRecord({ expiresAtMs: now + HOUR });
+    const spent = tokenRecord({ expiresAtMs: now + HOUR });
+    const old = tokenRecord({ expiresAtMs: now - HOUR });
+    for (const tok of [live, spent, old]) await store.putToken(tok);
+    await store.consumeToken(spent.tokenHash, now);
+    await store.failToken(live.tokenHash, 5);
+    t.same(await store.listTokens(now), [{ ...live, failures: 1 }]);
   });
 
   withStore("state survives reopen: certificates, revocations, consumed tokens", async (t, h) => {

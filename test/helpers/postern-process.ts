@@ -1,0 +1,114 @@
+/**
+ * `postern start` and the CLI as real processes in a directory of their own, for the PKI's
+ * trust-state scenarios: restarts, kill -9, a second start, replicas with other settings.
+ */
+import type { ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFile, readdir, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { finished, spawnTs } from "./process.js";
+
+export interface PosternProcess {
+  child: ChildProcess;
+  dataPort: number;
+  adminPort: number;
+  publicPort: number;
+  publicUrl: string;
+  /** Everything written to stderr so far (the JSON log). */
+  stderr(): string;
+  /** Resolves with the exit code once the process ended. */
+  exited: Promise<number | null>;
+  /** SIGTERM and wait. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait: no drain, no cleanup. */
+  kill9(): Promise<number | null>;
+}
+
+/** Starts `postern start` in `cwd` and waits for its banner (or its exit). */
+export async function startPostern(cwd: string, env: Record<string, string>, timeoutMs = 60_000): Promise<PosternProcess> {
+  const child = spawnTs("src/main.ts", [], { cwd, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", ...env } });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  const banner = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs);
+    const check = () => {
+      if (/npx postern send .*\n/.test(out)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    };
+    child.stdout?.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`postern exited (${code}) before its banner; stderr: ${err}`));
+    });
+  });
+  const port = (re: RegExp) => Number(re.exec(banner)?.[1]);
+  const publicPort = port(/public \+ metrics\s+http:\/\/[^:]+:(\d+)/);
+  return {
+    child,
+    dataPort: port(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
+    adminPort: port(/admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
+    publicPort,
+    publicUrl: `http://127.0.0.1:${publicPort}`,
+    stderr: () => err,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    async kill9() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      return exited;
+    },
+  };
+}
+
+/** Runs `postern start` expecting it to fail; resolves with its exit code and output. */
+export async function failedStart(cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return finished(spawnTs("src/main.ts", [], { cwd, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", ...env } }));
+}
+
+/** Runs a CLI command in `cwd`. */
+export function postern(cwd: string, env: Record<string, string>, args: string[]) {
+  return finished(spawnTs("src/cli/main.ts", args, { cwd, env }));
+}
+
+/** Admin CLI flags for a gateway whose PKI is `certs` and admin port `adminPort`. */
+export function adminFlags(certs: string, adminPort: number): string[] {
+  return ["--admin-url", `https://127.0.0.1:${adminPort}`, "--cert", join(certs, "admin.crt"), "--key", join(certs, "admin.key"), "--ca", join(certs, "ca-bundle.pem")];
+}
+
+/** SHA-256 of every file under `dir` (recursively), by relative path. */
+export async function fileHashes(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string): Promise<void> => {
+    for (const name of await readdir(d)) {
+      const path = join(d, name);
+      if ((await stat(path)).isDirectory()) await walk(path);
+      else out[relative(dir, path)] = createHash("sha256").update(await readFile(path)).digest("hex");
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** Polls `probe` every 200 ms until it returns true, or fails after `timeoutMs`. */
+export async function eventually(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The cRLNumber of a PEM or DER CRL, through openssl. */
+export function crlNumberOf(text: string): bigint {
+  const m = /X509v3 CRL Number:\s*\n\s*(\d+|0x[0-9A-Fa-f]+)/.exec(text);
+  if (!m) throw new Error(`no CRL Number in: ${text.slice(0, 300)}`);
+  return BigInt(m[1]!);
+}
