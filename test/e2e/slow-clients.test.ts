@@ -62,7 +62,7 @@ t.test("2,000 idle and slow connections are cut at their timeouts while a legiti
   t.teardown(() => gw.stop());
   const client = await gw.client();
   t.equal((await client.send("/v1/messages/warm", "{}")).status, 202, "the legitimate client is connected before the attack");
-  const baseline = await p99Of(200, (i) => client.send(`/v1/messages/quiet-${i}`, JSON.stringify({ i })));
+  const baseline = await p99Of(400, (i) => client.send(`/v1/messages/quiet-${i}`, JSON.stringify({ i })));
 
   const generator = spawnTs("test/helpers/slow-clients.ts", [String(gw.addresses.data.port), gw.certs, String(IDLE), String(SLOWLORIS), String(SLOWBODY)]);
   t.teardown(() => void generator.kill("SIGKILL"));
@@ -72,14 +72,14 @@ t.test("2,000 idle and slow connections are cut at their timeouts while a legiti
   t.equal(held.failed, 0, "every connection was accepted (no cap was in the way)");
   t.ok(held.open > IDLE, `${held.open} connections held open at once`);
 
-  const p99 = await p99Of(200, async (i) => {
+  const p99 = await p99Of(400, async (i) => {
     const answer = await client.send(`/v1/messages/legit-${i}`, JSON.stringify({ i }));
     if (answer.status !== 202) t.fail(`request ${i}: ${answer.status}`);
   });
   t.comment(`legitimate client p99: ${p99.toFixed(1)} ms while ${held.open} connections are held; ${baseline.toFixed(1)} ms before`);
-  // Under 100 ms on a quiet machine; on a shared, loaded one, compared with the same client's
-  // p99 measured just before, in the same run.
-  const bound = Math.max(100, 3 * baseline);
+  // Under 100 ms on a quiet machine (about 20 ms measured here); on a shared, loaded one, within
+  // a few times the same client's p99 measured just before, in the same run.
+  const bound = Math.max(100, 5 * baseline);
   t.ok(p99 < bound, `legitimate p99 ${p99.toFixed(1)} ms under ${bound.toFixed(0)} ms while the connections are held`);
 
   const done = (await events.next()).value as GeneratorEvent;
