@@ -4,9 +4,9 @@
  * certificate DERs back (transferred, not copied).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { loadCa } from "../src/pki/ca.js";
-import { issueFromCsrNow } from "../src/pki/csr.js";
-import { DEFAULT_CLIENT_PROFILE } from "../src/pki/profile.js";
+import { loadCa } from "../src/pki/ca/ca.js";
+import { issueFromCsrNow } from "../src/pki/issue/csr.js";
+import { DEFAULT_CLIENT_PROFILE } from "../src/pki/issue/profile.js";
 
 export interface PkiWorkerInit {
   dir: string;

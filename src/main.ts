@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 /** Entry point of `npm start`: the only module that touches process state. */
-import { runServe } from "./cli/serve.js";
+import { runServe } from "./cli/index.js";
 
 process.exitCode = await runServe([]);

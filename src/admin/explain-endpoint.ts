@@ -1,4 +1,4 @@
-import { explainAccess, type ExplainDeps } from "../gateway/explain.js";
+import { explainAccess, type ExplainDeps } from "../gateway/index.js";
 import { optionalStrings, requireString, type AdminEndpoint } from "./router.js";
 
 /** POST /v1/explain: the policy dry-run for a certificate (PEM) or an identity, and a method + path. */

@@ -1,8 +1,8 @@
 import { PosternError } from "../errors.js";
-import type { CertificateAuthority } from "../pki/authority.js";
-import { isKeyAlgorithm } from "../pki/keys.js";
-import { REVOCATION_REASONS, type CertificateRecord, type CertificateStatus, type RevocationReason } from "../pki/store.js";
-import { parseDuration } from "../config/duration.js";
+import type { CertificateAuthority } from "../pki/index.js";
+import { isKeyAlgorithm } from "../pki/index.js";
+import { REVOCATION_REASONS, type CertificateRecord, type CertificateStatus, type RevocationReason } from "../pki/index.js";
+import { parseDuration } from "../config/index.js";
 import { optionalStrings, requireString, type AdminEndpoint, type AdminRequest } from "./router.js";
 
 /** The PKI's admin API: tokens, enrollment, issuance, renewal, revocation, inventory. */

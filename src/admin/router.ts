@@ -1,8 +1,8 @@
 import { PosternError } from "../errors.js";
-import { matchSegments } from "../gateway/routes.js";
-import { readBody } from "../http/body.js";
-import type { AnyRequest, AnyResponse, Peer } from "../http/mtls-server.js";
-import { sendJson, sendProblem } from "../http/problem.js";
+import { matchSegments } from "../gateway/index.js";
+import { readBody } from "../http/index.js";
+import type { AnyRequest, AnyResponse, Peer } from "../http/index.js";
+import { sendJson, sendProblem } from "../http/index.js";
 import type { Logger } from "../log.js";
 
 /**

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { PosternError } from "../errors.js";
-import { verifyAuditLog } from "../pki/audit.js";
+import { verifyAuditLog } from "../pki/index.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern audit verify [--file data/audit.jsonl]

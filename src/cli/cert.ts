@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { AdminClient } from "../client/index.js";
-import { REVOCATION_REASONS } from "../pki/store.js";
+import { REVOCATION_REASONS } from "../pki/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { parseDurationSeconds } from "./keys.js";

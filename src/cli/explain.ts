@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { Explanation } from "../gateway/explain.js";
+import type { Explanation } from "../gateway/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { UsageError } from "./usage.js";
 

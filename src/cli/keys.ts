@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
-import { parseDuration } from "../config/duration.js";
-import { caExists } from "../pki/ca.js";
-import { PASSPHRASE_ENV, resolvePassphrase } from "../pki/ca-files.js";
-import { DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/signing-keys.js";
+import { parseDuration } from "../config/index.js";
+import { caExists } from "../pki/index.js";
+import { PASSPHRASE_ENV, resolvePassphrase } from "../pki/index.js";
+import { DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
 import { PosternError } from "../errors.js";
 import { UsageError } from "./usage.js";
 

@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { openPkiOffline, reissueBuiltins } from "../app-pki-offline.js";
-import { ConfigError, loadConfig } from "../config/load.js";
-import type { PosternConfig } from "../config/schema.js";
+import { openPkiOffline, reissueBuiltins } from "../app/index.js";
+import { ConfigError, loadConfig } from "../config/index.js";
+import type { PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
-import { writeFileAtomic } from "../pki/atomic-file.js";
-import { openArchive, sealArchive } from "../pki/backup-archive.js";
-import { restoreBackup, takeBackup } from "../pki/backup.js";
+import { writeFileAtomic } from "../storage/index.js";
+import { openArchive, sealArchive } from "../pki/index.js";
+import { restoreBackup, takeBackup } from "../pki/index.js";
 import { UsageError } from "./usage.js";
 
 

@@ -4,7 +4,7 @@ import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { AdminClient, PosternRequestError } from "../client/index.js";
 import { PosternError } from "../errors.js";
-import { keyAlgorithmOf } from "../pki/keys.js";
+import { keyAlgorithmOf } from "../pki/index.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { UsageError } from "./usage.js";
 

@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { createApp, type ListeningAddresses } from "../app.js";
-import { ConfigError, loadConfig } from "../config/load.js";
-import { installCrashPolicy } from "../crash-policy.js";
+import { createApp, type ListeningAddresses } from "../app/index.js";
+import { ConfigError, loadConfig } from "../config/index.js";
+import { installCrashPolicy } from "../app/index.js";
 import { createLogger } from "../log.js";
 
 export const usage = `postern start [--config FILE]

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { clientCertField, STREAM_COMPONENTS, STREAM_FIELDS, streamEntryToRequest } from "../forward/stream-entry.js";
+import { clientCertField, STREAM_COMPONENTS, STREAM_FIELDS, streamEntryToRequest } from "../forward/index.js";
 import { FORWARD_TAG, verifyContentDigest, verifyMessage, type VerifyResult } from "../signing/index.js";
 import type { GatewayKeys } from "./jwks.js";
 

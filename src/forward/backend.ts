@@ -1,5 +1,5 @@
-import type { ClientIdentity } from "../pki/identity.js";
-import type { NonceClaim } from "../replay/nonce.js";
+import type { ClientIdentity } from "../pki/index.js";
+import type { NonceClaim } from "../replay/index.js";
 
 /** A message that passed every check, on its way to a backend. */
 export interface AcceptedMessage {

@@ -2,7 +2,7 @@
  * Header and URL rules of the HTTP backend: what may cross the gateway, in which direction.
  * Pure functions on plain values.
  */
-import type { ClientIdentity } from "../pki/identity.js";
+import type { ClientIdentity } from "../pki/index.js";
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1, plus Host and Proxy-*): never passed through either way. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "host"]);

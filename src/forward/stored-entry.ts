@@ -6,7 +6,7 @@
  * the same write and the same fsync. It sits outside `fields`, so it is not part of what the
  * gateway signed, and a consumer can ignore it.
  */
-import { parseClaimRecord, type ClaimRecord } from "../replay/nonce.js";
+import { parseClaimRecord, type ClaimRecord } from "../replay/index.js";
 
 export type StoredClaim = Omit<ClaimRecord, "entryId">;
 

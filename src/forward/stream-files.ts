@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Logger } from "../log.js";
 import { PosternError } from "../errors.js";
-import type { MemoryReplayGuard } from "../replay/memory-guard.js";
+import type { MemoryReplayGuard } from "../replay/index.js";
 import { linesBackward, repairTornTail, type LogPool, type StorageFileSystem } from "../storage/index.js";
 import { readStoredEntry } from "./stored-entry.js";
 

@@ -1,4 +1,4 @@
-import { ConfigError } from "../config/load.js";
+import { ConfigError } from "../config/index.js";
 import { PosternError } from "../errors.js";
 
 /** What a resolved stream name may hold: it becomes part of a Redis key or a file name. */

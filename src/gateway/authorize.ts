@@ -1,6 +1,6 @@
-import { matchesIdentity } from "../config/identity-pattern.js";
-import type { RouteConfig } from "../config/schema.js";
-import type { ClientIdentity } from "../pki/identity.js";
+import { matchesIdentity } from "../config/index.js";
+import type { RouteConfig } from "../config/index.js";
+import type { ClientIdentity } from "../pki/index.js";
 
 /**
  * Whether `identity` may use a route: its id is listed (a trailing `*` matches any suffix) or

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
-import type { PosternConfig, RouteConfig } from "../config/schema.js";
+import type { PosternConfig, RouteConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
-import type { AcceptedMessage, Backend, Delivery } from "../forward/backend.js";
-import type { MetricsRecorder } from "../metrics/recorder.js";
-import type { ClientIdentity } from "../pki/identity.js";
-import { bucketKey, limitFor } from "../ratelimit/policy.js";
-import type { RateLimiter } from "../ratelimit/token-bucket.js";
-import { isValidNonce, requestFingerprint } from "../replay/nonce.js";
+import type { AcceptedMessage, Backend, Delivery } from "../forward/index.js";
+import type { MetricsRecorder } from "../metrics/index.js";
+import type { ClientIdentity } from "../pki/index.js";
+import { bucketKey, limitFor } from "../ratelimit/index.js";
+import type { RateLimiter } from "../ratelimit/index.js";
+import { isValidNonce, requestFingerprint } from "../replay/index.js";
 import {
   PROFILE_COMPONENTS,
   PROFILE_PARAMETERS,

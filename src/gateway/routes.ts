@@ -1,5 +1,5 @@
 import { PosternError } from "../errors.js";
-import type { RouteConfig } from "../config/schema.js";
+import type { RouteConfig } from "../config/index.js";
 
 export interface RouteMatch {
   route: RouteConfig;

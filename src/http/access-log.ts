@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log.js";
-import type { Peer } from "../tls/admission.js";
+import type { Peer } from "../tls/index.js";
 import type { AnyRequest, AnyResponse } from "./mtls-server.js";
 
 /** What a handler adds to a request's access log line. */

@@ -1,11 +1,11 @@
-import type { Gateway } from "../gateway/pipeline.js";
+import type { Gateway } from "../gateway/index.js";
 import type { Logger } from "../log.js";
-import type { MetricsRecorder } from "../metrics/recorder.js";
+import type { MetricsRecorder } from "../metrics/index.js";
 import type { HttpMessageParts } from "../signing/index.js";
 import { accessRecordOf } from "./access-log.js";
 import { readBody } from "./body.js";
 import { requestAuthority, type AnyRequest, type AnyResponse, type Peer } from "./mtls-server.js";
-import { sendJson, sendProblem } from "./problem.js";
+import { sendJson, sendProblem } from "./respond.js";
 
 /** The data-plane request handler: turns a Node request into the gateway's plain values. */
 export function dataPlaneHandler(deps: { gateway: Gateway; metrics: MetricsRecorder; log: Logger }) {

@@ -12,20 +12,20 @@ import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { PosternError } from "../errors.js";
 import { logSampler, type Logger } from "../log.js";
-import type { MetricsRecorder } from "../metrics/recorder.js";
-import { identityFromCertificate } from "../pki/identity.js";
-import { canonicalSerial } from "../pki/serial.js";
-import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer } from "../tls/admission.js";
-import { ConnectionCaps } from "../tls/connection-caps.js";
-import { clientErrorReason } from "../tls/handshake.js";
-import { readProxyHeader } from "../tls/proxy-reader.js";
+import type { MetricsRecorder } from "../metrics/index.js";
+import { identityFromCertificate } from "../pki/index.js";
+import { canonicalSerial } from "../pki/index.js";
+import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer } from "../tls/index.js";
+import { ConnectionCaps } from "../tls/index.js";
+import { clientErrorReason } from "../tls/index.js";
+import { readProxyHeader } from "../tls/index.js";
 import { logAccess } from "./access-log.js";
-import { SERVER_TLS_OPTIONS } from "../tls/server-options.js";
-import type { RevocationIndex } from "../tls/revocation-index.js";
-import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/token-bucket.js";
-import { sendProblem, writeRawProblem } from "./problem.js";
+import { SERVER_TLS_OPTIONS } from "../tls/index.js";
+import type { RevocationIndex } from "../tls/index.js";
+import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/index.js";
+import { sendProblem, writeRawProblem } from "./respond.js";
 
-export type { Peer } from "../tls/admission.js";
+export type { Peer } from "../tls/index.js";
 
 /** A request over HTTP/1.1 or HTTP/2 (Node's compatibility API): the parts handlers use are the same. */
 export type AnyRequest = IncomingMessage | Http2ServerRequest;

@@ -1,7 +1,7 @@
-import type { CertificateAuthority } from "../pki/authority.js";
-import type { CrlPublisher } from "../pki/crl-publisher.js";
+import type { CertificateAuthority } from "../pki/index.js";
+import type { CrlPublisher } from "../pki/index.js";
 import { pkiPublicEndpoints } from "./pki-public.js";
-import { sendJson } from "./problem.js";
+import { sendJson } from "./respond.js";
 import { staticEndpoint, type PublicEndpoint } from "./public-server.js";
 
 export interface PublicEndpointDeps {

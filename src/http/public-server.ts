@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { sendProblem } from "./problem.js";
+import { sendProblem } from "./respond.js";
 
 /** A public endpoint: answers a request whose path starts with its prefix (exact match unless `prefix`). */
 export interface PublicEndpoint {

@@ -1,8 +1,8 @@
-import type { MetricsRecorder } from "../metrics/recorder.js";
+import type { MetricsRecorder } from "../metrics/index.js";
 import type { Logger } from "../log.js";
 import type { PosternError } from "../errors.js";
 import type { PeerHandler } from "./mtls-server.js";
-import { sendProblem } from "./problem.js";
+import { sendProblem } from "./respond.js";
 
 /**
  * Wraps a data-plane handler so that, while `refusal()` returns an error, every request is

@@ -1,21 +1,21 @@
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { PosternError } from "../errors.js";
-import type { MetricsRecorder } from "../metrics/recorder.js";
-import type { AuditLog } from "./audit.js";
-import type { PkiMaterial } from "./bootstrap.js";
-import type { CrlPublisher } from "./crl-publisher.js";
-import { issueFromCsrNow, parseCsr, type ParsedCsr } from "./csr.js";
+import type { MetricsRecorder } from "../metrics/index.js";
+import type { AuditLog } from "./audit/index.js";
+import type { PkiMaterial } from "./ca/index.js";
+import type { CrlPublisher } from "./status/index.js";
+import { issueFromCsrNow, parseCsr, type ParsedCsr } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
-import { issueLeafDer, type IssuedCertificate } from "./issue.js";
-import type { KeyAlgorithm } from "./keys.js";
-import { respondOcsp } from "./ocsp.js";
+import { issueLeafDer, type IssuedCertificate } from "./issue/index.js";
+import type { KeyAlgorithm } from "./keys/index.js";
+import { respondOcsp } from "./status/index.js";
 import { parseSerial } from "./serial.js";
-import { issuePkcs12 } from "./pkcs12.js";
-import { identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./profile.js";
-import { keyHashOfCertificate, keyHashOfSpki } from "./key-hash.js";
-import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store.js";
-import type { TrustGuard } from "./trust-guard.js";
-import type { TrustLedger } from "./trust-ledger.js";
+import { issuePkcs12 } from "./keys/index.js";
+import { identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
+import { keyHashOfCertificate, keyHashOfSpki } from "./keys/index.js";
+import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store/index.js";
+import type { TrustGuard } from "./trust/index.js";
+import type { TrustLedger } from "./trust/index.js";
 
 export interface AuthorityOptions {
   material: PkiMaterial;

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import type { RateLimitConfig } from "../config/schema.js";
-import type { ClientIdentity } from "../pki/identity.js";
-import { matchesIdentity } from "../config/identity-pattern.js";
-import type { BucketLimit } from "./token-bucket.js";
+import type { RateLimitConfig } from "../config/index.js";
+import type { ClientIdentity } from "../pki/index.js";
+import { matchesIdentity } from "../config/index.js";
+import type { BucketLimit } from "./memory-limiter.js";
 
 /** The bucket an identity draws from on a route: the first matching override, else the route's. */
 export function limitFor(identity: ClientIdentity, config: RateLimitConfig): BucketLimit {

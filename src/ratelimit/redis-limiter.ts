@@ -1,6 +1,6 @@
 import { PosternError } from "../errors.js";
-import type { RedisClient } from "../replay/redis-client.js";
-import type { BucketLimit, RateLimiter, TakeResult } from "./token-bucket.js";
+import type { RedisClient } from "../redis/index.js";
+import type { BucketLimit, RateLimiter, TakeResult } from "./memory-limiter.js";
 
 /**
  * One token bucket per key in a Redis hash, refilled and taken in one script on Redis's own

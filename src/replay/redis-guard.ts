@@ -1,5 +1,4 @@
-import { ReplyError } from "ioredis";
-import type { RedisClient } from "./redis-client.js";
+import { isRedisReplyError, type RedisClient } from "../redis/index.js";
 import { PosternError } from "../errors.js";
 import type { ClaimResult, NonceClaim } from "./nonce.js";
 import { nonceKey } from "./nonce.js";
@@ -140,7 +139,7 @@ return 0
  * SET). Otherwise, a timeout or a connection lost after sending, the outcome is unknown.
  */
 function neverReachedRedis(error: unknown): boolean {
-  if (error instanceof ReplyError) return true;
+  if (isRedisReplyError(error)) return true;
   return /enableOfflineQueue|isn't writeable|isn't ready/i.test(String((error as Error)?.message ?? ""));
 }
 
@@ -226,7 +225,7 @@ export class RedisReplayGuard {
       await this.redis.xgroup("CREATE", key, group, "$", "MKSTREAM");
       return true;
     } catch (error) {
-      if (!(error instanceof ReplyError)) return false;
+      if (!isRedisReplyError(error)) return false;
       if (String((error as Error).message).startsWith("BUSYGROUP")) return true;
       throw new PosternError("backend-unavailable", `consumer group ${group} could not be created`, { cause: error });
     }

@@ -4,15 +4,15 @@ import type { ErrorCode } from "../errors.js";
 import { algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
 import { CLIENT_ALGORITHMS, isSignatureAlgorithm, type SignatureAlgorithm } from "./algorithms.js";
 import type { HttpMessageParts } from "./http-message.js";
-import { checkFreshness } from "./lib/check-freshness.js";
-import { checkProfile, type RequiredParameter } from "./lib/check-profile.js";
-import { componentFromItem, type ComponentIdentifier } from "./lib/component-identifier.js";
-import { createSignatureBase } from "./lib/create-base.js";
-import { verifyBase } from "./lib/crypto-primitives.js";
-import { MessageView } from "./lib/message-view.js";
-import { fail, ok, type Result } from "./lib/result.js";
-import { selectSignature } from "./lib/select-signature.js";
-import { readSignatureParameters, type SignatureParameters } from "./lib/signature-params.js";
+import { checkFreshness } from "./lib/index.js";
+import { checkProfile, type RequiredParameter } from "./lib/index.js";
+import { componentFromItem, type ComponentIdentifier } from "./lib/index.js";
+import { createSignatureBase } from "./lib/index.js";
+import { verifyBase } from "./lib/index.js";
+import { MessageView } from "./lib/index.js";
+import { fail, ok, type Result } from "./lib/index.js";
+import { selectSignature } from "./lib/index.js";
+import { readSignatureParameters, type SignatureParameters } from "./lib/index.js";
 
 /** Most components one signature may cover: keeps the work per request bounded. */
 export const MAX_COVERED_COMPONENTS = 64;

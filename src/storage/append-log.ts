@@ -7,7 +7,7 @@
  * cut fails, the log is dirty and cuts again before it writes anything else.
  */
 import { dirname } from "node:path";
-import type { StorageFailure } from "../metrics/recorder.js";
+import type { StorageFailure } from "../metrics/index.js";
 import type { StorageFile, StorageFileSystem } from "./file-system.js";
 import { repairTornTail } from "./tail-scan.js";
 

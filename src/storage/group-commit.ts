@@ -1,5 +1,5 @@
 import { PosternError } from "../errors.js";
-import type { StorageFailure } from "../metrics/recorder.js";
+import type { StorageFailure } from "../metrics/index.js";
 import { classifyStorageFailure, type AppendLog } from "./append-log.js";
 
 /** Hears how each batch ended: the storage health follows it. */

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Logger } from "../log.js";
-import type { MetricsRecorder, StorageFailure } from "../metrics/recorder.js";
+import type { MetricsRecorder, StorageFailure } from "../metrics/index.js";
 import type { StorageFileSystem } from "./file-system.js";
 import type { CommitReporter } from "./group-commit.js";
 

@@ -1,5 +1,5 @@
-import type { HandshakeFailure } from "../metrics/recorder.js";
-import type { ClientIdentity } from "../pki/identity.js";
+import type { HandshakeFailure } from "../metrics/index.js";
+import type { ClientIdentity } from "../pki/index.js";
 
 /** The verified peer of a connection: its identity and certificate DER. */
 export interface Peer {

@@ -1,4 +1,4 @@
-import type { HandshakeFailure } from "../metrics/recorder.js";
+import type { HandshakeFailure } from "../metrics/index.js";
 
 /** Reason label for a handshake that failed before completing (`tlsClientError`). */
 export function clientErrorReason(error: NodeJS.ErrnoException): HandshakeFailure {

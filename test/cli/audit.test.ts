@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { AuditLog } from "../../src/pki/audit.js";
+import { AuditLog } from "../../src/pki/audit/audit.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(240_000);

@@ -6,10 +6,10 @@ import { promisify } from "node:util";
 import t from "tap";
 import { newKeyWithCsr, parseKeyType } from "../../src/cli/csr.js";
 import { UsageError } from "../../src/cli/usage.js";
-import { createCsr } from "../../src/pki/csr-create.js";
-import { parseCsr, validateCsr } from "../../src/pki/csr.js";
-import { generateKeyPairNow, type KeyAlgorithm } from "../../src/pki/keys.js";
-import { DEFAULT_CLIENT_PROFILE } from "../../src/pki/profile.js";
+import { createCsr } from "../../src/pki/issue/csr-create.js";
+import { parseCsr, validateCsr } from "../../src/pki/issue/csr.js";
+import { generateKeyPairNow, type KeyAlgorithm } from "../../src/pki/keys/keys.js";
+import { DEFAULT_CLIENT_PROFILE } from "../../src/pki/issue/profile.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(300_000);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
-import { ensurePki } from "../../src/pki/bootstrap.js";
+import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(120_000);

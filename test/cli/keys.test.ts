@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDurationSeconds } from "../../src/cli/keys.js";
 import { UsageError } from "../../src/cli/usage.js";
-import { ensurePki } from "../../src/pki/bootstrap.js";
+import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(120_000);

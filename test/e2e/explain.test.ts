@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { ensurePki } from "../../src/pki/bootstrap.js";
+import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { startGateway } from "../helpers/gateway.js";
 import { finished, spawnTs } from "../helpers/process.js";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import t from "tap";
 import { FORWARD_COMPONENTS } from "../../src/forward/stream-entry.js";
-import { ensurePki } from "../../src/pki/bootstrap.js";
+import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { FORWARD_TAG, verifyMessage } from "../../src/signing/index.js";
 import { startGateway } from "../helpers/gateway.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { useTestRedis } from "../helpers/redis.js";
-import { ensurePki } from "../../src/pki/bootstrap.js";
+import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { PosternClient } from "../../src/client/index.js";
 import { startGateway, TEST_REDIS_URL } from "../helpers/gateway.js";
 

@@ -2,9 +2,9 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
-import { createCsr } from "../../src/pki/csr-create.js";
+import { createCsr } from "../../src/pki/issue/csr-create.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
-import { generateKeyPair, plainPrivateKeyPem } from "../../src/pki/keys.js";
+import { generateKeyPair, plainPrivateKeyPem } from "../../src/pki/keys/keys.js";
 import { startGateway } from "../helpers/gateway.js";
 import { finished, spawnTs } from "../helpers/process.js";
 

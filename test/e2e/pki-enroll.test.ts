@@ -3,9 +3,9 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import { AdminClient, PosternClient } from "../../src/client/index.js";
-import { createCsr } from "../../src/pki/csr-create.js";
+import { createCsr } from "../../src/pki/issue/csr-create.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
-import { generateKeyPair } from "../../src/pki/keys.js";
+import { generateKeyPair } from "../../src/pki/keys/keys.js";
 import { startGateway } from "../helpers/gateway.js";
 import { finished, runTool, spawnTs } from "../helpers/process.js";
 

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
 import t from "tap";
-import { createCsr } from "../../src/pki/csr-create.js";
+import { createCsr } from "../../src/pki/issue/csr-create.js";
 import { startGateway } from "../helpers/gateway.js";
 
 const metric = (text: string, name: string): number => {

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import t from "tap";
 import { AdminClient, PosternClient } from "../../src/client/index.js";
-import { createCsr } from "../../src/pki/csr-create.js";
-import { issueLeafDer } from "../../src/pki/issue.js";
-import { generateKeyPair, plainPrivateKeyPem, spkiOf } from "../../src/pki/keys.js";
+import { createCsr } from "../../src/pki/issue/csr-create.js";
+import { issueLeafDer } from "../../src/pki/issue/issue.js";
+import { generateKeyPair, plainPrivateKeyPem, spkiOf } from "../../src/pki/keys/keys.js";
 import { startGateway } from "../helpers/gateway.js";
 import { runTool } from "../helpers/process.js";
 

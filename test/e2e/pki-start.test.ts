@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { identityFromCertificate } from "../../src/pki/identity.js";
-import { keyHashOfCertificate } from "../../src/pki/key-hash.js";
+import { keyHashOfCertificate } from "../../src/pki/keys/key-hash.js";
 import { freePort } from "../helpers/net.js";
 import { runTool } from "../helpers/process.js";
 import { adminFlags, failedStart, fileHashes, postern, startPostern, type PosternProcess } from "../helpers/postern-process.js";

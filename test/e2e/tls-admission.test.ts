@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import t from "tap";
-import { x509 } from "../../src/pki/x509.js";
+import { x509 } from "../../src/pki/der/x509.js";
 import { startGateway } from "../helpers/gateway.js";
 import { openTls, readAnswer, tlsMaterial } from "../helpers/raw-tls.js";
 

@@ -14,7 +14,7 @@ import type { AcceptedMessage } from "../../src/forward/backend.js";
 import { HttpBackend, type HttpBackendConfig, type HttpBackendOptions } from "../../src/forward/http-backend.js";
 import { FORWARD_COMPONENTS } from "../../src/forward/stream-entry.js";
 import { noopRecorder, type MetricsRecorder } from "../../src/metrics/recorder.js";
-import { ensurePki, type PkiMaterial } from "../../src/pki/bootstrap.js";
+import { ensurePki, type PkiMaterial } from "../../src/pki/ca/bootstrap.js";
 import { MemoryReplayGuard } from "../../src/replay/memory-guard.js";
 import type { NonceClaim } from "../../src/replay/nonce.js";
 import { createContentDigest, FORWARD_TAG, verifyMessage } from "../../src/signing/index.js";

@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import t, { type Test } from "tap";
 import { useTestRedis } from "../helpers/redis.js";
-import { buildBackends, type BackendDeps } from "../../src/app-backends.js";
+import { buildBackends, type BackendDeps } from "../../src/app/backends.js";
 import { parseConfig } from "../../src/config/load.js";
 import { RedisReplayGuard } from "../../src/replay/redis-guard.js";
 import { startGateway, TEST_REDIS_URL, type TestGateway } from "../helpers/gateway.js";

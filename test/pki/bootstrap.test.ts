@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
-import { ensurePki, loadPki, planPki } from "../../src/pki/bootstrap.js";
-import { initCa } from "../../src/pki/ca.js";
+import { ensurePki, loadPki, planPki } from "../../src/pki/ca/bootstrap.js";
+import { initCa } from "../../src/pki/ca/ca.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
 import { PosternError } from "../../src/errors.js";
 

@@ -5,9 +5,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { initCa, type CaMaterial } from "../../src/pki/ca.js";
-import { issueFromCsr, parseCsr, validateCsr } from "../../src/pki/csr.js";
-import { DEFAULT_CLIENT_PROFILE, defineProfile } from "../../src/pki/profile.js";
+import { initCa, type CaMaterial } from "../../src/pki/ca/ca.js";
+import { issueFromCsr, parseCsr, validateCsr } from "../../src/pki/issue/csr.js";
+import { DEFAULT_CLIENT_PROFILE, defineProfile } from "../../src/pki/issue/profile.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
 import { PosternError, type ErrorCode } from "../../src/errors.js";
 

@@ -7,8 +7,8 @@ import { verifyStreamEntry } from "../../src/consumer/verify-entry.js";
 import { PosternError } from "../../src/errors.js";
 import { buildStreamEntry } from "../../src/forward/stream-entry.js";
 import type { AcceptedMessage } from "../../src/forward/backend.js";
-import { ensurePki } from "../../src/pki/bootstrap.js";
-import { SigningKeyRing } from "../../src/pki/signing-keys.js";
+import { ensurePki } from "../../src/pki/ca/bootstrap.js";
+import { SigningKeyRing } from "../../src/pki/signing-keys/signing-keys.js";
 import { createContentDigest } from "../../src/signing/index.js";
 
 t.setTimeout(120_000);

@@ -2,7 +2,7 @@ import t from "tap";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DurableAppender, writeFileAtomic } from "../../src/pki/atomic-file.js";
+import { DurableAppender, writeFileAtomic } from "../../src/storage/atomic-file.js";
 import { runAndKill } from "./store-contract.js";
 
 const dir = mkdtempSync(join(tmpdir(), "postern-atomic-"));

@@ -1,5 +1,5 @@
 import t from "tap";
-import { RedisStore } from "../../src/pki/redis-store.js";
+import { RedisStore } from "../../src/pki/store/redis-store.js";
 import { connectTestRedis, deleteKeysWithPrefix, uniqueTestPrefix } from "../helpers/redis.js";
 import { certRecord, runStoreContract } from "./store-contract.js";
 

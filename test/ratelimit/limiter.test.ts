@@ -1,7 +1,7 @@
 import t, { type Test } from "tap";
 import { useTestRedis } from "../helpers/redis.js";
 import { RedisRateLimiter } from "../../src/ratelimit/redis-limiter.js";
-import { MemoryRateLimiter, type RateLimiter } from "../../src/ratelimit/token-bucket.js";
+import { MemoryRateLimiter, type RateLimiter } from "../../src/ratelimit/memory-limiter.js";
 
 
 async function contract(t: Test, name: string, make: () => { limiter: RateLimiter; advance: (ms: number) => Promise<void> }) {

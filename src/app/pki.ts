@@ -1,0 +1,260 @@
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { PosternConfig } from "../config/index.js";
+import { PosternError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { MetricsRecorder } from "../metrics/index.js";
+import { AuditLog } from "../pki/index.js";
+import { CertificateAuthority } from "../pki/index.js";
+import { planPki, type EnsurePkiOptions, type PkiMaterial, type PkiPlan } from "../pki/index.js";
+import { recordPlan, seedLedger } from "../pki/index.js";
+import { resolvePassphrase, writePlannedFiles } from "../pki/index.js";
+import { CrlPublisher } from "../pki/index.js";
+import { FileStore } from "../pki/index.js";
+import { withFileMutex } from "../storage/index.js";
+import { keyHashOfCertificate } from "../pki/index.js";
+import { defineProfile, type CertificateProfile } from "../pki/index.js";
+import { RedisStore } from "../pki/index.js";
+import { SigningKeyRing } from "../pki/index.js";
+import type { PkiStore, RevokedEntry } from "../pki/index.js";
+import { TrustGuard } from "../pki/index.js";
+import { LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "../pki/index.js";
+import type { RedisClient } from "../redis/index.js";
+import { RevocationIndex } from "../tls/index.js";
+
+export interface PkiRuntime {
+  material: PkiMaterial;
+  created: boolean;
+  authority: CertificateAuthority;
+  crl: CrlPublisher;
+  store: PkiStore;
+  /** The gateway's forward-signing keys: the active one signs, the JWKS publishes all in overlap. */
+  signingKeys: SigningKeyRing;
+  revocations: RevocationIndex;
+  /** Whether the store still holds everything the trust ledger recorded (else: fail closed). */
+  trust: TrustGuard;
+  /** Called for every revocation (this instance's or, with Redis, any replica's). */
+  onRevoked(listener: (entry: RevokedEntry) => void): void;
+  stop(): Promise<void>;
+}
+
+/** Where the PKI's files and state live, from the configuration. */
+export function pkiLocations(config: Readonly<PosternConfig>) {
+  const stateDir = config.pki.stateDir ?? join(config.pki.dir, "state");
+  return {
+    dir: config.pki.dir,
+    storeDir: config.pki.storeDir ?? join(config.pki.dir, "store"),
+    ledgerPath: join(stateDir, LEDGER_FILE),
+    auditPath: config.pki.auditLogPath ?? join(config.data.dir, "audit.jsonl"),
+    passphraseSource: { dir: config.pki.dir, ...(config.pki.passphraseFile ? { passphraseFile: config.pki.passphraseFile } : {}) },
+  };
+}
+
+/** The Redis PKI store under the configured key prefix (one hash tag: one Cluster slot). */
+export function redisPkiStore(redis: RedisClient, config: Readonly<PosternConfig>): PkiStore {
+  return new RedisStore({ redis, keyPrefix: `${config.redis.keyPrefix}{pki}:` });
+}
+
+/** A stable id for a CA: hex SHA-256 of its root certificate's DER. */
+export function pkiIdOf(material: Pick<PkiMaterial, "root">): string {
+  return createHash("sha256").update(new Uint8Array(material.root.cert.rawData)).digest("hex");
+}
+
+/**
+ * Builds the PKI side of the gateway, in an order that keeps a failed start from changing
+ * anything: the store first (in embedded mode its lock, so a second instance stops before it
+ * writes), then the plan of the PKI directory (in memory), then, holding the directory's lock,
+ * every new certificate recorded in the trust ledger, the store and the audit log, and only
+ * then the files. Then the trust check, the CRL publisher, the handshake revocation index and
+ * the certificate authority. Whatever was opened is closed again when a step fails.
+ */
+export async function startPki(
+  config: Readonly<PosternConfig>,
+  deps: { log: Logger; metrics: MetricsRecorder; now: () => number; redis: RedisClient | undefined; publicBaseUrl: string; storeName: string },
+): Promise<PkiRuntime> {
+  const { log, metrics, now } = deps;
+  const where = pkiLocations(config);
+  const undo: Array<() => Promise<unknown>> = [];
+  try {
+    const store: PkiStore = deps.redis ? redisPkiStore(deps.redis, config) : await FileStore.open(where.storeDir, { now });
+    undo.push(() => store.close());
+
+    const planOptions: EnsurePkiOptions = {
+      ...where.passphraseSource,
+      hostnames: [...config.pki.hostnames],
+      now,
+      ...(config.pki.publicBaseUrl !== undefined ? { publicBaseUrl: config.pki.publicBaseUrl } : {}),
+      defaultPublicBaseUrl: deps.publicBaseUrl,
+    };
+    let plan = await planPki(planOptions);
+    const audit = await AuditLog.open(where.auditPath, { now });
+    undo.push(() => audit.close());
+    const commit = async (): Promise<TrustLedger> => {
+      const ledger = await openLedger(where.ledgerPath, plan, log);
+      if (!plan.created && ledger.state.pkiId === undefined) {
+        const seeded = await seedLedger(ledger, store);
+        if (seeded > 0) log.info("trust ledger started from the store's inventory", { ledger: where.ledgerPath, certificates: seeded });
+      }
+      await recordPlan({ plan, ledger, store, audit });
+      await writePlannedFiles(plan.writes);
+      return ledger;
+    };
+    let ledger: TrustLedger;
+    if (plan.writes.length === 0) {
+      ledger = await commit();
+    } else {
+      await mkdir(config.pki.dir, { recursive: true, mode: 0o700 });
+      ledger = await withFileMutex(join(config.pki.dir, ".pki.lock"), async () => {
+        // Another replica may have bootstrapped or re-issued while this one planned.
+        if (deps.redis) plan = await planPki(planOptions);
+        return commit();
+      });
+    }
+    undo.push(() => ledger.close());
+    for (const warning of plan.warnings) log.warn(warning);
+    const material = plan.material;
+
+    const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
+    const signingKeys = await SigningKeyRing.open({ pkiDir: config.pki.dir, passphrase, now });
+
+    const trust = new TrustGuard({
+      ledger,
+      store,
+      audit,
+      storeName: deps.storeName,
+      now,
+      onChange: (status) => {
+        metrics.pkiStateLost(!status.intact);
+        if (status.intact) log.info("PKI state intact again: the store holds everything the trust ledger recorded", { ledger: where.ledgerPath });
+        else log.error(status.summary, { code: "pki-state-lost", lostCertificates: status.lostCertificates.length, lostRevocations: status.lostRevocations.map((r) => r.serial) });
+      },
+    });
+    await trust.check();
+
+    const revocations = new RevocationIndex();
+    const listeners: Array<(entry: RevokedEntry) => void> = [];
+    const unsubscribe = await store.subscribeRevocations((entry) => {
+      revocations.add(entry.serial);
+      // Another replica's revocation: remember its key, never to be certified again.
+      void store.getCertificate(entry.serial).then(
+        (record) => ledger.noteRevocation(entry, record ? keyHashOfCertificate(record.pem) : undefined),
+        () => ledger.noteRevocation(entry),
+      );
+      for (const listener of listeners) listener(entry);
+    });
+    undo.push(unsubscribe);
+
+    if (!material.rootCrlPem) log.warn("no root CRL to publish: relying parties that check the root's CRL (openssl -crl_check_all, Node's crl option) will fail");
+    const crl = new CrlPublisher({
+      issuer: material.issuer,
+      store,
+      ledger: {
+        revocations: () => ledger.state.revocations.values(),
+        highWater: () => ledger.state.crlHighWater,
+        recordCrlNumber: (n) => ledger.recordCrlNumber(n),
+      },
+      ...(material.rootCrlPem ? { rootCrlPem: material.rootCrlPem } : {}),
+      validityMs: config.pki.crlValiditySeconds * 1000,
+      now,
+      onPublished: (published) => metrics.expiresAt("crl", published.nextUpdateMs),
+      onError: (error) => log.error("CRL rebuild failed; the previous CRL stays published", { error: String(error) }),
+    });
+    undo.push(() => crl.stop());
+    await crl.start();
+
+    const profiles = new Map<string, CertificateProfile>(
+      Object.entries(config.pki.profiles).map(([name, input]) => [name, defineProfile({ name, ...stripUndefined(input) })]),
+    );
+    const authority = new CertificateAuthority({
+      material,
+      store,
+      audit,
+      crl,
+      profiles,
+      defaultProfile: config.pki.defaultProfile,
+      urls: material.publicBaseUrl !== undefined
+        ? { crlUrl: `${material.publicBaseUrl}/crl`, ocspUrl: `${material.publicBaseUrl}/ocsp` }
+        : { crlUrl: `${deps.publicBaseUrl}/crl`, ocspUrl: `${deps.publicBaseUrl}/ocsp` },
+      renewalGraceSeconds: config.pki.renewalGraceSeconds,
+      metrics,
+      now,
+      ledger,
+      trust,
+    });
+
+    const refresh = async () => {
+      // Picks up a key rotation made by `postern keys rotate` or another replica.
+      if (await signingKeys.reload()) log.info("forward-signing key rotated", { kid: signingKeys.active().keyid });
+      // The handshake index: the ledger's revocations (kept even if the store lost them) and,
+      // catching up what a Redis subscriber missed while disconnected, the store's.
+      for (const entry of ledger.state.revocations.values()) revocations.add(entry.serial);
+      for (const entry of await store.listRevoked()) revocations.add(entry.serial);
+      metrics.expiresAt("ca", material.issuer.cert.notAfter.getTime());
+      if (crl.nextUpdateMs !== undefined) metrics.expiresAt("crl", crl.nextUpdateMs);
+      metrics.expiresAt("earliest_certificate", await earliestExpiry(store));
+    };
+    await refresh();
+    const timer = setInterval(() => void refresh().catch(() => undefined), 60_000);
+    timer.unref();
+    // Two counts every 10 s; a full comparison when they fall short (an emptied Redis).
+    const trustTimer = setInterval(() => void trust.quickCheck().catch(() => undefined), 10_000);
+    trustTimer.unref();
+
+    return {
+      material,
+      created: plan.created,
+      authority,
+      crl,
+      store,
+      signingKeys,
+      revocations,
+      trust,
+      onRevoked: (listener) => listeners.push(listener),
+      async stop() {
+        clearInterval(timer);
+        clearInterval(trustTimer);
+        await crl.stop();
+        await unsubscribe();
+        await audit.close();
+        await ledger.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Opens the trust ledger of the plan's CA. A ledger of another CA is set aside when this start
+ * creates a new CA (the old one's files are gone), and refused otherwise.
+ */
+async function openLedger(path: string, plan: PkiPlan, log: Logger): Promise<TrustLedger> {
+  const pkiId = pkiIdOf(plan.material);
+  const foreign = await ledgerPkiId(path);
+  if (foreign !== undefined && foreign !== pkiId) {
+    if (!plan.created) {
+      throw new PosternError("conflict", `the trust ledger ${path} belongs to another CA than the one in ${plan.material.dir}: point pki.stateDir at this CA's ledger`);
+    }
+    const aside = await setAsideForeignLedger(path, foreign);
+    log.warn("a new CA was created; the previous CA's trust ledger was set aside", { ledger: aside });
+  }
+  return TrustLedger.open(path, pkiId);
+}
+
+async function earliestExpiry(store: PkiStore): Promise<number> {
+  let earliest = Number.POSITIVE_INFINITY;
+  let cursor: string | undefined;
+  do {
+    const page = await store.listCertificates({ status: "valid", limit: 1000, ...(cursor ? { cursor } : {}) });
+    for (const item of page.items) earliest = Math.min(earliest, item.notAfterMs);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return Number.isFinite(earliest) ? earliest : Date.now() + 365 * 86_400_000;
+}
+
+function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}

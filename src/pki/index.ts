@@ -1,0 +1,12 @@
+/** The public surface of src/pki/: everything outside it imports from here. */
+export { AuditLog, verifyAuditLog } from "./audit/index.js";
+export { CertificateAuthority } from "./authority.js";
+export { type EnsurePkiOptions, PASSPHRASE_ENV, PKI_FILES, type PkiMaterial, type PkiPlan, caExists, initCa, pkiPaths, planPki, recordPlan, resolvePassphrase, seedLedger, writePlannedFiles } from "./ca/index.js";
+export { type ClientIdentity, identityFromCertificate } from "./identity.js";
+export { type CertificateProfile, createCsr, defineProfile } from "./issue/index.js";
+export { KEY_ALGORITHMS, type KeyAlgorithm, generateKeyPair, isKeyAlgorithm, keyAlgorithmOf, keyHashOfCertificate, plainPrivateKeyPem } from "./keys/index.js";
+export { canonicalSerial } from "./serial.js";
+export { DEFAULT_OVERLAP_SECONDS, type RingKeyEntry, SigningKeyRing } from "./signing-keys/index.js";
+export { CrlPublisher, MAX_OCSP_REQUEST_BYTES, decodeOcspGetPath } from "./status/index.js";
+export { type CertificateRecord, type CertificateStatus, FileStore, type PkiStore, REVOCATION_REASONS, RedisStore, type RevocationReason, type RevokedEntry } from "./store/index.js";
+export { LEDGER_FILE, TrustGuard, TrustLedger, ledgerPkiId, openArchive, restoreBackup, sealArchive, setAsideForeignLedger, takeBackup } from "./trust/index.js";

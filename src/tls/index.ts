@@ -1,0 +1,9 @@
+/** The public surface of src/tls/: everything outside it imports from here. */
+export { type HandshakeFacts, type Peer, admitPeer, peerExpiresAtMs } from "./admission.js";
+export { caChainVerifier } from "./ca-chain.js";
+export { ConnectionCaps } from "./connection-caps.js";
+export { clientErrorReason } from "./handshake.js";
+export { trustedSources } from "./proxy-protocol.js";
+export { readProxyHeader } from "./proxy-reader.js";
+export { RevocationIndex } from "./revocation-index.js";
+export { SERVER_TLS_OPTIONS } from "./server-options.js";
