@@ -41,8 +41,9 @@ gateway flags:
   --algorithm A           client key: ${KEY_ALGORITHMS.join(", ")} (default P-256)
   --only T[,T...]         targets: ${TARGETS.join(", ")} (default all; ratios need bare)
   --repeats N             runs of each keep-alive and handshake phase (default 3)
-  --handshakes N          handshakes per handshake run (default 500)
-  --idle-connections N    idle connections for the memory phase (default 2000; 0 skips it)
+  --handshakes N          handshakes per handshake run (default 300)
+  --idle-connections N    idle connections for the memory phase (default 2000; 0 skips it;
+                          Redis mode skips it when embedded runs: same TLS and HTTP code)
   --redis-url URL         Redis for Redis mode (default POSTERN_TEST_REDIS_URL or redis://127.0.0.1:6379)`;
 
 /** A command line the bench cannot run; `argument` names the flag (e.g. "--messages") or "section". */
@@ -113,7 +114,7 @@ export function parseBenchArgs(argv: readonly string[], env: Readonly<Record<str
       algorithm,
       targets: TARGETS.filter((t) => targets.includes(t)),
       repeats: positiveInt("repeats", values.repeats, 3),
-      handshakes: positiveInt("handshakes", values.handshakes, 500),
+      handshakes: positiveInt("handshakes", values.handshakes, 300),
       idleConnections: positiveInt("idle-connections", values["idle-connections"], 2000, 0),
       redisUrl: values["redis-url"] ?? env["POSTERN_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379",
     },

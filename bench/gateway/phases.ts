@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function sampleServer(target: Target): TreeSample {
   const sample = sampleTree(target.server.pid);
-  if (!sample) throw new Error(`${target.label} (pid ${target.server.pid}) is gone; its log: ${target.server.logPath}`);
+  if (!sample) throw new Error(`${target.label} (pid ${target.server.pid}) is gone; its log ends:\n${target.server.logTail()}`);
   return sample;
 }
 
@@ -104,7 +104,7 @@ export interface IdleMeasured {
  * steps after the first (the first also pays one-off growth: heap semispaces, JIT code, buffers);
  * a garbage collection between two readings shows as noise, which the slope over several damps.
  */
-export async function measureIdle(generator: LoadGenerator, target: Target, count: number, steps = 4, settleMs = 2000): Promise<IdleMeasured> {
+export async function measureIdle(generator: LoadGenerator, target: Target, count: number, steps = 4, settleMs = 1500): Promise<IdleMeasured> {
   const measured: IdleMeasured = { connections: 0, failed: 0, rssBeforeBytes: 0, steps: [] };
   try {
     await sleep(settleMs);

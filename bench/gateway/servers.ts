@@ -20,8 +20,8 @@ export interface ServerProcess {
   pid: number;
   host: string;
   port: number;
-  /** Where its output goes, for the report when it fails. */
-  logPath: string;
+  /** The end of its log, for the error when it fails (the temp dir is gone after the run). */
+  logTail(): string;
   stop(): Promise<void>;
 }
 
@@ -131,7 +131,7 @@ export async function startPostern(options: {
   });
   closeSync(log);
   const banner = await waitForLine(child, /data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)[\s\S]*admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/, 120_000, () => tail(logPath));
-  return { pid: child.pid!, host: "127.0.0.1", port: Number(banner[1]), adminPort: Number(banner[2]), logPath, stop: () => stopChild(child) };
+  return { pid: child.pid!, host: "127.0.0.1", port: Number(banner[1]), adminPort: Number(banner[2]), logTail: () => tail(logPath), stop: () => stopChild(child) };
 }
 
 /**
@@ -158,7 +158,7 @@ export async function startBare(options: { dir: string; tls: ServerTlsFiles; cpu
   });
   closeSync(log);
   const line = await waitForLine(child, /listening (\d+)/, 30_000, () => tail(logPath));
-  return { pid: child.pid!, host: "127.0.0.1", port: Number(line[1]), logPath, stop: () => stopChild(child) };
+  return { pid: child.pid!, host: "127.0.0.1", port: Number(line[1]), logTail: () => tail(logPath), stop: () => stopChild(child) };
 }
 
 /** nginx's version, or undefined when it is not installed. */
@@ -212,7 +212,7 @@ http {
   const child = spawnPinned(options.cpu, "nginx", ["-p", dir, "-c", conf, "-e", logPath], { cwd: dir, stdio: ["ignore", log, log] });
   closeSync(log);
   await waitForPort(port, child, () => tail(logPath) + tail(join(dir, "nginx.out")));
-  return { pid: child.pid!, host: "127.0.0.1", port, logPath, stop: () => stopChild(child) };
+  return { pid: child.pid!, host: "127.0.0.1", port, logTail: () => tail(logPath), stop: () => stopChild(child) };
 }
 
 async function waitForPort(port: number, child: { exitCode: number | null }, describe: () => string): Promise<void> {
