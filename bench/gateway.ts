@@ -36,12 +36,37 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
     const generator = await LoadGenerator.start(pinning.generatorCpu, { client: setup.client, bodyBytes: options.bodyBytes, sourceAddresses: SOURCE_ADDRESSES });
     cleanups.push(() => generator.stop());
     const results = new Map<TargetName, TargetResults>(setup.targets.map((target) => [target.name, { target, keepAlive: [], full: [], resumed: [] }]));
-    const each = (fn: (r: TargetResults) => Promise<void>) => [...results.values()].reduce((p, r) => p.then(() => fn(r)), Promise.resolve());
+    const notes = [pinning.note, ...setup.notes];
+    const dropped = new Set<TargetName>();
+
+    /**
+     * Runs `phase` for every target still in the run, one after the other. A server that exits
+     * by itself (on a shared machine, something else may kill it) is restarted and its phase
+     * run again, once; a second exit drops it from the rest of the run. Both go into the notes.
+     */
+    const each = async (what: string, phase: (r: TargetResults) => Promise<void>) => {
+      for (const r of results.values()) {
+        for (let attempt = 1; !dropped.has(r.target.name); attempt++) {
+          try {
+            await phase(r);
+            break;
+          } catch (error) {
+            const exit = r.target.server.exited();
+            if (exit === undefined) throw error;
+            const note = `${r.target.label} exited (${exit}, not stopped by the bench) during ${what}: ${attempt === 1 ? "restarted, phase run again" : "dropped from the rest of the run"}`;
+            notes.push(note);
+            say(`  ${note}`);
+            if (attempt > 1) dropped.add(r.target.name);
+            else await r.target.restart();
+          }
+        }
+      }
+    };
 
     // Idle connections first, while the servers hold little garbage to blur their RSS. Redis mode
     // holds connections with the same code as embedded mode: measured only when embedded is not.
     if (options.idleConnections > 0) {
-      await each(async (r) => {
+      await each("the idle phase", async (r) => {
         if (r.target.name === "redis" && results.has("embedded")) return;
         r.idle = await measureIdle(generator, r.target, options.idleConnections);
         say(`  idle  ${r.target.label}: ${r.idle.connections} connections, ${idleKbPerConnection(r.idle).toFixed(1)} KB RSS each`);
@@ -49,7 +74,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
     }
     const warmMessages = Math.max(500, options.connections * 4);
     for (let run = 1; run <= options.repeats; run++) {
-      await each(async (r) => {
+      await each(`keep-alive run ${run}`, async (r) => {
         const measured = await measurePhase(
           generator,
           r.target,
@@ -60,7 +85,8 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
         say(`  keep-alive run ${run}/${options.repeats}  ${r.target.label}: ${cpuMicrosPer(measured).toFixed(0)} us/msg, ${perSecond(measured).toFixed(0)} msg/s`);
       });
     }
-    await each(async (r) => {
+    await each("the half-rate phase", async (r) => {
+      if (r.keepAlive.length === 0) return;
       const ratePerSecond = Math.max(10, Math.round(maximum(r.keepAlive.map(perSecond)) / 2));
       const messages = Math.min(options.messages, Math.max(200, Math.round(ratePerSecond * HALF_RATE_SECONDS)));
       const measured = await measurePhase(generator, r.target, {
@@ -75,18 +101,21 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
       say(`  half rate  ${r.target.label}: ${ratePerSecond} msg/s, p99 ${measured.result.latency?.p99Ms.toFixed(1)} ms`);
     });
     for (let run = 1; run <= options.repeats; run++) {
-      await each(async (r) => {
+      await each(`handshake run ${run}`, async (r) => {
         for (const resume of [false, true]) {
-          const measured = await measurePhase(generator, r.target, { kind: "handshakes", target: r.target.address, count: options.handshakes, concurrency: HANDSHAKE_CONCURRENCY, resume });
-          (resume ? r.resumed : r.full).push(measured);
-          say(`  handshakes run ${run}/${options.repeats}  ${r.target.label} ${resume ? "resumed" : "full"}: ${cpuMicrosPer(measured).toFixed(0)} us/handshake, ${perSecond(measured).toFixed(0)}/s`);
+          const list = resume ? r.resumed : r.full;
+          // Run again after a restart: only what this run has not measured yet.
+          if (list.length >= run) continue;
+          const phase = await measurePhase(generator, r.target, { kind: "handshakes", target: r.target.address, count: options.handshakes, concurrency: HANDSHAKE_CONCURRENCY, resume });
+          list.push(phase);
+          say(`  handshakes run ${run}/${options.repeats}  ${r.target.label} ${resume ? "resumed" : "full"}: ${cpuMicrosPer(phase).toFixed(0)} us/handshake, ${perSecond(phase).toFixed(0)}/s`);
         }
       });
     }
     printGatewayReport(say, {
       options,
       results: [...results.values()],
-      notes: [pinning.note, ...setup.notes],
+      notes,
       clientLabel: setup.clientLabel,
       loadAtStart,
       elapsedSeconds: (performance.now() - startedMs) / 1000,

@@ -76,7 +76,7 @@ function redisPerMessage(runs: Measured[]) {
 
 function keepAliveSection(results: TargetResults[], bare: TargetResults | undefined): string {
   const bareMedian = bare ? cpuStats(bare.keepAlive).median : Number.NaN;
-  const rows = results.map((r) => {
+  const rows = results.filter((r) => r.keepAlive.length > 0).map((r) => {
     const cpu = cpuStats(r.keepAlive);
     const rates = r.keepAlive.map(perSecond);
     const mid = [...r.keepAlive].sort((a, b) => cpuMicrosPer(a) - cpuMicrosPer(b))[r.keepAlive.length >> 1]!;

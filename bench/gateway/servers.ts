@@ -3,7 +3,7 @@
  * runs it (`node dist/main.js`, env overrides, a config file), a bare Node mTLS server, and
  * nginx. All present the same server certificate and ask for client certificates of the same CA.
  */
-import { spawnSync } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { openSync, readdirSync, readFileSync, statSync, closeSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -22,7 +22,14 @@ export interface ServerProcess {
   port: number;
   /** The end of its log, for the error when it fails (the temp dir is gone after the run). */
   logTail(): string;
+  /** How it ended ("signal SIGTERM", "code 1") once it has exited on its own; undefined while it runs. */
+  exited(): string | undefined;
   stop(): Promise<void>;
+}
+
+function exitOf(child: ChildProcess): string | undefined {
+  if (child.signalCode !== null) return `signal ${child.signalCode}`;
+  return child.exitCode !== null ? `code ${child.exitCode}` : undefined;
 }
 
 /** Where the bare server and nginx find the (decrypted) server key, the chain and the CA bundle. */
@@ -131,7 +138,7 @@ export async function startPostern(options: {
   });
   closeSync(log);
   const banner = await waitForLine(child, /data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)[\s\S]*admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/, 120_000, () => tail(logPath));
-  return { pid: child.pid!, host: "127.0.0.1", port: Number(banner[1]), adminPort: Number(banner[2]), logTail: () => tail(logPath), stop: () => stopChild(child) };
+  return { pid: child.pid!, host: "127.0.0.1", port: Number(banner[1]), adminPort: Number(banner[2]), logTail: () => tail(logPath), exited: () => exitOf(child), stop: () => stopChild(child) };
 }
 
 /**
@@ -158,7 +165,7 @@ export async function startBare(options: { dir: string; tls: ServerTlsFiles; cpu
   });
   closeSync(log);
   const line = await waitForLine(child, /listening (\d+)/, 30_000, () => tail(logPath));
-  return { pid: child.pid!, host: "127.0.0.1", port: Number(line[1]), logTail: () => tail(logPath), stop: () => stopChild(child) };
+  return { pid: child.pid!, host: "127.0.0.1", port: Number(line[1]), logTail: () => tail(logPath), exited: () => exitOf(child), stop: () => stopChild(child) };
 }
 
 /** nginx's version, or undefined when it is not installed. */
@@ -212,7 +219,7 @@ http {
   const child = spawnPinned(options.cpu, "nginx", ["-p", dir, "-c", conf, "-e", logPath], { cwd: dir, stdio: ["ignore", log, log] });
   closeSync(log);
   await waitForPort(port, child, () => tail(logPath) + tail(join(dir, "nginx.out")));
-  return { pid: child.pid!, host: "127.0.0.1", port, logTail: () => tail(logPath), stop: () => stopChild(child) };
+  return { pid: child.pid!, host: "127.0.0.1", port, logTail: () => tail(logPath), exited: () => exitOf(child), stop: () => stopChild(child) };
 }
 
 async function waitForPort(port: number, child: { exitCode: number | null }, describe: () => string): Promise<void> {

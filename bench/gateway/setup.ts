@@ -24,8 +24,11 @@ export const MESSAGE_PATH = "/v1/messages/bench";
 export interface Target {
   name: TargetName;
   label: string;
+  /** The running process; replaced by `restart`. */
   server: ServerProcess;
   address: TargetAddress;
+  /** Starts the server again the same way (same PKI, config and directories) and points `server` and `address` at it. */
+  restart(): Promise<void>;
   /** Set for Redis mode: the Redis whose CPU and bytes the messages cost. */
   redis?: RedisProbe;
 }
@@ -39,8 +42,29 @@ export interface Setup {
   notes: string[];
 }
 
-function targetOf(name: TargetName, label: string, server: ServerProcess, redis?: RedisProbe): Target {
-  return { name, label, server, address: { name, host: server.host, port: server.port, path: MESSAGE_PATH }, ...(redis ? { redis } : {}) };
+/** A target whose process `start` makes; its stop (of whichever process is current) goes into `cleanups`. */
+async function startTarget(
+  name: TargetName,
+  label: string,
+  start: () => Promise<ServerProcess>,
+  cleanups: Array<() => Promise<unknown>>,
+  redis?: RedisProbe,
+): Promise<Target> {
+  const server = await start();
+  const target: Target = {
+    name,
+    label,
+    server,
+    address: { name, host: server.host, port: server.port, path: MESSAGE_PATH },
+    async restart() {
+      await target.server.stop();
+      target.server = await start();
+      target.address = { ...target.address, host: target.server.host, port: target.server.port };
+    },
+    ...(redis ? { redis } : {}),
+  };
+  cleanups.push(() => target.server.stop());
+  return target;
 }
 
 /** The server key in the clear (0600, in the bench's temp dir) for the bare server and nginx. */
@@ -86,17 +110,19 @@ export async function startTargets(
 
   say("starting Postern (embedded mode; its first start makes the PKI every server shares) ...");
   await mkdir(join(dir, "embedded"));
-  const embedded = await startPostern({ main, dir: join(dir, "embedded"), pkiDir, config: benchConfig(), cpu });
-  cleanups.push(() => embedded.stop());
+  let adminPort = 0;
+  const embedded = await startTarget("embedded", "Postern embedded", async () => {
+    const started = await startPostern({ main, dir: join(dir, "embedded"), pkiDir, config: benchConfig(), cpu });
+    adminPort = started.adminPort;
+    return started;
+  }, cleanups);
   const tls = await serverTlsFiles(dir, pkiDir);
-  const client = await clientMaterial(pkiDir, options.algorithm, embedded.adminPort);
+  const client = await clientMaterial(pkiDir, options.algorithm, adminPort);
   const signatureAlgorithm = algorithmForKey(createPrivateKey(client.keyPem)) ?? "?";
 
   if (wanted.has("bare")) {
     await mkdir(join(dir, "bare"));
-    const bare = await startBare({ dir: join(dir, "bare"), tls, cpu });
-    cleanups.push(() => bare.stop());
-    targets.push(targetOf("bare", "bare Node mTLS 202", bare));
+    targets.push(await startTarget("bare", "bare Node mTLS 202", () => startBare({ dir: join(dir, "bare"), tls, cpu }), cleanups));
   }
   if (wanted.has("nginx")) {
     const version = nginxVersion();
@@ -104,13 +130,11 @@ export async function startTargets(
       notes.push("nginx: not installed, skipped (apt-get install -y nginx adds it; the bench never starts the system service)");
     } else {
       await mkdir(join(dir, "nginx"));
-      const nginx = await startNginx({ dir: join(dir, "nginx"), tls, cpu });
-      cleanups.push(() => nginx.stop());
-      targets.push(targetOf("nginx", `nginx ${version} mTLS return 202`, nginx));
+      targets.push(await startTarget("nginx", `nginx ${version} mTLS return 202`, () => startNginx({ dir: join(dir, "nginx"), tls, cpu }), cleanups));
     }
   }
-  if (wanted.has("embedded")) targets.push(targetOf("embedded", "Postern embedded", embedded));
-  else await embedded.stop();
+  if (wanted.has("embedded")) targets.push(embedded);
+  else await embedded.server.stop();
   if (wanted.has("redis")) {
     const probe = await RedisProbe.connect(options.redisUrl);
     if (typeof probe === "string") {
@@ -124,9 +148,8 @@ export async function startTargets(
       });
       say(`starting Postern (Redis mode, ${options.redisUrl}, key prefix ${keyPrefix}) ...`);
       await mkdir(join(dir, "redis"));
-      const redisMode = await startPostern({ main, dir: join(dir, "redis"), pkiDir, config: benchConfig({ url: options.redisUrl, keyPrefix }), cpu });
-      cleanups.push(() => redisMode.stop());
-      targets.push(targetOf("redis", "Postern Redis mode", redisMode, probe));
+      const config = benchConfig({ url: options.redisUrl, keyPrefix });
+      targets.push(await startTarget("redis", "Postern Redis mode", () => startPostern({ main, dir: join(dir, "redis"), pkiDir, config, cpu }), cleanups, probe));
       notes.push(
         `Redis ${probe.version} at ${options.redisUrl}` +
           (probe.pid ? `, redis-server pid ${probe.pid} (shared: other clients' traffic during a run counts too)` : " (not on this machine: no redis-server CPU)") +
