@@ -23,8 +23,10 @@ const HANDSHAKE_CONCURRENCY = 8;
 const HALF_RATE_SECONDS = 5;
 
 export async function benchGateway(options: GatewayBenchOptions): Promise<void> {
-  const say = (line = "") => process.stdout.write(`${line}\n`);
   const startedMs = performance.now();
+  const say = (line = "") => process.stdout.write(`${line}\n`);
+  /** A progress line, stamped with the seconds since the section started. */
+  const progress = (line: string) => say(`[${((performance.now() - startedMs) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const loadAtStart = loadavg()[0] ?? Number.NaN;
   say("\n## gateway: what Postern's server process spends per message, handshake and idle connection");
   const main = ensureBuilt(say);
@@ -32,7 +34,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
   const dir = await mkdtemp(join(tmpdir(), "postern-bench-gateway-"));
   const cleanups: Array<() => Promise<unknown>> = [];
   try {
-    const setup = await startTargets(options, { dir, main, pinning, cleanups, say });
+    const setup = await startTargets(options, { dir, main, pinning, cleanups, say: progress });
     const generator = await LoadGenerator.start(pinning.generatorCpu, { client: setup.client, bodyBytes: options.bodyBytes, sourceAddresses: SOURCE_ADDRESSES });
     cleanups.push(() => generator.stop());
     const results = new Map<TargetName, TargetResults>(setup.targets.map((target) => [target.name, { target, keepAlive: [], full: [], resumed: [] }]));
@@ -55,7 +57,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
             if (exit === undefined) throw error;
             const note = `${r.target.label} exited (${exit}, not stopped by the bench) during ${what}: ${attempt === 1 ? "restarted, phase run again" : "dropped from the rest of the run"}`;
             notes.push(note);
-            say(`  ${note}`);
+            progress(note);
             if (attempt > 1) dropped.add(r.target.name);
             else await r.target.restart();
           }
@@ -69,7 +71,9 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
       await each("the idle phase", async (r) => {
         if (r.target.name === "redis" && results.has("embedded")) return;
         r.idle = await measureIdle(generator, r.target, options.idleConnections);
-        say(`  idle  ${r.target.label}: ${r.idle.connections} connections, ${idleKbPerConnection(r.idle).toFixed(1)} KB RSS each`);
+        progress(`idle  ${r.target.label}: ${r.idle.connections} connections, ${idleKbPerConnection(r.idle).toFixed(1)} KB RSS each`);
+        // A fresh process for the message phases, so their RSS is not this phase's high-water mark.
+        await r.target.restart();
       });
     }
     const warmMessages = Math.max(500, options.connections * 4);
@@ -82,7 +86,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
           { redisBackground: r.target.redis !== undefined },
         );
         r.keepAlive.push(measured);
-        say(`  keep-alive run ${run}/${options.repeats}  ${r.target.label}: ${cpuMicrosPer(measured).toFixed(0)} us/msg, ${perSecond(measured).toFixed(0)} msg/s`);
+        progress(`keep-alive run ${run}/${options.repeats}  ${r.target.label}: ${cpuMicrosPer(measured).toFixed(0)} us/msg, ${perSecond(measured).toFixed(0)} msg/s`);
       });
     }
     await each("the half-rate phase", async (r) => {
@@ -98,7 +102,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
         ratePerSecond,
       });
       r.halfRate = { ratePerSecond, measured };
-      say(`  half rate  ${r.target.label}: ${ratePerSecond} msg/s, p99 ${measured.result.latency?.p99Ms.toFixed(1)} ms`);
+      progress(`half rate  ${r.target.label}: ${ratePerSecond} msg/s, p99 ${measured.result.latency?.p99Ms.toFixed(1)} ms`);
     });
     for (let run = 1; run <= options.repeats; run++) {
       await each(`handshake run ${run}`, async (r) => {
@@ -108,7 +112,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
           if (list.length >= run) continue;
           const phase = await measurePhase(generator, r.target, { kind: "handshakes", target: r.target.address, count: options.handshakes, concurrency: HANDSHAKE_CONCURRENCY, resume });
           list.push(phase);
-          say(`  handshakes run ${run}/${options.repeats}  ${r.target.label} ${resume ? "resumed" : "full"}: ${cpuMicrosPer(phase).toFixed(0)} us/handshake, ${perSecond(phase).toFixed(0)}/s`);
+          progress(`handshakes run ${run}/${options.repeats}  ${r.target.label} ${resume ? "resumed" : "full"}: ${cpuMicrosPer(phase).toFixed(0)} us/handshake, ${perSecond(phase).toFixed(0)}/s`);
         }
       });
     }
