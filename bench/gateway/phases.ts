@@ -6,7 +6,7 @@
 import type { GeneratorRequest, PhaseResult } from "./protocol.js";
 import type { LoadGenerator } from "./generator-client.js";
 import { machineBusySeconds, sampleTree, type TreeSample } from "./proc.js";
-import type { RedisSample } from "./redis-probe.js";
+import type { CommandStats, RedisSample } from "./redis-probe.js";
 import type { Target } from "./setup.js";
 import { slope } from "./stats.js";
 
@@ -18,6 +18,8 @@ export interface Measured {
   serverRssBytes: number;
   redisCpuSeconds?: number;
   redisNetInputBytes?: number;
+  /** Per Redis command: calls and microseconds (INFO commandstats) in the timed part. */
+  redisCommands?: CommandStats;
   /**
    * CPU that every other process on the machine used during the timed part (machine busy time
    * minus server, generator and redis-server): how noisy the run was.
@@ -50,10 +52,16 @@ async function redisBackground(target: Target): Promise<Measured["redisBackgroun
   };
 }
 
-function redisDelta(before: RedisSample | undefined, after: RedisSample | undefined): Pick<Measured, "redisCpuSeconds" | "redisNetInputBytes"> {
+function redisDelta(before: RedisSample | undefined, after: RedisSample | undefined): Pick<Measured, "redisCpuSeconds" | "redisNetInputBytes" | "redisCommands"> {
   if (!before || !after) return {};
+  const commands: CommandStats = new Map();
+  for (const [name, { calls, usec }] of after.commands) {
+    const was = before.commands.get(name) ?? { calls: 0, usec: 0 };
+    if (calls > was.calls) commands.set(name, { calls: calls - was.calls, usec: usec - was.usec });
+  }
   return {
     redisNetInputBytes: after.netInputBytes - before.netInputBytes,
+    redisCommands: commands,
     ...(before.cpuSeconds !== undefined && after.cpuSeconds !== undefined ? { redisCpuSeconds: after.cpuSeconds - before.cpuSeconds } : {}),
   };
 }

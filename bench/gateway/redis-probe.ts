@@ -8,8 +8,21 @@ import { Redis } from "ioredis";
 import { deleteKeysWithPrefix } from "../../test/helpers/redis.js";
 import { commandName, sampleTree } from "./proc.js";
 
+/** Calls and microseconds per command from INFO commandstats. */
+export type CommandStats = Map<string, { calls: number; usec: number }>;
+
+/** Parses INFO commandstats ("cmdstat_evalsha:calls=3,usec=231,..."). */
+export function parseCommandStats(info: string): CommandStats {
+  const stats: CommandStats = new Map();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(match[1]!, { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  return stats;
+}
+
 export interface RedisSample {
   netInputBytes: number;
+  commands: CommandStats;
   /** undefined when redis-server is not a process this machine can read. */
   cpuSeconds?: number;
 }
@@ -40,9 +53,14 @@ export class RedisProbe {
   }
 
   async sample(): Promise<RedisSample> {
-    const stats = await this.redis.info("stats");
     const cpu = this.pid === undefined ? undefined : sampleTree(this.pid)?.cpuSeconds;
-    return { netInputBytes: Number(/^total_net_input_bytes:(\d+)/m.exec(stats)?.[1] ?? Number.NaN), ...(cpu === undefined ? {} : { cpuSeconds: cpu }) };
+    const stats = await this.redis.info("stats");
+    const commands = parseCommandStats(await this.redis.info("commandstats"));
+    return {
+      netInputBytes: Number(/^total_net_input_bytes:(\d+)/m.exec(stats)?.[1] ?? Number.NaN),
+      commands,
+      ...(cpu === undefined ? {} : { cpuSeconds: cpu }),
+    };
   }
 
   /** Deletes this run's keys (SCAN + DEL under `prefix`, never FLUSH); returns how many. */

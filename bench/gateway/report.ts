@@ -74,6 +74,26 @@ function redisPerMessage(runs: Measured[]) {
   };
 }
 
+/**
+ * Redis commands per message in the run with the fewest calls of all (the least disturbed by
+ * other clients): calls and microseconds of command time per message, top five by time.
+ */
+function commandsLine(runs: Measured[]): string {
+  const quietest = runs
+    .filter((m) => m.redisCommands)
+    .sort((a, b) => total(a) - total(b))[0];
+  if (!quietest?.redisCommands) return "";
+  const n = quietest.result.completed;
+  const top = [...quietest.redisCommands].sort((a, b) => b[1].usec - a[1].usec).slice(0, 5);
+  return `Redis command time per message (INFO commandstats, quietest run; a script's inner commands count too): ${top
+    .map(([name, { calls, usec }]) => `${name} ${f(calls / n, 2)} calls ${f(usec / n, 1)} us`)
+    .join(", ")}`;
+}
+
+function total(m: Measured): number {
+  return [...(m.redisCommands?.values() ?? [])].reduce((sum, c) => sum + c.calls, 0) / m.result.completed;
+}
+
 function keepAliveSection(results: TargetResults[], bare: TargetResults | undefined): string {
   const bareMedian = bare ? cpuStats(bare.keepAlive).median : Number.NaN;
   const rows = results.filter((r) => r.keepAlive.length > 0).map((r) => {
@@ -100,6 +120,7 @@ function keepAliveSection(results: TargetResults[], bare: TargetResults | undefi
         ["Redis bytes in per msg", f(minimum(per.bytes)), f(median(per.bytes)), per.bytes.map((v) => f(v)).join("/"), `${f(median(per.backgroundBytes))} B/msg`],
       ],
     );
+    text += `\n${commandsLine(redis.keepAlive)}`;
   }
   return text;
 }
