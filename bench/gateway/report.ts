@@ -38,6 +38,9 @@ export const GOALS = {
   idleConnectionKb: 40,
 } as const;
 
+/** Above this much CPU of other processes in the timed parts (in % of one CPU) the report says it was noisy. */
+const NOISY_OTHERS_PERCENT = 25;
+
 const f = (value: number | undefined, digits = 0): string => (value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(digits));
 const mb = (bytes: number) => f(bytes / 1024 / 1024, 1);
 
@@ -263,5 +266,9 @@ export function printGatewayReport(say: (line?: string) => void, report: Gateway
   }
   say("\n### summary: goals, from medians of this run's runs");
   say(goalsSection(results));
+  const others = othersPercent(results.flatMap((r) => r.keepAlive));
+  if (others > NOISY_OTHERS_PERCENT) {
+    say(`NOISY: other processes used ${f(others)}% of a CPU (median) while the messages were timed; every number above is inflated by them, ratios less so. Repeat on a quieter machine before trusting a difference under ~20%.`);
+  }
   say(`\n(gateway section took ${f(report.elapsedSeconds)} s)`);
 }
