@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { PosternClient, type PreparedMessage } from "../../src/client/index.js";
 import { prepareMessages } from "./messages.js";
 import type { ClientMaterial, PhaseResult, TargetAddress } from "./protocol.js";
-import { summarizeLatencies } from "./stats.js";
+import { percentile, summarizeLatencies } from "./stats.js";
 
 export interface KeepAliveOptions {
   messages: number;
@@ -105,14 +105,16 @@ async function openLoop(client: PosternClient, messages: PreparedMessage[], rate
   const started = performance.now();
   const intervalMs = 1000 / ratePerSecond;
   const inFlight: Array<Promise<void>> = [];
+  const lagsMs = new Float64Array(messages.length);
   let i = 0;
   while (i < messages.length) {
     const now = performance.now();
     for (; i < messages.length && started + i * intervalMs <= now; i++) {
+      lagsMs[i] = performance.now() - (started + i * intervalMs);
       inFlight.push(sendOne(client, messages[i]!, started + i * intervalMs, i, tally));
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(inFlight);
-  return result(tally, started, cpu);
+  return { ...result(tally, started, cpu), sendLagP99Ms: percentile(lagsMs.sort(), 99) };
 }

@@ -44,6 +44,11 @@ export interface PhaseResult {
   /** The generator's own CPU in the timed part, to tell when it, not the server, was the limit. */
   generatorCpuSeconds: number;
   latency?: LatencySummary;
+  /**
+   * Open loop: how late the generator itself sent messages behind their schedule (p99, ms). When
+   * it is large the generator, not the server, made the latency.
+   */
+  sendLagP99Ms?: number;
   /** Handshakes that resumed a session. */
   resumed?: number;
   /** TLS version and cipher of the first connection. */

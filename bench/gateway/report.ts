@@ -130,11 +130,11 @@ function keepAliveSection(results: TargetResults[], bare: TargetResults | undefi
 
 function halfRateSection(results: TargetResults[]): string {
   return formatTable(
-    ["server", "rate msg/s", "messages", "p50 ms", "p99 ms", "max ms", "CPU us/msg", "others CPU %", "failed"],
+    ["server", "rate msg/s", "messages", "p50 ms", "p99 ms", "max ms", "generator send lag p99 ms", "CPU us/msg", "others CPU %", "failed"],
     results.filter((r) => r.halfRate).map((r) => {
       const { ratePerSecond, measured } = r.halfRate!;
       const latency = measured.result.latency;
-      return [r.target.label, f(ratePerSecond), f(measured.result.completed + measured.result.failed), f(latency?.p50Ms, 1), f(latency?.p99Ms, 1), f(latency?.maxMs, 1), f(cpuMicrosPer(measured)), f(othersPercent([measured])), f(measured.result.failed)];
+      return [r.target.label, f(ratePerSecond), f(measured.result.completed + measured.result.failed), f(latency?.p50Ms, 1), f(latency?.p99Ms, 1), f(latency?.maxMs, 1), f(measured.result.sendLagP99Ms, 1), f(cpuMicrosPer(measured)), f(othersPercent([measured])), f(measured.result.failed)];
     }),
   );
 }
