@@ -17,7 +17,8 @@ import type { PreparedPhase } from "./load-keep-alive.js";
 const TICKET_WAIT_MS = 1000;
 const CLOSE_WAIT_MS = 5000;
 
-interface Dialer {
+/** Where and how the connection phases dial: one client TLS context, source addresses in turn. */
+export interface Dialer {
   target: TargetAddress;
   context: SecureContext;
   sources: string[];
@@ -81,6 +82,7 @@ function handshakeOnce(dialer: Dialer, options: { session?: Buffer; wantTicket?:
   });
 }
 
+/** A dialer for `target` with the client's certificate chain, key and CA bundle, rotating over `sources`. */
 export function dialerFor(material: ClientMaterial, target: TargetAddress, sources: string[]): Dialer {
   return { target, context: createSecureContext({ cert: material.certPem, key: material.keyPem, ca: material.caPem }), sources, dialed: 0 };
 }

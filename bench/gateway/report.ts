@@ -2,6 +2,8 @@
  * The gateway section's printout: one table per phase (min and median over the runs, since the
  * machine may be shared), then the goals of the "Fast" issue next to what this run measured.
  * Ratios are Postern over the bare Node server measured in the same run, in separate processes.
+ * Longer than most files: one small table builder per phase, kept together so the columns and
+ * the README's description of them can be read side by side.
  */
 import { cpus, release } from "node:os";
 import type { GatewayBenchOptions, TargetName } from "../options.js";
