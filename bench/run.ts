@@ -1,14 +1,26 @@
 /**
- * `npm run bench`: throughput against baselines measured in the same run, printed as ratios.
- * Sections: signing | gateway | pki (all by default; pass names to choose).
+ * `npm run bench`: costs against baselines measured in the same run, printed as ratios.
+ * Sections: signing | gateway | pki (all by default; pass names to choose); flags in options.ts.
  */
 import { benchGateway } from "./gateway.js";
+import { parseBenchArgs, USAGE, type BenchArgs } from "./options.js";
 import { benchPki } from "./pki.js";
 import { benchSigning } from "./signing.js";
 
-const sections: Record<string, () => Promise<void>> = { signing: benchSigning, gateway: benchGateway, pki: benchPki };
-const chosen = process.argv.slice(2);
+let args: BenchArgs;
+try {
+  args = parseBenchArgs(process.argv.slice(2), process.env);
+} catch (error) {
+  process.stderr.write(`bench: ${(error as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const sections: Record<string, () => Promise<void>> = {
+  signing: benchSigning,
+  gateway: () => benchGateway(args.gateway),
+  pki: benchPki,
+};
 for (const [name, run] of Object.entries(sections)) {
-  if (chosen.length === 0 || chosen.includes(name)) await run();
+  if (args.sections.includes(name as BenchArgs["sections"][number])) await run();
 }
 process.stdout.write("\n");
