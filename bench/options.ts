@@ -3,7 +3,7 @@
  * Pure (tested in test/bench/): a bad flag is an error that names it.
  */
 import { parseArgs } from "node:util";
-import { KEY_ALGORITHMS, type KeyAlgorithm } from "../src/pki/keys.js";
+import { KEY_ALGORITHMS, type KeyAlgorithm } from "../src/pki/keys/keys.js";
 
 export const SECTIONS = ["signing", "gateway", "pki"] as const;
 export type SectionName = (typeof SECTIONS)[number];
