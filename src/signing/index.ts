@@ -13,7 +13,7 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from "./verify-message.js";
-export { MAX_SIGNATURE_FIELD_CHARS } from "./lib/select-signature.js";
+export { MAX_SIGNATURE_FIELD_CHARS } from "./lib/index.js";
 export { createContentDigest, type DigestAlgorithm } from "./create-content-digest.js";
 export { MAX_CONTENT_DIGEST_CHARS, verifyContentDigest, type ContentDigestResult } from "./verify-content-digest.js";
 export { certificateThumbprint } from "./certificate-thumbprint.js";

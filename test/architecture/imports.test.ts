@@ -1,59 +1,47 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, sep } from "node:path";
 import t from "tap";
 import { ROOT } from "../helpers/process.js";
+import { layoutViolations, throughFrontDoor, type SourceFile } from "./rules.js";
 
 /** Every source file with the module specifiers it imports. */
-function sources(dir = join(ROOT, "src")): Array<{ file: string; imports: string[] }> {
+function sources(dir = join(ROOT, "src")): SourceFile[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sources(path);
     if (!name.endsWith(".ts")) return [];
     const text = readFileSync(path, "utf8");
     const imports = [...text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g), ...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!);
-    return [{ file: relative(join(ROOT, "src"), path), imports }];
+    return [{ file: relative(join(ROOT, "src"), path).split(sep).join("/"), imports }];
   });
 }
 
-/** Each third-party library lives behind one folder or file (STYLE.md). */
-const LIBRARY_HOMES: Record<string, RegExp> = {
-  ioredis: /^(replay\/|consumer\/|pki\/redis-store\.ts|pki\/store-redis-scripts\.ts|app-pki\.ts)/,
-  "prom-client": /^metrics\/prometheus\.ts$/,
-  undici: /^(forward\/|client\/)/,
-  "node-forge": /^pki\/pkcs12\.ts$/,
-  "@peculiar/x509": /^pki\/x509\.ts$/,
-  "structured-headers": /^signing\//,
-  zod: /^config\//,
-  yaml: /^config\//,
-  pino: /^log\.ts$/,
-};
-
-/** Folders may not import from the layers above them: errors, config <- leaves <- tls <- gateway <- http, admin, cli <- app <- main. */
-const FORBIDDEN: Array<[RegExp, RegExp]> = [
-  [/^(signing|replay|metrics|ratelimit|pki|forward|storage|consumer|client|config)\//, /^\.\.\/(gateway|http|admin|cli)\/|^\.\.\/app/],
-  // Storage is below the backends and the guards that write through it.
-  [/^storage\//, /^\.\.\/(forward|replay|pki|tls)\//],
-  [/^signing\//, /^\.\.\/(replay|metrics|ratelimit|pki|forward|tls|consumer|client)\//],
-  [/^gateway\//, /^\.\.\/(http|admin|cli)\/|^\.\.\/app/],
-  [/^http\//, /^\.\.\/(admin|cli)\/|^\.\.\/app/],
-  [/^admin\//, /^\.\.\/cli\/|^\.\.\/app/],
-];
-
-t.test("each third-party library is imported only in its home", async (t) => {
-  for (const { file, imports } of sources()) {
-    for (const spec of imports) {
-      const home = LIBRARY_HOMES[spec];
-      if (home) t.match(file, home, `${file} imports ${spec}`);
-    }
-  }
+t.test("the layout holds: front doors, one home per library, dependencies one way", async (t) => {
+  t.same(layoutViolations(sources()), []);
 });
 
-t.test("dependencies point one way", async (t) => {
-  for (const { file, imports } of sources()) {
-    for (const [folder, banned] of FORBIDDEN) {
-      if (!folder.test(file)) continue;
-      const offending = imports.filter((spec) => banned.test(spec));
-      t.same(offending, [], `${file} must not import ${offending.join(", ")}`);
-    }
-  }
+t.test("the rules catch what they are for (a test of the test)", async (t) => {
+  const base: SourceFile[] = [
+    { file: "pki/index.ts", imports: ["./status/index.js"] },
+    { file: "pki/status/index.ts", imports: ["./crl.js"] },
+    { file: "pki/status/crl.ts", imports: ["../der/index.js", "../../errors.js"] },
+    { file: "pki/der/index.ts", imports: [] },
+    { file: "gateway/index.ts", imports: ["../pki/index.js"] },
+  ];
+  t.same(layoutViolations(base), [], "a clean layout passes");
+  const deep = [...base, { file: "gateway/explain.ts", imports: ["../pki/status/crl.js"] }];
+  t.match(layoutViolations(deep), [/gateway\/explain\.ts imports pki\/status\/crl\.ts past its folder's index\.ts/], "a deep import from outside a folder");
+  const nested = [...base, { file: "pki/authority.ts", imports: ["./status/crl.js"] }];
+  t.match(layoutViolations(nested), [/past its folder's index\.ts/], "a nested folder's front door counts too");
+  const sibling = [...base, { file: "pki/der/x.ts", imports: ["../status/crl.js"] }];
+  t.match(layoutViolations(sibling), [/past its folder's index\.ts/], "a sibling room's file");
+  const upward = [...base, { file: "pki/status/ocsp.ts", imports: ["../../gateway/index.js"] }];
+  t.match(layoutViolations(upward), [/pki\/status\/ocsp\.ts imports gateway\/, which pki may not use/], "a leaf importing a layer above it");
+  const library = [...base, { file: "gateway/x.ts", imports: ["ioredis"] }];
+  t.match(layoutViolations(library), [/gateway\/x\.ts imports ioredis/], "a library outside its home");
+  const noDoor = [...base, { file: "tls/admission.ts", imports: [] }];
+  t.match(layoutViolations(noDoor), [/tls\/ has no index\.ts/], "a folder without a front door");
+  t.ok(throughFrontDoor("app/create-app.ts", "pki/index.ts"));
+  t.notOk(throughFrontDoor("app/create-app.ts", "pki/authority.ts"));
+  t.ok(throughFrontDoor("pki/status/crl.ts", "pki/identity.ts"), "a file of an enclosing folder");
 });
