@@ -1,7 +1,5 @@
 import { PosternError } from "../errors.js";
-import type { CertificateAuthority } from "../pki/index.js";
-import { isKeyAlgorithm } from "../pki/index.js";
-import { REVOCATION_REASONS, type CertificateRecord, type CertificateStatus, type RevocationReason } from "../pki/index.js";
+import { type CertificateAuthority, isKeyAlgorithm, REVOCATION_REASONS, type CertificateRecord, type CertificateStatus, type RevocationReason } from "../pki/index.js";
 import { parseDuration } from "../config/index.js";
 import { optionalStrings, requireString, type AdminEndpoint, type AdminRequest } from "./router.js";
 

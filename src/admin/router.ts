@@ -1,8 +1,6 @@
 import { PosternError } from "../errors.js";
 import { matchSegments } from "../gateway/index.js";
-import { readBody } from "../http/index.js";
-import type { AnyRequest, AnyResponse, Peer } from "../http/index.js";
-import { sendJson, sendProblem } from "../http/index.js";
+import { readBody, type AnyRequest, type AnyResponse, type Peer, sendJson, sendProblem } from "../http/index.js";
 import type { Logger } from "../log.js";
 
 /**

@@ -1,17 +1,10 @@
 import { resolve, join } from "node:path";
 import { NONCE_JOURNAL_FILE, type EmbeddedStorage } from "./storage.js";
-import { ConfigError } from "../config/index.js";
-import type { PosternConfig } from "../config/index.js";
-import type { Backend } from "../forward/index.js";
-import { FileStreamBackend } from "../forward/index.js";
-import { HttpBackend } from "../forward/index.js";
-import { RedisStreamBackend, type StreamBackendConfig } from "../forward/index.js";
-import { compileStreamTemplate, routeParamNames } from "../forward/index.js";
-import type { ForwardSigner } from "../forward/index.js";
+import { ConfigError, type PosternConfig } from "../config/index.js";
+import { type Backend, FileStreamBackend, HttpBackend, RedisStreamBackend, type StreamBackendConfig, compileStreamTemplate, routeParamNames, type ForwardSigner } from "../forward/index.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { PkiMaterial } from "../pki/index.js";
-import type { MemoryReplayGuard } from "../replay/index.js";
-import type { RedisReplayGuard } from "../replay/index.js";
+import type { MemoryReplayGuard, RedisReplayGuard } from "../replay/index.js";
 
 /** What backends share across config reloads: the nonce guard must outlive any backend. */
 export interface BackendDeps {

@@ -7,21 +7,11 @@ import { X509Certificate, createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pkiLocations, redisPkiStore } from "./pki.js";
-import { reachRedis } from "../redis/index.js";
+import { reachRedis, connectRedis, describeRedis } from "../redis/index.js";
 import { usesRedis, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
-import { AuditLog } from "../pki/index.js";
-import { planPki } from "../pki/index.js";
-import { recordPlan } from "../pki/index.js";
-import { resolvePassphrase, writePlannedFiles } from "../pki/index.js";
-import { FileStore } from "../pki/index.js";
+import { AuditLog, planPki, recordPlan, resolvePassphrase, writePlannedFiles, FileStore, identityFromCertificate, keyHashOfCertificate, type PkiStore, TrustGuard, TrustLedger } from "../pki/index.js";
 import { withFileMutex } from "../storage/index.js";
-import { identityFromCertificate } from "../pki/index.js";
-import { keyHashOfCertificate } from "../pki/index.js";
-import type { PkiStore } from "../pki/index.js";
-import { TrustGuard } from "../pki/index.js";
-import { TrustLedger } from "../pki/index.js";
-import { connectRedis, describeRedis } from "../redis/index.js";
 
 /** The PKI's store, trust ledger and audit log, opened for a command (backup, restore). */
 export interface OfflinePki {

@@ -3,9 +3,7 @@ import type { PosternConfig } from "../config/index.js";
 import { StreamFiles } from "../forward/index.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
-import type { MemoryReplayGuard } from "../replay/index.js";
-import { claimHorizonMs } from "../replay/index.js";
-import { NonceJournal } from "../replay/index.js";
+import { type MemoryReplayGuard, claimHorizonMs, NonceJournal } from "../replay/index.js";
 import { LogPool, nodeFileSystem, StorageHealth, type StorageFileSystem } from "../storage/index.js";
 
 /** The nonce journal of HTTP backends in embedded mode, in `data.dir`. */

@@ -1,7 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "../config/index.js";
-import { configJsonSchema } from "../config/index.js";
-import { usesRedis } from "../config/index.js";
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, configJsonSchema, usesRedis } from "../config/index.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern config check [--json]

@@ -5,8 +5,7 @@
 import { access } from "node:fs/promises";
 import { PosternError } from "../errors.js";
 import { writeFileAtomic } from "../storage/index.js";
-import { createCsr } from "../pki/index.js";
-import { generateKeyPair, isKeyAlgorithm, KEY_ALGORITHMS, plainPrivateKeyPem, type KeyAlgorithm } from "../pki/index.js";
+import { createCsr, generateKeyPair, isKeyAlgorithm, KEY_ALGORITHMS, plainPrivateKeyPem, type KeyAlgorithm } from "../pki/index.js";
 import { UsageError } from "./usage.js";
 
 export const KEY_TYPES_TEXT = KEY_ALGORITHMS.join("|");

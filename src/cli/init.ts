@@ -2,8 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { PosternError } from "../errors.js";
-import { caExists, initCa } from "../pki/index.js";
-import { PASSPHRASE_ENV, PKI_FILES, pkiPaths } from "../pki/index.js";
+import { caExists, initCa, PASSPHRASE_ENV, PKI_FILES, pkiPaths } from "../pki/index.js";
 import { KEY_TYPES_TEXT, parseKeyType } from "./csr.js";
 import { UsageError } from "./usage.js";
 

@@ -1,8 +1,6 @@
 import { parseArgs } from "node:util";
 import { parseDuration } from "../config/index.js";
-import { caExists } from "../pki/index.js";
-import { PASSPHRASE_ENV, resolvePassphrase } from "../pki/index.js";
-import { DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
+import { caExists, PASSPHRASE_ENV, resolvePassphrase, DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
 import { PosternError } from "../errors.js";
 import { UsageError } from "./usage.js";
 

@@ -1,12 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { openPkiOffline, reissueBuiltins } from "../app/index.js";
-import { ConfigError, loadConfig } from "../config/index.js";
-import type { PosternConfig } from "../config/index.js";
+import { ConfigError, loadConfig, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import { writeFileAtomic } from "../storage/index.js";
-import { openArchive, sealArchive } from "../pki/index.js";
-import { restoreBackup, takeBackup } from "../pki/index.js";
+import { openArchive, sealArchive, restoreBackup, takeBackup } from "../pki/index.js";
 import { UsageError } from "./usage.js";
 
 

@@ -1,8 +1,7 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { createApp, type ListeningAddresses } from "../app/index.js";
+import { createApp, type ListeningAddresses, installCrashPolicy } from "../app/index.js";
 import { ConfigError, loadConfig } from "../config/index.js";
-import { installCrashPolicy } from "../app/index.js";
 import { createLogger } from "../log.js";
 
 export const usage = `postern start [--config FILE]

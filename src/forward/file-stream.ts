@@ -1,5 +1,4 @@
-import type { MemoryReplayGuard } from "../replay/index.js";
-import { claimRecord, type NonceClaim } from "../replay/index.js";
+import { type MemoryReplayGuard, claimRecord, type NonceClaim } from "../replay/index.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, type ForwardSigner } from "./stream-entry.js";
 import type { StreamFileSet } from "./stream-files.js";

@@ -1,12 +1,10 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
-import { ConfigError } from "../config/index.js";
-import type { BackendConfig } from "../config/index.js";
+import { ConfigError, type BackendConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics/index.js";
-import type { NonceGuard } from "../replay/index.js";
-import type { NonceClaim } from "../replay/index.js";
+import type { NonceGuard, NonceClaim } from "../replay/index.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { CircuitBreaker, type BreakerPermit } from "./circuit-breaker.js";
 import { upstreamConnector, type UpstreamConnector } from "./http-connector.js";

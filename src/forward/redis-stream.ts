@@ -1,7 +1,5 @@
 import type { BackendConfig } from "../config/index.js";
-import type { NonceClaim } from "../replay/index.js";
-import { streamKey, streamNamesKey } from "../replay/index.js";
-import type { RedisReplayGuard, StreamAppend } from "../replay/index.js";
+import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard, type StreamAppend } from "../replay/index.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, type ForwardSigner } from "./stream-entry.js";
 import type { StreamNameTemplate } from "./stream-template.js";

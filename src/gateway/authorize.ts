@@ -1,5 +1,4 @@
-import { matchesIdentity } from "../config/index.js";
-import type { RouteConfig } from "../config/index.js";
+import { matchesIdentity, type RouteConfig } from "../config/index.js";
 import type { ClientIdentity } from "../pki/index.js";
 
 /**

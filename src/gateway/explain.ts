@@ -1,8 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { PosternError } from "../errors.js";
 import { identityFromCertificate, type ClientIdentity } from "../pki/index.js";
-import { bucketKey, limitFor } from "../ratelimit/index.js";
-import type { RateLimiter } from "../ratelimit/index.js";
+import { bucketKey, limitFor, type RateLimiter } from "../ratelimit/index.js";
 import { isAuthorized } from "./authorize.js";
 import type { RouteTable } from "./routes.js";
 

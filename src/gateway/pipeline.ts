@@ -4,8 +4,7 @@ import { PosternError } from "../errors.js";
 import type { AcceptedMessage, Backend, Delivery } from "../forward/index.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { ClientIdentity } from "../pki/index.js";
-import { bucketKey, limitFor } from "../ratelimit/index.js";
-import type { RateLimiter } from "../ratelimit/index.js";
+import { bucketKey, limitFor, type RateLimiter } from "../ratelimit/index.js";
 import { isValidNonce, requestFingerprint } from "../replay/index.js";
 import {
   PROFILE_COMPONENTS,

@@ -13,15 +13,9 @@ import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { PosternError } from "../errors.js";
 import { logSampler, type Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
-import { identityFromCertificate } from "../pki/index.js";
-import { canonicalSerial } from "../pki/index.js";
-import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer } from "../tls/index.js";
-import { ConnectionCaps } from "../tls/index.js";
-import { clientErrorReason } from "../tls/index.js";
-import { readProxyHeader } from "../tls/index.js";
+import { identityFromCertificate, canonicalSerial } from "../pki/index.js";
+import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer, ConnectionCaps, clientErrorReason, readProxyHeader, SERVER_TLS_OPTIONS, type RevocationIndex } from "../tls/index.js";
 import { logAccess } from "./access-log.js";
-import { SERVER_TLS_OPTIONS } from "../tls/index.js";
-import type { RevocationIndex } from "../tls/index.js";
 import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/index.js";
 import { sendProblem, writeRawProblem } from "./respond.js";
 

@@ -1,8 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { PosternError } from "../errors.js";
-import type { CertificateAuthority } from "../pki/index.js";
-import type { CrlPublisher } from "../pki/index.js";
-import { decodeOcspGetPath, MAX_OCSP_REQUEST_BYTES } from "../pki/index.js";
+import { type CertificateAuthority, type CrlPublisher, decodeOcspGetPath, MAX_OCSP_REQUEST_BYTES } from "../pki/index.js";
 import { readBody } from "./body.js";
 import type { PublicEndpoint } from "./public-server.js";
 

@@ -1,5 +1,4 @@
-import type { CertificateAuthority } from "../pki/index.js";
-import type { CrlPublisher } from "../pki/index.js";
+import type { CertificateAuthority, CrlPublisher } from "../pki/index.js";
 import { pkiPublicEndpoints } from "./pki-public.js";
 import { sendJson } from "./respond.js";
 import { staticEndpoint, type PublicEndpoint } from "./public-server.js";

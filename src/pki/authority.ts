@@ -3,19 +3,13 @@ import { PosternError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { AuditLog } from "./audit/index.js";
 import type { PkiMaterial } from "./ca/index.js";
-import type { CrlPublisher } from "./status/index.js";
-import { issueFromCsrNow, parseCsr, type ParsedCsr } from "./issue/index.js";
+import { type CrlPublisher, respondOcsp } from "./status/index.js";
+import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
-import { issueLeafDer, type IssuedCertificate } from "./issue/index.js";
-import type { KeyAlgorithm } from "./keys/index.js";
-import { respondOcsp } from "./status/index.js";
+import { type KeyAlgorithm, issuePkcs12, keyHashOfCertificate, keyHashOfSpki } from "./keys/index.js";
 import { parseSerial } from "./serial.js";
-import { issuePkcs12 } from "./keys/index.js";
-import { identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
-import { keyHashOfCertificate, keyHashOfSpki } from "./keys/index.js";
 import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store/index.js";
-import type { TrustGuard } from "./trust/index.js";
-import type { TrustLedger } from "./trust/index.js";
+import type { TrustGuard, TrustLedger } from "./trust/index.js";
 
 export interface AuthorityOptions {
   material: PkiMaterial;

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import type { RateLimitConfig } from "../config/index.js";
+import { type RateLimitConfig, matchesIdentity } from "../config/index.js";
 import type { ClientIdentity } from "../pki/index.js";
-import { matchesIdentity } from "../config/index.js";
 import type { BucketLimit } from "./memory-limiter.js";
 
 /** The bucket an identity draws from on a route: the first matching override, else the route's. */

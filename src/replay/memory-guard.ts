@@ -1,5 +1,4 @@
-import type { ClaimRecord, ClaimResult, NonceClaim } from "./nonce.js";
-import { nonceKey } from "./nonce.js";
+import { type ClaimRecord, type ClaimResult, type NonceClaim, nonceKey } from "./nonce.js";
 
 interface Held {
   digest: string;

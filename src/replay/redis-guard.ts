@@ -1,7 +1,6 @@
 import { isRedisReplyError, type RedisClient } from "../redis/index.js";
 import { PosternError } from "../errors.js";
-import type { ClaimResult, NonceClaim } from "./nonce.js";
-import { nonceKey } from "./nonce.js";
+import { type ClaimResult, type NonceClaim, nonceKey } from "./nonce.js";
 
 /**
  * Claims a nonce and, for stream backends, XADDs the entry in the same script: the message is

@@ -5,10 +5,7 @@ import { algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
 import type { SignatureAlgorithm } from "./algorithms.js";
 import type { HttpMessageParts } from "./http-message.js";
 import { PROFILE_COMPONENTS } from "./profile.js";
-import { componentFromString, type ComponentIdentifier } from "./lib/index.js";
-import { createSignatureBase } from "./lib/index.js";
-import { signBase } from "./lib/index.js";
-import { MessageView } from "./lib/index.js";
+import { componentFromString, type ComponentIdentifier, createSignatureBase, signBase, MessageView } from "./lib/index.js";
 
 export interface SignOptions {
   /** Private key (or secret for hmac-sha256). */

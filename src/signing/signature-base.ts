@@ -1,10 +1,7 @@
 import { isInnerList, parseList, serializeInnerList } from "structured-headers";
 import type { ErrorCode } from "../errors.js";
 import type { HttpMessageParts } from "./http-message.js";
-import { componentFromItem, type ComponentIdentifier } from "./lib/index.js";
-import { createSignatureBase } from "./lib/index.js";
-import { MessageView } from "./lib/index.js";
-import { fail } from "./lib/index.js";
+import { componentFromItem, type ComponentIdentifier, createSignatureBase, MessageView, fail } from "./lib/index.js";
 
 export type SignatureBaseResult = { ok: true; base: string } | { ok: false; code: ErrorCode; detail: string };
 

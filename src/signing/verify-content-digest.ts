@@ -2,8 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { isInnerList, parseDictionary, type Dictionary } from "structured-headers";
 import type { ErrorCode } from "../errors.js";
 import { DIGEST_HASHES, type DigestAlgorithm } from "./create-content-digest.js";
-import { repeatedDictionaryKey } from "./lib/index.js";
-import { isFieldText, trimOws } from "./lib/index.js";
+import { repeatedDictionaryKey, isFieldText, trimOws } from "./lib/index.js";
 
 /** Cap on the combined Content-Digest value (two SHA-512 digests need under 200). */
 export const MAX_CONTENT_DIGEST_CHARS = 4096;

@@ -4,15 +4,7 @@ import type { ErrorCode } from "../errors.js";
 import { algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
 import { CLIENT_ALGORITHMS, isSignatureAlgorithm, type SignatureAlgorithm } from "./algorithms.js";
 import type { HttpMessageParts } from "./http-message.js";
-import { checkFreshness } from "./lib/index.js";
-import { checkProfile, type RequiredParameter } from "./lib/index.js";
-import { componentFromItem, type ComponentIdentifier } from "./lib/index.js";
-import { createSignatureBase } from "./lib/index.js";
-import { verifyBase } from "./lib/index.js";
-import { MessageView } from "./lib/index.js";
-import { fail, ok, type Result } from "./lib/index.js";
-import { selectSignature } from "./lib/index.js";
-import { readSignatureParameters, type SignatureParameters } from "./lib/index.js";
+import { checkFreshness, checkProfile, type RequiredParameter, componentFromItem, type ComponentIdentifier, createSignatureBase, verifyBase, MessageView, fail, ok, type Result, selectSignature, readSignatureParameters, type SignatureParameters } from "./lib/index.js";
 
 /** Most components one signature may cover: keeps the work per request bounded. */
 export const MAX_COVERED_COMPONENTS = 64;

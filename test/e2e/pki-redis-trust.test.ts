@@ -5,11 +5,10 @@
  * closed naming what was lost, never serving a revoked certificate as good, until
  * `postern pki restore`; the cRLNumber never goes down; an unreachable Redis is named.
  */
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { X509Certificate } from "node:crypto";
 import t from "tap";
 import { AdminClient, PosternClient, PosternRequestError } from "../../src/client/index.js";
 import { createCsr } from "../../src/pki/issue/csr-create.js";

@@ -8,8 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdir, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { PosternError } from "../../errors.js";
-import { fsyncDir } from "../../storage/index.js";
-import { withFileMutex } from "../../storage/index.js";
+import { fsyncDir, withFileMutex } from "../../storage/index.js";
 
 export { verifyAuditLog, type AuditVerifyResult } from "./verify.js";
 

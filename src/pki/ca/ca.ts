@@ -6,7 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import type { KeyObject } from "node:crypto";
 import { PosternError } from "../../errors.js";
-import type { Bytes } from "../der/index.js";
+import { type Bytes, x509 } from "../der/index.js";
 import {
   PKI_FILES,
   PUBLIC_MODE,
@@ -19,21 +19,7 @@ import {
   type PlannedFile,
 } from "./ca-files.js";
 import { buildRootCrl } from "../status/index.js";
-import type { IssuingCa } from "../issue/index.js";
-import { tbsChildren } from "../issue/index.js";
-import {
-  KEY_USAGE,
-  authorityKeyIdentifier,
-  basicConstraints,
-  crlDistributionPoint,
-  derToPem,
-  encodeName,
-  keyIdentifierOf,
-  keyUsage,
-  randomSerial,
-  signCertificate,
-  subjectKeyIdentifier,
-} from "../issue/index.js";
+import { type IssuingCa, tbsChildren, KEY_USAGE, authorityKeyIdentifier, basicConstraints, crlDistributionPoint, derToPem, encodeName, keyIdentifierOf, keyUsage, randomSerial, signCertificate, subjectKeyIdentifier } from "../issue/index.js";
 import {
   decryptPrivateKeyPem,
   encryptPrivateKeyPem,
@@ -43,7 +29,6 @@ import {
   toPrivateCryptoKey,
   type KeyAlgorithm,
 } from "../keys/index.js";
-import { x509 } from "../der/index.js";
 
 export type { IssuingCa } from "../issue/index.js";
 

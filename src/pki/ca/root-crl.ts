@@ -7,9 +7,8 @@
 import type { KeyObject } from "node:crypto";
 import { PUBLIC_MODE, exists, pkiPaths, readText, type PlannedFile } from "./ca-files.js";
 import { buildRootCrl } from "../status/index.js";
-import { TAG, readOne } from "../der/index.js";
+import { TAG, readOne, x509 } from "../der/index.js";
 import { toPrivateCryptoKey } from "../keys/index.js";
-import { x509 } from "../der/index.js";
 
 const RENEW_BEFORE_MS = 30 * 86_400_000;
 const CRL_NUMBER_OID = "2.5.29.20";

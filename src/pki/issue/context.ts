@@ -4,10 +4,9 @@
  * scheme, the exact subject Name DER and the key identifier leaves point back to.
  */
 import { KeyObject } from "node:crypto";
-import { children, expectChildren, readOne, TAG, type DerNode } from "../der/index.js";
+import { children, expectChildren, readOne, TAG, type DerNode, x509 } from "../der/index.js";
 import { keyIdentifierOf } from "./tbs.js";
 import { signatureSchemeFor, type SignatureScheme } from "../keys/index.js";
-import { x509 } from "../der/index.js";
 
 /** An issuing CA: the certificate, its private key, and the PEM to send after a leaf it signs. */
 export interface IssuingCa {

@@ -5,20 +5,8 @@
  */
 import { verify, constants, type KeyObject } from "node:crypto";
 import { PosternError } from "../../errors.js";
-import {
-  DerError,
-  TAG,
-  children,
-  decodeBitString,
-  decodeBoolean,
-  decodeOid,
-  decodeString,
-  expectChildren,
-  readOne,
-  type DerNode,
-} from "../der/index.js";
+import { DerError, TAG, children, decodeBitString, decodeBoolean, decodeOid, decodeString, expectChildren, readOne, type DerNode, publicKeyFromSpki } from "../der/index.js";
 import { OID } from "./tbs.js";
-import { publicKeyFromSpki } from "../der/index.js";
 
 /** Larger CSRs are refused before parsing. */
 export const MAX_CSR_BYTES = 16 * 1024;

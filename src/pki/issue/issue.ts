@@ -7,7 +7,7 @@
 import { createHash, KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import { PosternError } from "../../errors.js";
-import { decodeOid, expectChildren, readOne, TAG, type Bytes, type DerNode } from "../der/index.js";
+import { decodeOid, expectChildren, readOne, TAG, type Bytes, type DerNode, x509 } from "../der/index.js";
 import { issuerContext, type IssuingCa } from "./context.js";
 import {
   KEY_USAGE,
@@ -27,7 +27,6 @@ import {
   subjectKeyIdentifier,
 } from "./tbs.js";
 import { spkiOf } from "../keys/index.js";
-import { x509 } from "../der/index.js";
 
 export type { KeyAlgorithm } from "../keys/index.js";
 export type { IssuingCa } from "./context.js";

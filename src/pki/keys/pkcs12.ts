@@ -12,16 +12,8 @@ import { createHash, createHmac, randomBytes, type KeyObject } from "node:crypto
 import { createRequire } from "node:module";
 import { PosternError } from "../../errors.js";
 import { DER_NULL, ctx, octets, oid, seq, set, tlv, uint, type Bytes } from "../der/index.js";
-import { issueLeafDer, type IssuedCertificate, type IssuingCa } from "../issue/index.js";
+import { issueLeafDer, type IssuedCertificate, type IssuingCa, identityAllowed, keyAllowed, keyFamilyOf, lifetimeFor, rolesAllowed, type CertificateProfile } from "../issue/index.js";
 import { generateKeyPair, spkiOf, type KeyAlgorithm } from "./keys.js";
-import {
-  identityAllowed,
-  keyAllowed,
-  keyFamilyOf,
-  lifetimeFor,
-  rolesAllowed,
-  type CertificateProfile,
-} from "../issue/index.js";
 
 // node-forge is CommonJS and its typings declare no default export; require gives the typed namespace.
 const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");

@@ -4,10 +4,7 @@
  * issuer's exact subject/SPKI bytes. node:crypto only; no I/O.
  */
 import { createHash, KeyObject, sign } from "node:crypto";
-import type { x509 } from "../der/index.js";
-import {
-  DER_NULL, DerError, TAG, children, ctx, decodeBitString, expectChildren, oid, readOne, seq, type DerNode,
-} from "../der/index.js";
+import { type x509, DER_NULL, DerError, TAG, children, ctx, decodeBitString, expectChildren, oid, readOne, seq, type DerNode } from "../der/index.js";
 
 /** A CA that signs CRLs or OCSP answers: its certificate and its private key. */
 export interface SigningIssuer {

@@ -15,10 +15,8 @@
 import { mkdir, open, readFile, rename, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { PosternError } from "../../errors.js";
-import { fsyncDir } from "../../storage/index.js";
-import { withFileMutex } from "../../storage/index.js";
-import { isRevocationReason } from "../store/index.js";
-import type { RevocationReason, RevokedEntry } from "../store/index.js";
+import { fsyncDir, withFileMutex } from "../../storage/index.js";
+import { isRevocationReason, type RevocationReason, type RevokedEntry } from "../store/index.js";
 
 /** One ledger line. */
 export type LedgerLine =
