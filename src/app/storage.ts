@@ -1,13 +1,10 @@
 import { join } from "node:path";
-import type { PosternConfig } from "../config/index.js";
+import { NONCE_JOURNAL_FILE, type PosternConfig } from "../config/index.js";
 import { StreamFiles } from "../forward/index.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import { type MemoryReplayGuard, claimHorizonMs, NonceJournal } from "../replay/index.js";
 import { LogPool, nodeFileSystem, StorageHealth, type StorageFileSystem } from "../storage/index.js";
-
-/** The nonce journal of HTTP backends in embedded mode, in `data.dir`. */
-export const NONCE_JOURNAL_FILE = "nonces.jsonl";
 
 /**
  * Embedded mode's durable state, opened once per process before anything is served and kept

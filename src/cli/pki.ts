@@ -1,10 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { openPkiOffline, reissueBuiltins } from "../app/index.js";
+import { openPkiOffline, reissueBuiltins, openArchive, sealArchive, restoreBackup, takeBackup } from "../pki/index.js";
 import { ConfigError, loadConfig, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import { writeFileAtomic } from "../storage/index.js";
-import { openArchive, sealArchive, restoreBackup, takeBackup } from "../pki/index.js";
 import { UsageError } from "./usage.js";
 
 

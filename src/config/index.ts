@@ -4,3 +4,6 @@ export { matchesIdentity } from "./identity-pattern.js";
 export { configJsonSchema } from "./json-schema.js";
 export { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "./load.js";
 export { type BackendConfig, type PosternConfig, type RateLimitConfig, type RouteConfig, usesRedis } from "./schema.js";
+export { GATEWAY_REQUEST_FIELDS, forbiddenIdentityHeaders, isHopByHop } from "./reserved-headers.js";
+export { NONCE_JOURNAL_FILE } from "./checks.js";
+export { RESTART_SECTIONS, reloadable } from "./reload.js";

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, type PosternConfig } from "./schema.js";
@@ -64,6 +64,14 @@ export function parseConfig(
 ): Readonly<PosternConfig> {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
   if (!result.success) throw new ConfigError(describeIssues(result.error.issues, origin, sources, locate));
+  for (const [name, backend] of Object.entries(result.data.backends)) {
+    if (backend.type !== "http" || backend.tls.caFile === undefined) continue;
+    try {
+      accessSync(backend.tls.caFile, constants.R_OK);
+    } catch (cause) {
+      throw new ConfigError(`backends.${name}.tls.caFile: cannot read ${backend.tls.caFile} (${(cause as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  }
   return deepFreeze(result.data);
 }
 

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { z } from "zod";
+import { crossChecks } from "./checks.js";
 
 function isIpOrCidr(entry: string): boolean {
   const [address, bits, extra] = entry.split("/");
@@ -375,20 +376,7 @@ export const configSchema = z
         },
       ]),
   })
-  .superRefine((config, ctx) => {
-    if (!Object.hasOwn(config.pki.profiles, config.pki.defaultProfile)) {
-      ctx.addIssue({ code: "custom", path: ["pki", "defaultProfile"], message: `names profile "${config.pki.defaultProfile}", which is not defined under pki.profiles` });
-    }
-    config.routes.forEach((route, i) => {
-      if (!Object.hasOwn(config.backends, route.backend)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["routes", i, "backend"],
-          message: `names backend "${route.backend}", which is not defined under backends`,
-        });
-      }
-    });
-  });
+  .superRefine(crossChecks);
 
 export type PosternConfig = z.infer<typeof configSchema>;
 

@@ -1,14 +1,13 @@
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
-import { ConfigError, type BackendConfig } from "../config/index.js";
+import type { BackendConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { NonceGuard, NonceClaim } from "../replay/index.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { CircuitBreaker, type BreakerPermit } from "./circuit-breaker.js";
 import { upstreamConnector, type UpstreamConnector } from "./http-connector.js";
-import { filterResponseHeaders, forbiddenIdentityHeaders } from "./http-headers.js";
+import { filterResponseHeaders } from "./http-headers.js";
 import { buildUpstreamRequest, type UpstreamRequest } from "./http-request.js";
 import type { ForwardSigner } from "./stream-entry.js";
 
@@ -21,7 +20,7 @@ export interface HttpBackendOptions {
   guard: NonceGuard;
   signer: ForwardSigner;
   metrics: MetricsRecorder;
-  /** Postern's CA bundle: the upstream's trust anchors unless `tls.caFile` is set. */
+  /** The upstream's trust anchors: `tls.caFile`'s contents, else Postern's CA bundle. */
   caBundlePem: string;
   /** The gateway's certificate chain and key, presented when `tls.clientCertificate` is true. */
   clientCertificate?: { certPem: string; keyPem: string };
@@ -71,9 +70,10 @@ export class HttpBackend implements Backend {
     const { name, config } = options;
     this.name = name;
     this.now = options.now ?? Date.now;
-    this.base = checkedBaseUrl(name, config, options.clientCertificate !== undefined);
+    // The configuration was checked when it was loaded (config/checks.ts).
+    this.base = new URL(config.url);
     this.connector = upstreamConnector({
-      caPem: trustAnchors(name, config, options.caBundlePem),
+      caPem: options.caBundlePem,
       clientCertificate: config.tls.clientCertificate ? options.clientCertificate : undefined,
       pinSha256: config.tls.pinSha256,
       timeoutMs: config.connectTimeoutSeconds * 1000,
@@ -226,33 +226,4 @@ function unavailable(detail: string | undefined, retryAfterSeconds: number, caus
     cause,
     extensions: { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) },
   });
-}
-
-/** Checks what the schema cannot: every error names the key. */
-function checkedBaseUrl(name: string, config: HttpBackendConfig, haveClientCertificate: boolean): URL {
-  const key = (k: string) => `backends.${name}.${k}`;
-  const base = new URL(config.url);
-  if (base.search !== "" || base.hash !== "" || base.username !== "" || base.password !== "") {
-    throw new ConfigError(`${key("url")}: must not hold a query, fragment or credentials`);
-  }
-  if (base.protocol === "http:" && config.tls.pinSha256.length > 0) {
-    throw new ConfigError(`${key("tls.pinSha256")}: pins need an https url`);
-  }
-  if (base.protocol === "https:" && config.tls.clientCertificate && !haveClientCertificate) {
-    throw new ConfigError(`${key("tls.clientCertificate")}: no gateway certificate was provided`);
-  }
-  const forbidden = forbiddenIdentityHeaders(Object.keys(config.identityHeaders));
-  if (forbidden.length > 0) throw new ConfigError(`${key("identityHeaders")}: may not set ${forbidden.join(", ")}`);
-  return base;
-}
-
-/** The upstream's trust anchors: `tls.caFile`, read once here, else Postern's CA bundle. */
-function trustAnchors(name: string, config: HttpBackendConfig, caBundlePem: string): string {
-  if (config.tls.caFile === undefined) return caBundlePem;
-  try {
-    return readFileSync(config.tls.caFile, "utf8");
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? "error";
-    throw new ConfigError(`backends.${name}.tls.caFile: cannot read ${config.tls.caFile} (${code})`);
-  }
 }

@@ -2,29 +2,10 @@
  * Header and URL rules of the HTTP backend: what may cross the gateway, in which direction.
  * Pure functions on plain values.
  */
+import { isHopByHop } from "../config/index.js";
 import type { ClientIdentity } from "../pki/index.js";
 
-/** Hop-by-hop fields (RFC 9110 §7.6.1, plus Host and Proxy-*): never passed through either way. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "host"]);
-
-/** Fields the gateway itself sets on a forwarded request; identity headers may not reuse them. */
-export const GATEWAY_REQUEST_FIELDS: ReadonlySet<string> = new Set([
-  "content-type",
-  "content-length",
-  "content-digest",
-  "client-cert",
-  "signature",
-  "signature-input",
-  "x-postern-message-id",
-]);
-
 export type IdentityField = "id" | "roles" | "serial" | "fingerprint";
-
-/** True for a hop-by-hop field name (any case), including every `Proxy-*` field. */
-export function isHopByHop(name: string): boolean {
-  const lower = name.toLowerCase();
-  return HOP_BY_HOP.has(lower) || lower.startsWith("proxy-");
-}
 
 /** Field names a `Connection` header lists (they are hop-by-hop for this message only). */
 export function connectionListed(connection: string | readonly string[] | undefined): Set<string> {
@@ -83,14 +64,6 @@ function identityValue(identity: ClientIdentity, field: IdentityField): string {
 
 function headerSafe(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
-}
-
-/**
- * Identity header names that must be refused: hop-by-hop fields and fields the gateway sets
- * itself (a config naming them could smuggle framing or override the signature).
- */
-export function forbiddenIdentityHeaders(names: Iterable<string>): string[] {
-  return [...names].filter((name) => isHopByHop(name) || GATEWAY_REQUEST_FIELDS.has(name.toLowerCase()));
 }
 
 /**

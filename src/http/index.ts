@@ -2,7 +2,7 @@
 export { readBody } from "./body.js";
 export { dataPlaneHandler } from "./data-plane.js";
 export { type AnyRequest, type AnyResponse, MtlsServer, type OptionalPeerHandler, type Peer } from "./mtls-server.js";
-export { publicEndpoints } from "./public-endpoints.js";
+export { publicEndpoints, type Readiness } from "./public-endpoints.js";
 export { PublicServer } from "./public-server.js";
 export { refuseWhile } from "./refuse-while.js";
 export { sendJson, sendProblem } from "./respond.js";

@@ -3,10 +3,20 @@ import { pkiPublicEndpoints } from "./pki-public.js";
 import { sendJson } from "./respond.js";
 import { staticEndpoint, type PublicEndpoint } from "./public-server.js";
 
+/** What /readyz reports: 200 when `ready`, else 503; the rest says why. */
+export interface Readiness {
+  ready: boolean;
+  mode: string;
+  redis?: "up" | "down";
+  storage?: "up" | "down";
+  pki?: "state-lost";
+  code?: string;
+}
+
 export interface PublicEndpointDeps {
   metrics: { contentType: string; metrics(): Promise<string> };
   /** Readiness: listening, not draining, and (Redis mode) Redis answers. */
-  readiness: () => { ready: boolean; mode: string; redis?: "up" | "down"; storage?: "up" | "down" };
+  readiness: () => Readiness;
   caBundlePem: string;
   jwks: () => unknown;
   crl: CrlPublisher;

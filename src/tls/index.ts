@@ -5,5 +5,4 @@ export { ConnectionCaps } from "./connection-caps.js";
 export { clientErrorReason } from "./handshake.js";
 export { trustedSources } from "./proxy-protocol.js";
 export { readProxyHeader } from "./proxy-reader.js";
-export { RevocationIndex } from "./revocation-index.js";
 export { SERVER_TLS_OPTIONS } from "./server-options.js";

@@ -41,7 +41,7 @@ export const ALLOWED_ROOMS: Record<string, readonly string[]> = {
   metrics: [],
   signing: [],
   client: ["signing"],
-  pki: ["metrics", "storage", "redis"],
+  pki: ["config", "metrics", "redis", "storage"],
   replay: ["redis", "storage"],
   ratelimit: ["config", "pki", "redis"],
   forward: ["config", "metrics", "pki", "replay", "signing", "storage"],

@@ -1,12 +1,6 @@
 import t from "tap";
-import {
-  connectionListed,
-  filterResponseHeaders,
-  forbiddenIdentityHeaders,
-  identityHeaderValues,
-  isHopByHop,
-  joinUpstreamPath,
-} from "../../src/forward/http-headers.js";
+import { forbiddenIdentityHeaders, isHopByHop } from "../../src/config/reserved-headers.js";
+import { connectionListed, filterResponseHeaders, identityHeaderValues, joinUpstreamPath } from "../../src/forward/http-headers.js";
 import type { ClientIdentity } from "../../src/pki/identity.js";
 
 const identity: ClientIdentity = {

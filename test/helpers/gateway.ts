@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp, type App, type ListeningAddresses } from "../../src/app/create-app.js";
+import { createApp, type App, type ListeningAddresses } from "../../src/app/index.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { PosternConfig } from "../../src/config/schema.js";
 import { silentLogger, type Logger } from "../../src/log.js";

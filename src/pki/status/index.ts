@@ -2,3 +2,4 @@
 export { CrlPublisher } from "./crl-publisher.js";
 export { buildRootCrl } from "./crl.js";
 export { MAX_OCSP_REQUEST_BYTES, decodeOcspGetPath, respondOcsp } from "./ocsp.js";
+export { RevocationIndex } from "./revocation-index.js";

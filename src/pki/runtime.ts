@@ -5,10 +5,17 @@ import type { PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
-import { AuditLog, CertificateAuthority, planPki, type EnsurePkiOptions, type PkiMaterial, type PkiPlan, recordPlan, seedLedger, resolvePassphrase, writePlannedFiles, CrlPublisher, FileStore, keyHashOfCertificate, defineProfile, type CertificateProfile, RedisStore, SigningKeyRing, type PkiStore, type RevokedEntry, TrustGuard, LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "../pki/index.js";
+import { AuditLog } from "./audit/index.js";
+import { CertificateAuthority } from "./authority.js";
+import { planPki, type EnsurePkiOptions, type PkiMaterial, type PkiPlan, recordPlan, seedLedger, resolvePassphrase, writePlannedFiles } from "./ca/index.js";
+import { defineProfile, type CertificateProfile } from "./issue/index.js";
+import { keyHashOfCertificate } from "./keys/index.js";
+import { SigningKeyRing } from "./signing-keys/index.js";
+import { CrlPublisher, RevocationIndex } from "./status/index.js";
+import { FileStore, RedisStore, type PkiStore, type RevokedEntry } from "./store/index.js";
+import { TrustGuard, LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "./trust/index.js";
 import { withFileMutex } from "../storage/index.js";
 import type { RedisClient } from "../redis/index.js";
-import { RevocationIndex } from "../tls/index.js";
 
 export interface PkiRuntime {
   material: PkiMaterial;
@@ -23,6 +30,8 @@ export interface PkiRuntime {
   trust: TrustGuard;
   /** Called for every revocation (this instance's or, with Redis, any replica's). */
   onRevoked(listener: (entry: RevokedEntry) => void): void;
+  /** Whether a serial is revoked: the store's record (reason, time), else the revocation index. */
+  revocationStatus(serial: string): Promise<{ revoked: boolean; reason?: string; atMs?: number }>;
   stop(): Promise<void>;
 }
 
@@ -198,6 +207,11 @@ export async function startPki(
       revocations,
       trust,
       onRevoked: (listener) => listeners.push(listener),
+      async revocationStatus(serial) {
+        const record = await store.getCertificate(serial);
+        if (record?.status !== "revoked") return { revoked: revocations.has(serial) };
+        return { revoked: true, ...(record.revocationReason ? { reason: record.revocationReason } : {}), ...(record.revokedAtMs ? { atMs: record.revokedAtMs } : {}) };
+      },
       async stop() {
         clearInterval(timer);
         clearInterval(trustTimer);

@@ -1,4 +1,4 @@
-import { canonicalSerial } from "../pki/index.js";
+import { canonicalSerial } from "../index.js";
 
 /**
  * Revoked serials, consulted on every new connection. Kept in memory and fed by the PKI store

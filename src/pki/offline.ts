@@ -6,11 +6,16 @@
 import { X509Certificate, createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pkiLocations, redisPkiStore } from "./pki.js";
+import { pkiLocations, redisPkiStore } from "./runtime.js";
 import { reachRedis, connectRedis, describeRedis } from "../redis/index.js";
 import { usesRedis, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
-import { AuditLog, planPki, recordPlan, resolvePassphrase, writePlannedFiles, FileStore, identityFromCertificate, keyHashOfCertificate, type PkiStore, TrustGuard, TrustLedger } from "../pki/index.js";
+import { AuditLog } from "./audit/index.js";
+import { planPki, recordPlan, resolvePassphrase, writePlannedFiles } from "./ca/index.js";
+import { identityFromCertificate } from "./identity.js";
+import { keyHashOfCertificate } from "./keys/index.js";
+import { FileStore, type PkiStore } from "./store/index.js";
+import { TrustGuard, TrustLedger } from "./trust/index.js";
 import { withFileMutex } from "../storage/index.js";
 
 /** The PKI's store, trust ledger and audit log, opened for a command (backup, restore). */
