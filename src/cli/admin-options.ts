@@ -1,24 +1,35 @@
-import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { AdminClient } from "../client/index.js";
+import { cliDefaults } from "./defaults.js";
+import { readNamed } from "./files.js";
 
-/** Options every admin command takes, with defaults that work next to `npm start`. */
+/**
+ * Options every admin command takes. A flag left out comes from the configuration `postern
+ * start` loads (POSTERN_CONFIG and the POSTERN_* variables), so the command reaches the same
+ * gateway with the same PKI directory's admin certificate.
+ */
 export const ADMIN_OPTIONS = {
-  "admin-url": { type: "string", default: process.env.POSTERN_ADMIN_URL ?? "https://127.0.0.1:8444" },
-  cert: { type: "string", default: "certs/admin.crt" },
-  key: { type: "string", default: "certs/admin.key" },
-  ca: { type: "string", default: "certs/ca-bundle.pem" },
+  "admin-url": { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  ca: { type: "string" },
 } as const;
 
-export const ADMIN_USAGE = `  --admin-url URL      admin API (default https://127.0.0.1:8444, or POSTERN_ADMIN_URL)
-  --cert FILE          admin certificate chain (default certs/admin.crt)
-  --key FILE           admin key (default certs/admin.key)
-  --ca FILE            CA bundle (default certs/ca-bundle.pem)`;
+export const ADMIN_USAGE = `  --admin-url URL      admin API (default POSTERN_ADMIN_URL, else the configured admin listener)
+  --cert FILE          admin certificate chain (default <pki.dir>/admin.crt)
+  --key FILE           admin key (default <pki.dir>/admin.key)
+  --ca FILE            CA bundle (default <pki.dir>/ca-bundle.pem)
+  pki.dir and the listeners come from the configuration (POSTERN_CONFIG, POSTERN_PKI_DIR, ...)`;
 
-export async function adminClient(values: { "admin-url": string; cert: string; key: string; ca: string }): Promise<AdminClient> {
+export async function adminClient(values: { "admin-url"?: string | undefined; cert?: string | undefined; key?: string | undefined; ca?: string | undefined }): Promise<AdminClient> {
+  const missing = values["admin-url"] === undefined || values.cert === undefined || values.key === undefined || values.ca === undefined;
+  const defaults = missing ? cliDefaults() : undefined;
+  const inPki = (file: string) => join(defaults!.pkiDir, file);
+  const paths = { cert: values.cert ?? inPki("admin.crt"), key: values.key ?? inPki("admin.key"), ca: values.ca ?? inPki("ca-bundle.pem") };
   return new AdminClient({
-    url: values["admin-url"],
-    cert: await readFile(values.cert),
-    key: await readFile(values.key),
-    ca: await readFile(values.ca),
+    url: values["admin-url"] ?? defaults!.adminUrl,
+    cert: await readNamed(paths.cert, "admin certificate"),
+    key: await readNamed(paths.key, "admin key"),
+    ca: await readNamed(paths.ca, "CA bundle"),
   });
 }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { AdminClient } from "../client/index.js";
+import { environmentVariable } from "../config/index.js";
 import { REVOCATION_REASONS } from "../pki/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
@@ -128,7 +129,7 @@ async function issuePkcs12(values: Values): Promise<Prepared> {
   }
   const password = values["password-file"] !== undefined
     ? (await readFile(values["password-file"], "utf8")).replace(/\r?\n$/, "")
-    : process.env[values["password-env"]!];
+    : environmentVariable(values["password-env"]!);
   if (!password) throw new UsageError(`the PKCS#12 password from ${values["password-file"] ?? `$${values["password-env"]}`} is empty`);
   const body = { password, keyType: parseKeyType(values["key-type"]), ...issueOptions(values) };
   const out = values.p12!;

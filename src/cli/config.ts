@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, configJsonSchema, usesRedis } from "../config/index.js";
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, configJsonSchema, processEnvironment, usesRedis } from "../config/index.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern config check [--json]
@@ -32,7 +32,7 @@ export async function runConfig(args: string[]): Promise<number> {
     const routes = config.routes.length;
     const backends = Object.keys(config.backends).length;
     process.stdout.write(
-      `ok: ${process.env.POSTERN_CONFIG ?? DEFAULT_CONFIG_PATH}, ${usesRedis(config) ? "Redis" : "embedded"} mode, ${routes} route${routes === 1 ? "" : "s"}, ${backends} backend${backends === 1 ? "" : "s"}\n`,
+      `ok: ${processEnvironment().POSTERN_CONFIG ?? DEFAULT_CONFIG_PATH}, ${usesRedis(config) ? "Redis" : "embedded"} mode, ${routes} route${routes === 1 ? "" : "s"}, ${backends} backend${backends === 1 ? "" : "s"}\n`,
     );
   }
   return 0;

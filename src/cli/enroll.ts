@@ -5,10 +5,11 @@ import { parseArgs } from "node:util";
 import { AdminClient } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, refuseExisting, writePublicFile, writeSecretFile } from "./csr.js";
+import { cliDefaults } from "./defaults.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern enroll --token T (--ca FILE | --ca-url URL) [options]
-  --url URL            the gateway's admin API (default https://127.0.0.1:8444, or POSTERN_ADMIN_URL)
+  --url URL            the gateway's admin API (default POSTERN_ADMIN_URL, else the configured admin listener)
   --token T            the enrollment token from \`postern token create\` (or --token-file F)
   --token-file F       read the token from F instead (keeps it out of the process list)
   --ca FILE            CA bundle to trust the gateway with; copied to <out>/ca-bundle.pem
@@ -35,7 +36,7 @@ export async function runEnroll(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      url: { type: "string", default: process.env.POSTERN_ADMIN_URL ?? "https://127.0.0.1:8444" },
+      url: { type: "string" },
       token: { type: "string" },
       "token-file": { type: "string" },
       ca: { type: "string" },
@@ -62,7 +63,7 @@ export async function runEnroll(args: string[]): Promise<number> {
 
   const caPem = values.ca !== undefined ? await readFile(values.ca, "utf8") : await fetchCaBundle(values["ca-url"]!);
   const { keyPem, csrPem } = await newKeyWithCsr(keyType, values.id);
-  const client = new AdminClient({ url: values.url, ca: caPem });
+  const client = new AdminClient({ url: values.url ?? cliDefaults().adminUrl, ca: caPem });
   let enrolled: Enrolled;
   try {
     enrolled = (await client.call("POST", "/v1/enroll", { token, csr: csrPem })) as Enrolled;

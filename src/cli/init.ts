@@ -1,13 +1,15 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { PASSPHRASE_ENV } from "../config/index.js";
 import { PosternError } from "../errors.js";
-import { caExists, initCa, PASSPHRASE_ENV, PKI_FILES, pkiPaths } from "../pki/index.js";
+import { caExists, initCa, PKI_FILES, pkiPaths } from "../pki/index.js";
 import { KEY_TYPES_TEXT, parseKeyType } from "./csr.js";
+import { cliDefaults } from "./defaults.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern init [options]
-  --dir DIR               the PKI directory (default certs)
+  --dir DIR               the PKI directory (default pki.dir from the configuration: POSTERN_PKI_DIR, else certs)
   --key-type T            CA key type: ${KEY_TYPES_TEXT} (default P-256)
   --root-days N           root CA lifetime in days (default 3650)
   --issuing-days N        issuing CA lifetime in days (default 1825, at most the root's)
@@ -26,7 +28,7 @@ export async function runInit(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      dir: { type: "string", default: "certs" },
+      dir: { type: "string" },
       "key-type": { type: "string" },
       "root-days": { type: "string" },
       "issuing-days": { type: "string" },
@@ -39,7 +41,7 @@ export async function runInit(args: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
   });
-  const dir = values.dir;
+  const dir = values.dir ?? cliDefaults().pkiDir;
   const keyAlgorithm = parseKeyType(values["key-type"]);
   const rootDays = positiveDays(values["root-days"], "--root-days");
   const issuingDays = positiveDays(values["issuing-days"], "--issuing-days");

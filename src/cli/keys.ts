@@ -1,14 +1,15 @@
 import { parseArgs } from "node:util";
-import { parseDuration } from "../config/index.js";
-import { caExists, PASSPHRASE_ENV, resolvePassphrase, DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
+import { PASSPHRASE_ENV, parseDuration } from "../config/index.js";
+import { caExists, resolvePassphrase, DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
 import { PosternError } from "../errors.js";
+import { cliDefaults } from "./defaults.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION]
 postern keys list [--pki-dir DIR]
   rotate            make a new key active; the old one stays published for the overlap
   list              show every key of the ring: active, published until, or expired
-  --pki-dir DIR     the PKI directory (default certs)
+  --pki-dir DIR     the PKI directory (default pki.dir from the configuration: POSTERN_PKI_DIR, else certs)
   --overlap D       how long the retired key stays in the JWKS: 30s, 15m, 12h, 7d (default 7d);
                     keep it at least as long as consumers take to verify what it signed
 The CA passphrase comes from ${PASSPHRASE_ENV} or <pki-dir>/ca-passphrase.
@@ -32,14 +33,14 @@ export async function runKeys(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args: rest,
     options: {
-      "pki-dir": { type: "string", default: "certs" },
+      "pki-dir": { type: "string" },
       overlap: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
   });
   if (action === "list" && values.overlap !== undefined) throw new UsageError("--overlap applies to rotate only");
-  const pkiDir = values["pki-dir"];
+  const pkiDir = values["pki-dir"] ?? cliDefaults().pkiDir;
   const overlapSeconds = values.overlap === undefined ? DEFAULT_OVERLAP_SECONDS : parseDurationSeconds(values.overlap, "--overlap");
   const ring = await openRing(pkiDir);
   if (action === "list") {

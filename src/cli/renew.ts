@@ -6,13 +6,14 @@ import { AdminClient, PosternRequestError } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import { keyAlgorithmOf } from "../pki/index.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
+import { cliDefaults } from "./defaults.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern renew --cert FILE --key FILE [--ca FILE] [--new-key [--key-type T]] [--out DIR]
-  --url URL            the gateway's admin API (default https://127.0.0.1:8444, or POSTERN_ADMIN_URL)
+  --url URL            the gateway's admin API (default POSTERN_ADMIN_URL, else the configured admin listener)
   --cert FILE          the certificate chain to renew (it authenticates the request)
   --key FILE           its private key
-  --ca FILE            CA bundle that issued the gateway's certificate (default certs/ca-bundle.pem)
+  --ca FILE            CA bundle that issued the gateway's certificate (default <pki.dir>/ca-bundle.pem)
   --new-key            make a new key here (sent only as a CSR); default keeps the key
   --key-type T         the new key's type: ${KEY_TYPES_TEXT} (default the current key's)
   --out DIR            write <cert name> (and, with --new-key, <key name>) to DIR; default
@@ -31,10 +32,10 @@ export async function runRenew(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      url: { type: "string", default: process.env.POSTERN_ADMIN_URL ?? "https://127.0.0.1:8444" },
+      url: { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
-      ca: { type: "string", default: "certs/ca-bundle.pem" },
+      ca: { type: "string" },
       "new-key": { type: "boolean", default: false },
       "key-type": { type: "string" },
       out: { type: "string" },
@@ -44,13 +45,13 @@ export async function runRenew(args: string[]): Promise<number> {
   });
   if (values.cert === undefined || values.key === undefined) throw new UsageError("--cert and --key are required");
   if (values["key-type"] !== undefined && !values["new-key"]) throw new UsageError("--key-type applies with --new-key only");
-  const [certPem, keyPem, caPem] = await Promise.all([readFile(values.cert, "utf8"), readFile(values.key, "utf8"), readFile(values.ca, "utf8")]);
+  const [certPem, keyPem, caPem] = await Promise.all([readFile(values.cert, "utf8"), readFile(values.key, "utf8"), readFile(values.ca ?? join(cliDefaults().pkiDir, "ca-bundle.pem"), "utf8")]);
   const current = new X509Certificate(certPem);
   const fresh = values["new-key"]
     ? await newKeyWithCsr(parseKeyType(values["key-type"], keyAlgorithmOf(createPrivateKey(keyPem)) ?? "P-256"))
     : undefined;
 
-  const client = new AdminClient({ url: values.url, cert: certPem, key: keyPem, ca: caPem });
+  const client = new AdminClient({ url: values.url ?? cliDefaults().adminUrl, cert: certPem, key: keyPem, ca: caPem });
   let renewed: Renewed;
   try {
     renewed = (await client.call("POST", "/v1/renew", fresh ? { csr: fresh.csrPem } : {})) as Renewed;

@@ -1,13 +1,16 @@
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PosternClient, PosternRequestError } from "../client/index.js";
+import { readNamed } from "./files.js";
+import { cliDefaults } from "./defaults.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern send [options]
-  --url URL            gateway URL with path (default https://localhost:8443/v1/messages/demo)
-  --cert FILE          client certificate chain PEM (default certs/demo-client.crt)
-  --key FILE           client private key PEM (default certs/demo-client.key)
-  --ca FILE            CA bundle that issued the gateway's certificate (default certs/ca-bundle.pem)
+  --url URL            gateway URL with path (default: the configured data listener, /v1/messages/demo)
+  --cert FILE          client certificate chain PEM (default <pki.dir>/demo-client.crt)
+  --key FILE           client private key PEM (default <pki.dir>/demo-client.key)
+  --ca FILE            CA bundle that issued the gateway's certificate (default <pki.dir>/ca-bundle.pem)
   --data TEXT          message body
   --file FILE          read the body from FILE ("-" for standard input)
   --content-type TYPE  default application/json`;
@@ -17,10 +20,10 @@ export async function runSend(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      url: { type: "string", default: "https://localhost:8443/v1/messages/demo" },
-      cert: { type: "string", default: "certs/demo-client.crt" },
-      key: { type: "string", default: "certs/demo-client.key" },
-      ca: { type: "string", default: "certs/ca-bundle.pem" },
+      url: { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      ca: { type: "string" },
       data: { type: "string" },
       file: { type: "string" },
       "content-type": { type: "string", default: "application/json" },
@@ -29,12 +32,15 @@ export async function runSend(args: string[]): Promise<number> {
   });
   if ((values.data === undefined) === (values.file === undefined)) throw new UsageError("give exactly one of --data or --file");
   const body = values.data ?? (values.file === "-" ? await readStdin() : await readFile(values.file!));
-  const url = new URL(values.url);
+  const missing = values.url === undefined || values.cert === undefined || values.key === undefined || values.ca === undefined;
+  const defaults = missing ? cliDefaults() : undefined;
+  const inPki = (file: string) => join(defaults!.pkiDir, file);
+  const url = new URL(values.url ?? `${defaults!.dataUrl}/v1/messages/demo`);
   const client = new PosternClient({
     url: url.origin,
-    cert: await readFile(values.cert),
-    key: await readFile(values.key),
-    ca: await readFile(values.ca),
+    cert: await readNamed(values.cert ?? inPki("demo-client.crt"), "client certificate"),
+    key: await readNamed(values.key ?? inPki("demo-client.key"), "client key"),
+    ca: await readNamed(values.ca ?? inPki("ca-bundle.pem"), "CA bundle"),
   });
   try {
     const result = await client.send(url.pathname + url.search, body, values["content-type"]);

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { createApp, type ListeningAddresses, installCrashPolicy } from "../app/index.js";
-import { ConfigError, loadConfig } from "../config/index.js";
+import { ConfigError, loadConfig, PASSPHRASE_ENV, processEnvironment } from "../config/index.js";
 import { createLogger } from "../log.js";
 
 export const usage = `postern start [--config FILE]
@@ -14,7 +14,7 @@ SIGHUP reloads routes, backends, the signature policy and the signing keys.`;
 /** Runs the gateway until SIGINT or SIGTERM, then drains and resolves with the exit code. */
 export async function runServe(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: "string" } }, strict: true, allowPositionals: false });
-  const env = values.config === undefined ? process.env : { ...process.env, POSTERN_CONFIG: values.config };
+  const env = values.config === undefined ? processEnvironment() : { ...processEnvironment(), POSTERN_CONFIG: values.config };
   let config;
   try {
     config = loadConfig(env);
@@ -102,7 +102,7 @@ function printBanner(mode: string, created: boolean, pkiDir: string, passphraseF
     `  admin plane (mTLS)  https://${host(a.admin.host)}:${a.admin.port}`,
     `  public + metrics    http://${host(a.public.host)}:${a.public.port}  (/metrics /healthz /readyz /ca.pem)`,
     `  PKI                 ${pkiDir}/ ${created ? "(created now: root + issuing CA, server certificate, signing key, demo and admin client certificates)" : "(loaded)"}`,
-    ...(created && !process.env.POSTERN_CA_PASSPHRASE
+    ...(created && !processEnvironment()[PASSPHRASE_ENV]
       ? [`  CA passphrase       ${passphraseFile} (0600; it encrypts the CA keys: keep a copy in your secret store)`]
       : []),
     `  host name           ${hostname()}`,

@@ -7,3 +7,4 @@ export { type BackendConfig, type PosternConfig, type RateLimitConfig, type Rout
 export { GATEWAY_REQUEST_FIELDS, forbiddenIdentityHeaders, isHopByHop } from "./reserved-headers.js";
 export { NONCE_JOURNAL_FILE } from "./checks.js";
 export { RESTART_SECTIONS, reloadable } from "./reload.js";
+export { ADMIN_URL_ENV, PASSPHRASE_ENV, environmentVariable, processEnvironment, type Environment } from "./environment.js";

@@ -20,6 +20,13 @@ t.test("the layout holds: front doors, one home per library, dependencies one wa
   t.same(layoutViolations(sources()), []);
 });
 
+t.test("only config/ reads the process environment", async (t) => {
+  const readers = sources()
+    .filter(({ file }) => !file.startsWith("config/"))
+    .filter(({ file }) => /process\.env\b/.test(readFileSync(join(ROOT, "src", file), "utf8")));
+  t.same(readers.map((s) => s.file), []);
+});
+
 t.test("the rules catch what they are for (a test of the test)", async (t) => {
   const base: SourceFile[] = [
     { file: "pki/index.ts", imports: ["./status/index.js"] },

@@ -89,7 +89,7 @@ export interface EnsurePkiOptions {
    */
   reissue?: readonly ("server" | "demo" | "admin")[];
   moveToPublicBaseUrl?: string;
-  /** Defaults to process.env; only POSTERN_CA_PASSPHRASE is read. */
+  /** Defaults to the process environment; only POSTERN_CA_PASSPHRASE is read. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { PosternError } from "../../errors.js";
+import { PASSPHRASE_ENV, processEnvironment } from "../../config/index.js";
 
 export const PKI_FILES = {
   rootCert: "root-ca.crt",
@@ -102,11 +103,9 @@ export interface PassphraseSource {
   dir: string;
   passphrase?: string | undefined;
   passphraseFile?: string | undefined;
-  /** Defaults to process.env; only POSTERN_CA_PASSPHRASE is read. */
+  /** Defaults to the process environment; only POSTERN_CA_PASSPHRASE is read. */
   env?: Readonly<Record<string, string | undefined>> | undefined;
 }
-
-export const PASSPHRASE_ENV = "POSTERN_CA_PASSPHRASE";
 
 /**
  * Resolves the CA passphrase: explicit value, then `passphraseFile`, then the environment,
@@ -118,7 +117,7 @@ export async function resolvePassphrase(
   create: boolean,
 ): Promise<{ passphrase: string; createdFile?: string }> {
   if (src.passphrase !== undefined) return { passphrase: checkPassphrase(src.passphrase, "passphrase option") };
-  const env = src.env ?? process.env;
+  const env = src.env ?? processEnvironment();
   if (src.passphraseFile === undefined) {
     const fromEnv = env[PASSPHRASE_ENV];
     if (fromEnv !== undefined && fromEnv !== "") return { passphrase: checkPassphrase(fromEnv, PASSPHRASE_ENV) };
