@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseDurationSeconds } from "../../src/cli/keys.js";
 import { UsageError } from "../../src/cli/usage.js";
 import { ensurePki } from "../../src/pki/ca/bootstrap.js";
+import { SigningKeyRing } from "../../src/pki/signing-keys/signing-keys.js";
 import { finished, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(120_000);
@@ -33,8 +34,9 @@ t.test("durations: s, m, h, d; anything else is a usage error", async (t) => {
 
 t.test("keys rotate then keys list", async (t) => {
   const dir = await tempDir(t);
-  const { material } = await ensurePki({ dir, hostnames: [], env: {} });
-  const oldKid = material.signingPublicJwk.kid;
+  await ensurePki({ dir, hostnames: [], env: {} });
+  const passphrase = (await readFile(join(dir, "ca-passphrase"), "utf8")).trim();
+  const oldKid = (await SigningKeyRing.open({ pkiDir: dir, passphrase })).active().keyid;
 
   const rotated = await keys(["rotate", "--pki-dir", dir, "--overlap", "12h"]);
   t.equal(rotated.code, 0, rotated.stderr);
@@ -62,10 +64,11 @@ t.test("keys rotate then keys list", async (t) => {
 t.test("the passphrase may come from POSTERN_CA_PASSPHRASE", async (t) => {
   const dir = await tempDir(t);
   const env = { POSTERN_CA_PASSPHRASE: "an environment passphrase" };
-  const { material } = await ensurePki({ dir, hostnames: [], env });
+  await ensurePki({ dir, hostnames: [], env });
+  const kid = (await SigningKeyRing.open({ pkiDir: dir, passphrase: env.POSTERN_CA_PASSPHRASE })).active().keyid;
   const listed = await keys(["list", "--pki-dir", dir], env);
   t.equal(listed.code, 0, listed.stderr);
-  t.match(listed.stdout, new RegExp(`${material.signingPublicJwk.kid}\\s+active`));
+  t.match(listed.stdout, new RegExp(`${kid}\\s+active`));
   const wrong = await keys(["list", "--pki-dir", dir], { POSTERN_CA_PASSPHRASE: "not the passphrase" });
   t.equal(wrong.code, 1);
   t.notMatch(wrong.stderr, /not the passphrase/, "the passphrase is never echoed");

@@ -27,7 +27,7 @@ t.test("creates the PKI, then loads the same one", async (t) => {
   const first = await ensurePki({ dir, hostnames: ["gw.example"], env: noEnv });
   t.equal(first.created, true);
   for (const f of ["root-ca.crt", "root-ca.key", "issuing-ca.crt", "issuing-ca.key", "ca-bundle.pem", "server.crt",
-    "server.key", "gateway-signing.key", "demo-client.crt", "demo-client.key", "admin.crt", "admin.key", "ca-passphrase"]) {
+    "server.key", "demo-client.crt", "demo-client.key", "admin.crt", "admin.key", "ca-passphrase"]) {
     t.ok(first.createdFiles.includes(join(dir, f)), `created ${f}`);
   }
   const second = await ensurePki({ dir, hostnames: ["gw.example"], env: noEnv });
@@ -35,19 +35,18 @@ t.test("creates the PKI, then loads the same one", async (t) => {
   t.same(second.createdFiles, []);
   t.equal(second.material.rootCertPem, first.material.rootCertPem);
   t.equal(second.material.serverCertChainPem, first.material.serverCertChainPem);
-  t.equal(second.material.signingPublicJwk.kid, first.material.signingPublicJwk.kid);
   t.equal(second.material.caBundlePem, first.material.issuingCertPem + first.material.rootCertPem);
   const loaded = await loadPki({ dir, hostnames: ["gw.example"], env: noEnv });
   t.equal(loaded.issuingCertPem, first.material.issuingCertPem);
 });
 
-t.test("keys and the passphrase file are 0600 and CA/server/signing keys are encrypted", async (t) => {
+t.test("keys and the passphrase file are 0600 and CA and server keys are encrypted", async (t) => {
   const dir = await tempDir(t);
   await ensurePki({ dir, hostnames: [], env: noEnv });
-  for (const f of ["root-ca.key", "issuing-ca.key", "server.key", "gateway-signing.key", "demo-client.key", "admin.key", "ca-passphrase"]) {
+  for (const f of ["root-ca.key", "issuing-ca.key", "server.key", "demo-client.key", "admin.key", "ca-passphrase"]) {
     t.equal((await stat(join(dir, f))).mode & 0o777, 0o600, f);
   }
-  for (const f of ["root-ca.key", "issuing-ca.key", "server.key", "gateway-signing.key"]) {
+  for (const f of ["root-ca.key", "issuing-ca.key", "server.key"]) {
     t.match(await readFile(join(dir, f), "utf8"), /BEGIN ENCRYPTED PRIVATE KEY/, f);
   }
   t.match(await readFile(join(dir, "demo-client.key"), "utf8"), /BEGIN PRIVATE KEY/);
@@ -173,11 +172,10 @@ t.test("a new CA replaces leftovers of an older PKI instead of loading them", as
   const fresh = await ensurePki({ dir, hostnames: [], env: noEnv, passphrase: "new passphrase" });
   t.equal(fresh.created, true);
   t.ok(fresh.createdFiles.includes(join(dir, "server.key")));
-  t.ok(fresh.createdFiles.includes(join(dir, "gateway-signing.key")));
   const { stdout } = await run("openssl", ["verify", "-CAfile", join(dir, "root-ca.crt"), "-untrusted", join(dir, "issuing-ca.crt"), join(dir, "demo-client.crt")]);
   t.match(stdout, /: OK/);
   const reloaded = await loadPki({ dir, hostnames: [], passphrase: "new passphrase" });
-  t.equal(reloaded.signingPublicJwk.kid, fresh.material.signingPublicJwk.kid);
+  t.equal(reloaded.serverCertChainPem, fresh.material.serverCertChainPem);
 });
 
 t.test("the public base URL is recorded in the certificates: a start asking for another is refused, none asked for keeps it", async (t) => {

@@ -9,6 +9,8 @@ import { buildStreamEntry } from "../../src/forward/stream-entry.js";
 import type { AcceptedMessage } from "../../src/forward/backend.js";
 import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { SigningKeyRing } from "../../src/pki/signing-keys/signing-keys.js";
+import { encryptPrivateKeyPem, generateKeyPairNow, jwkThumbprint } from "../../src/pki/keys/keys.js";
+import { createPublicKey } from "node:crypto";
 import { createContentDigest } from "../../src/signing/index.js";
 
 t.setTimeout(120_000);
@@ -71,25 +73,39 @@ t.test("creates a first key when there is neither a ring nor a legacy key, and l
   t.equal(again.active().key.asymmetricKeyType, "ed25519");
 });
 
-t.test("imports bootstrap's gateway-signing.key as the first key, keeping its kid", async (t) => {
+/** A single-key deployment from before the ring: `gateway-signing.key`, encrypted with the CA passphrase. */
+async function writeLegacyKey(path: string, passphrase: string): Promise<string> {
+  const key = generateKeyPairNow("Ed25519").privateKey;
+  await writeFile(path, encryptPrivateKeyPem(key, passphrase), { mode: 0o600 });
+  return jwkThumbprint(createPublicKey(key).export({ format: "jwk" }));
+}
+
+t.test("imports an older deployment's gateway-signing.key as the first key, keeping its kid", async (t) => {
   const dir = await tempDir(t);
-  const { material } = await ensurePki({ dir, hostnames: [], env: {} });
-  const passphrase = (await readFile(join(dir, "ca-passphrase"), "utf8")).trim();
-  const ring = await SigningKeyRing.open({ pkiDir: dir, passphrase });
-  t.equal(ring.active().keyid, material.signingPublicJwk.kid);
-  t.equal(ring.jwks().keys[0]?.x, material.signingPublicJwk.x);
-  const reopened = await SigningKeyRing.open({ pkiDir: dir, passphrase });
-  t.equal(reopened.active().keyid, material.signingPublicJwk.kid);
+  const kid = await writeLegacyKey(join(dir, "gateway-signing.key"), PASSPHRASE);
+  const ring = await SigningKeyRing.open({ pkiDir: dir, passphrase: PASSPHRASE });
+  t.equal(ring.active().keyid, kid);
+  const reopened = await SigningKeyRing.open({ pkiDir: dir, passphrase: PASSPHRASE });
+  t.equal(reopened.active().keyid, kid);
 
   const elsewhere = await tempDir(t);
   await copyFile(join(dir, "gateway-signing.key"), join(elsewhere, "old.key"));
-  const explicit = await SigningKeyRing.open({ pkiDir: elsewhere, passphrase, legacyKeyFile: join(elsewhere, "old.key") });
-  t.equal(explicit.active().keyid, material.signingPublicJwk.kid, "an explicit legacyKeyFile is imported too");
+  const explicit = await SigningKeyRing.open({ pkiDir: elsewhere, passphrase: PASSPHRASE, legacyKeyFile: join(elsewhere, "old.key") });
+  t.equal(explicit.active().keyid, kid, "an explicit legacyKeyFile is imported too");
+});
+
+t.test("a new PKI has no legacy key: the ring makes its first key", async (t) => {
+  const dir = await tempDir(t);
+  await ensurePki({ dir, hostnames: [], env: {} });
+  await t.rejects(stat(join(dir, "gateway-signing.key")), { code: "ENOENT" });
+  const passphrase = (await readFile(join(dir, "ca-passphrase"), "utf8")).trim();
+  const ring = await SigningKeyRing.open({ pkiDir: dir, passphrase });
+  t.equal(ring.active().key.asymmetricKeyType, "ed25519");
 });
 
 t.test("a legacy key under another passphrase is refused, nothing is committed", async (t) => {
   const dir = await tempDir(t);
-  await ensurePki({ dir, hostnames: [], env: {} });
+  await writeLegacyKey(join(dir, "gateway-signing.key"), PASSPHRASE);
   const error = await SigningKeyRing.open({ pkiDir: dir, passphrase: "not the passphrase" }).catch((e: unknown) => e);
   t.ok(error instanceof PosternError);
   t.equal((error as PosternError).code, "internal");

@@ -12,7 +12,7 @@
  * configured host name is missing. The public base URL is no reason: it is recorded in the
  * certificates (their CRL and OCSP URLs), and a start asking for another one is refused.
  */
-import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { hostname } from "node:os";
 import { isIP } from "node:net";
 import { PosternError } from "../../errors.js";
@@ -33,7 +33,6 @@ import {
   decryptPrivateKeyPem,
   encryptPrivateKeyPem,
   generateKeyPairNow,
-  jwkThumbprint,
   plainPrivateKeyPem,
   spkiOf,
 } from "../keys/index.js";
@@ -50,10 +49,6 @@ export interface PkiMaterial {
   serverCertChainPem: string;
   /** Unencrypted PKCS#8 PEM, in memory only, for TLS `key`. */
   serverKeyPem: string;
-  /** The gateway's Ed25519 forward-signing key. */
-  signingKey: KeyObject;
-  /** node:crypto's JsonWebKey (createPublicKey accepts it); kid = RFC 7638 thumbprint (SHA-256, base64url). */
-  signingPublicJwk: JsonWebKey & { kid: string };
   issuer: IssuingCa;
   root: { cert: x509.X509Certificate };
   /** The root CA's CRL (`root-ca.crl`), when there is one. */
@@ -251,7 +246,6 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
       }).chainPem,
     });
   }
-  const signingKey = await planSigningKey(files.signingKey, c.passphrase, c.writes, c.created);
   if (!c.created && (!(await exists(files.caBundle)) || (await readText(files.caBundle)) !== c.ca.caBundlePem)) {
     c.writes.push({ path: files.caBundle, data: c.ca.caBundlePem, mode: PUBLIC_MODE });
   }
@@ -269,7 +263,6 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
     { kind: "root-ca", pem: c.ca.rootCertPem, ...(c.created ? { issuedBecause: "bootstrap" as const } : {}) },
     { kind: "issuing-ca", pem: c.ca.issuingCertPem, ...(c.created ? { issuedBecause: "bootstrap" as const } : {}) },
   );
-  const jwk = createPublicKey(signingKey).export({ format: "jwk" });
   return {
     created: c.created,
     certificates,
@@ -282,8 +275,6 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
       caBundlePem: c.ca.caBundlePem,
       serverCertChainPem: server.chainPem,
       serverKeyPem: plainPrivateKeyPem(server.key),
-      signingKey,
-      signingPublicJwk: { ...jwk, alg: "EdDSA", use: "sig", kid: jwkThumbprint(jwk) },
       issuer: c.ca.issuer,
       root: c.ca.root,
       rootCrlPem,
@@ -342,9 +333,3 @@ async function planLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: str
   return { key, chainPem, certificate: { kind: spec.kind, pem: new X509Certificate(chainPem).toString(), issuedBecause: reason } };
 }
 
-async function planSigningKey(path: string, passphrase: string, writes: PlannedFile[], fresh: boolean): Promise<KeyObject> {
-  if (!fresh && (await exists(path))) return decryptPrivateKeyPem(await readText(path), passphrase, path);
-  const key = generateKeyPairNow("Ed25519").privateKey;
-  writes.push({ path, data: encryptPrivateKeyPem(key, passphrase), mode: SECRET_MODE });
-  return key;
-}

@@ -16,7 +16,8 @@ export const PKI_FILES = {
   caBundle: "ca-bundle.pem",
   serverCert: "server.crt",
   serverKey: "server.key",
-  signingKey: "gateway-signing.key",
+  /** The single forward-signing key of PKIs made before the key ring: imported as the ring's first key. */
+  legacySigningKey: "gateway-signing.key",
   demoClientCert: "demo-client.crt",
   demoClientKey: "demo-client.key",
   adminCert: "admin.crt",

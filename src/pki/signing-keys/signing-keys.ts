@@ -90,7 +90,7 @@ export class SigningKeyRing {
     let state = await readRing(paths.ring);
     if (!state) {
       await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-      const legacy = opts.legacyKeyFile ?? pkiPaths(opts.pkiDir).signingKey;
+      const legacy = opts.legacyKeyFile ?? pkiPaths(opts.pkiDir).legacySigningKey;
       // Under the lock, so two replicas starting together agree on one first key.
       state = await withRingLock(paths.lock, now, async () =>
         (await readRing(paths.ring)) ?? createRing(paths, opts.passphrase, legacy, now()));
