@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log.js";
 import type { Peer } from "../tls/index.js";
-import type { AnyRequest, AnyResponse } from "./mtls-server.js";
+import type { AnyRequest, AnyResponse } from "./types.js";
 
 /** What a handler adds to a request's access log line. */
 export interface AccessRecord {

@@ -1,4 +1,4 @@
-import type { AnyRequest } from "./mtls-server.js";
+import type { AnyRequest } from "./types.js";
 import { PosternError } from "../errors.js";
 
 /**

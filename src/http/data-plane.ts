@@ -4,7 +4,9 @@ import type { MetricsRecorder } from "../metrics/index.js";
 import type { HttpMessageParts } from "../signing/index.js";
 import { accessRecordOf } from "./access-log.js";
 import { readBody } from "./body.js";
-import { requestAuthority, type AnyRequest, type AnyResponse, type Peer } from "./mtls-server.js";
+import type { Peer } from "../tls/index.js";
+import { requestAuthority } from "./header-rules.js";
+import type { AnyRequest, AnyResponse } from "./types.js";
 import { sendJson, sendProblem } from "./respond.js";
 
 /** The data-plane request handler: turns a Node request into the gateway's plain values. */

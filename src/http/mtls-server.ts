@@ -1,34 +1,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  constants as h2,
-  createServer as createH2Server,
-  type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-} from "node:http2";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { PosternError } from "../errors.js";
 import { logSampler, type Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
-import { identityFromCertificate, canonicalSerial, type RevocationIndex } from "../pki/index.js";
-import { admitPeer, peerExpiresAtMs, type HandshakeFacts, type Peer, ConnectionCaps, clientErrorReason, readProxyHeader, SERVER_TLS_OPTIONS } from "../tls/index.js";
+import { canonicalSerial, type RevocationIndex } from "../pki/index.js";
+import type { BucketLimit } from "../ratelimit/index.js";
+import { admitPeer, clientErrorReason, ConnectionCaps, ConnectionGate, handshakeFacts, peerExpiresAtMs, SERVER_TLS_OPTIONS, type Peer } from "../tls/index.js";
 import { logAccess } from "./access-log.js";
-import { MemoryRateLimiter, type BucketLimit } from "../ratelimit/index.js";
+import { headerSectionRefusal } from "./header-rules.js";
+import { Http2Side } from "./http2-side.js";
 import { sendProblem, writeRawProblem } from "./respond.js";
-
-export type { Peer } from "../tls/index.js";
-
-/** A request over HTTP/1.1 or HTTP/2 (Node's compatibility API): the parts handlers use are the same. */
-export type AnyRequest = IncomingMessage | Http2ServerRequest;
-export type AnyResponse = ServerResponse | Http2ServerResponse;
-
-export type PeerHandler = (req: AnyRequest, res: AnyResponse, peer: Peer) => void;
-
-/** A handler on a listener that also serves clients without a certificate (enrollment). */
-export type OptionalPeerHandler = (req: AnyRequest, res: AnyResponse, peer: Peer | undefined) => void;
+import type { AnyRequest, AnyResponse, OptionalPeerHandler, PeerHandler } from "./types.js";
 
 /** Connection caps of one listener; 0 = no limit. */
 export interface ConnectionLimits {
@@ -66,10 +50,7 @@ export interface MtlsServerOptions {
   /** Seconds after notAfter that an otherwise valid certificate is still served (renewal grace); 0 = none. */
   expiredGraceSeconds?: number;
   now?: () => number;
-  /**
-   * PROXY protocol (v1 or v2) from these senders: their connections must start with a header
-   * naming the client, whose address then counts for rate limits, caps and logs.
-   */
+  /** PROXY protocol (v1 or v2) from these senders: their client address counts for limits and logs. */
   proxyProtocol?: { isTrusted(address: string): boolean } | undefined;
   /** One log line per request (`logAccess`); refused handshakes are logged either way, sampled. */
   accessLog?: boolean;
@@ -86,29 +67,24 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 interface Connection {
   peer: Peer | undefined;
   remote: string;
-  releaseCaps: Array<() => void>;
+  release: () => void;
   expiryTimer?: NodeJS.Timeout;
 }
 
 /**
  * An HTTPS listener that serves only clients whose certificate chains to Postern's CA, is
  * within its validity and is not revoked (`admitPeer`). Node's HTTP server owns the listening
- * socket, so its header, request and keep-alive timeouts really run; its connection listener is
- * taken off `secureConnection` and called only for admitted peers, so a refused client never
- * reaches HTTP parsing and every refusal is named in a metric. Connections are capped per
- * source address, per identity, in total, and hardest for anonymous (admin) clients; a
- * connection ends when its certificate expires or is revoked.
+ * socket, so its header, request and keep-alive timeouts really run; its connection listener
+ * runs only after the connection gate (PROXY header, handshake rate, address caps), and its
+ * secure-connection listener only for admitted peers, so a refused client never reaches HTTP
+ * parsing and every refusal is named in a metric. Identities and anonymous clients have caps
+ * of their own; a connection ends when its certificate expires or is revoked.
  */
 export class MtlsServer {
   private readonly server: HttpsServer;
-  private readonly h2: Http2Server | undefined;
+  private readonly gate: ConnectionGate;
+  private readonly h2: Http2Side<Connection> | undefined;
   private readonly connections = new Map<TLSSocket, Connection>();
-  /** HTTP/2 sessions and the connection each runs on (a compat request's socket is a proxy, not the TLSSocket). */
-  private readonly sessions = new Map<ServerHttp2Session, Connection>();
-  private attaching: Connection | undefined;
-  /** The client address behind each connection ("peer address:port" as the TLS socket reports it), set from a PROXY header. */
-  private readonly proxiedAddresses = new Map<string, string>();
-  private readonly byAddress: ConnectionCaps;
   private readonly byIdentity: ConnectionCaps;
   private readonly anonymousByAddress: ConnectionCaps;
   private readonly now: () => number;
@@ -120,9 +96,9 @@ export class MtlsServer {
   constructor(private readonly options: MtlsServerOptions) {
     this.now = options.now ?? Date.now;
     const limits = options.connections;
-    this.byAddress = new ConnectionCaps(limits.maxConnectionsPerAddress, limits.maxConnections);
     this.byIdentity = new ConnectionCaps(limits.maxConnectionsPerIdentity, 0);
     this.anonymousByAddress = new ConnectionCaps(limits.maxAnonymousConnectionsPerAddress, limits.maxAnonymousConnections);
+    this.gate = new ConnectionGate({ ...limits, ...options, headerTimeoutMs: options.handshakeTimeoutSeconds * 1000 });
     this.server = createHttpsServer(
       {
         ...options.secureContext(),
@@ -137,7 +113,7 @@ export class MtlsServer {
         requestTimeout: Math.max(options.requestTimeoutSeconds, options.headersTimeoutSeconds) * 1000,
         keepAliveTimeout: options.keepAliveTimeoutSeconds * 1000,
         connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
-        // Host is checked in onRequest, so that its absence gets a problem+json answer.
+        // Host is checked in `serve`, so that its absence gets a problem+json answer.
         requireHostHeader: false,
       },
       (req, res) => this.onRequest(req, res),
@@ -145,126 +121,37 @@ export class MtlsServer {
     // Node would drop header lines past 2,000 silently, and a signature could then be checked
     // over another header set than the one sent: count them all and answer 431 instead.
     this.server.maxHeadersCount = 0;
-    const [httpConnectionListener] = this.server.listeners("secureConnection") as Array<(socket: TLSSocket) => void>;
-    if (!httpConnectionListener) throw new Error("node:https no longer attaches HTTP on secureConnection");
-    this.server.removeAllListeners("secureConnection");
-    this.server.on("secureConnection", (socket: TLSSocket) => this.onSecureConnection(socket, httpConnectionListener));
+    const startTls = this.takeListener<Socket>("connection");
+    this.server.on("connection", (socket: Socket) => this.gate.accept(socket, (s) => startTls.call(this.server, s)));
+    const startHttp = this.takeListener<TLSSocket>("secureConnection");
+    this.server.on("secureConnection", (socket: TLSSocket) => this.onSecureConnection(socket, (s) => startHttp.call(this.server, s)));
     // https turns TLS errors into HTTP 'clientError's; a failed handshake has no HTTP to answer.
     this.server.removeAllListeners("tlsClientError");
-    this.server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) => {
-      const reason = clientErrorReason(error);
-      options.metrics.handshakeFailure(reason);
-      this.sampleLog(`failed:${reason}`, (suppressed) =>
-        options.log.info("handshake failed", {
-          listener: options.name,
-          reason,
-          remote: socket.remoteAddress,
-          ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}),
-        }),
-      );
-      socket.destroy();
-    });
+    this.server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) => this.onHandshakeError(error, socket));
     this.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
-    // TLS's own connection listener starts the handshake at once: it runs only after the
-    // connection was counted (and its PROXY header, if any, read).
-    const [tlsConnectionListener] = this.server.listeners("connection") as Array<(socket: Socket) => void>;
-    if (!tlsConnectionListener) throw new Error("node:tls no longer starts handshakes on connection");
-    this.server.removeAllListeners("connection");
-    this.server.on("connection", (socket: Socket) => this.onConnection(socket, tlsConnectionListener));
-    this.h2 = options.http2 ? this.createHttp2(options.http2.maxConcurrentStreams) : undefined;
+    this.h2 = options.http2 ? new Http2Side({ ...options, ...options.http2 }, (req, res, connection) => this.serve(req, res, connection)) : undefined;
   }
 
-  /**
-   * The HTTP/2 side, fed admitted TLS sockets whose ALPN chose h2. Limits mirror HTTP/1's:
-   * header list size and count, concurrent streams; Node refuses floods of invalid frames,
-   * rejected streams, resets and CONTINUATION frames itself, and these caps bound what is left.
-   */
-  private createHttp2(maxConcurrentStreams: number): Http2Server {
-    const { options } = this;
-    const server = createH2Server(
-      {
-        maxHeaderListPairs: options.maxHeaderCount + 8,
-        maxSessionInvalidFrames: 100,
-        maxSessionRejectedStreams: 100,
-        maxSettings: 32,
-        settings: { maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes, enablePush: false },
-      },
-      (req, res) => {
-        const connection = this.sessions.get(req.stream.session as ServerHttp2Session);
-        if (!connection) return void req.stream.close(h2.NGHTTP2_REFUSED_STREAM);
-        // The whole request (headers are in by now) must arrive within requestTimeoutSeconds.
-        const deadline = setTimeout(() => {
-          if (req.complete) return;
-          options.metrics.requestTimedOut();
-          if (!res.headersSent) sendProblem(res, new PosternError("request-timeout"), options.log, req.url);
-          req.stream.close(h2.NGHTTP2_CANCEL);
-        }, options.requestTimeoutSeconds * 1000).unref();
-        res.once("close", () => clearTimeout(deadline));
-        this.serve(req, res, connection);
-      },
+  /** Takes Node's own listener off `event` (to call it later, once this server has decided); there must be one. */
+  private takeListener<T>(event: "connection" | "secureConnection"): (socket: T) => void {
+    const [listener] = this.server.listeners(event) as Array<(socket: T) => void>;
+    if (!listener) throw new Error(`node:https no longer listens on ${event}`);
+    this.server.removeAllListeners(event);
+    return listener;
+  }
+
+  private onHandshakeError(error: NodeJS.ErrnoException, socket: TLSSocket): void {
+    const reason = clientErrorReason(error);
+    this.options.metrics.handshakeFailure(reason);
+    this.sampleLog(`failed:${reason}`, (suppressed) =>
+      this.options.log.info("handshake failed", { listener: this.options.name, reason, remote: this.gate.clientAddress(socket), ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }),
     );
-    // An idle session (no stream, no frame) ends like an idle keep-alive connection.
-    server.setTimeout(options.keepAliveTimeoutSeconds * 1000);
-    server.on("session", (session: ServerHttp2Session) => {
-      const connection = this.attaching;
-      if (!connection) return void session.destroy();
-      this.sessions.set(session, connection);
-      session.once("close", () => this.sessions.delete(session));
-    });
-    return server;
+    socket.destroy();
   }
 
-  private onConnection(socket: Socket, startTls: (socket: Socket) => void): void {
-    const peerAddress = socket.remoteAddress ?? "unknown";
-    const proxy = this.options.proxyProtocol;
-    if (!proxy?.isTrusted(peerAddress)) return this.countConnection(socket, peerAddress, startTls);
-    readProxyHeader(socket, this.options.handshakeTimeoutSeconds * 1000).then(
-      (source) => {
-        const key = `${peerAddress}:${socket.remotePort}`;
-        const address = source ?? peerAddress;
-        this.proxiedAddresses.set(key, address);
-        socket.once("close", () => this.proxiedAddresses.delete(key));
-        this.countConnection(socket, address, startTls);
-      },
-      (error: Error) => {
-        this.options.metrics.handshakeFailure("protocol");
-        this.options.log.info("PROXY protocol header refused", { listener: this.options.name, remote: peerAddress, reason: error.message });
-        socket.destroy();
-      },
-    );
-  }
-
-  /** The client's address: from a PROXY header when a trusted sender gave one, else the TCP peer's. */
-  private clientAddress(socket: TLSSocket): string {
-    const peer = socket.remoteAddress ?? "unknown";
-    return this.proxiedAddresses.get(`${peer}:${socket.remotePort}`) ?? peer;
-  }
-
-  /** Before the handshake: the per-address rate and connection caps cost a TCP accept, not a TLS handshake. */
-  private readonly handshakeLimiter = new MemoryRateLimiter();
-  private countConnection(socket: Socket, address: string, startTls: (socket: Socket) => void): void {
-    const { metrics, handshakeLimit } = this.options;
-    if (handshakeLimit && !this.handshakeLimiter.takeNow(address, handshakeLimit).allowed) {
-      metrics.handshakeFailure("rate_limited");
-      socket.destroy();
-      return;
-    }
-    const release = this.byAddress.tryOpen(address);
-    if (typeof release === "string") {
-      metrics.connectionRefused(release === "total_limit" ? "total_limit" : "address_limit");
-      socket.destroy();
-      return;
-    }
-    socket.once("close", release);
-    startTls.call(this.server, socket);
-  }
-
-  private onSecureConnection(socket: TLSSocket, httpConnectionListener: (socket: TLSSocket) => void): void {
+  private onSecureConnection(socket: TLSSocket, startHttp: (socket: TLSSocket) => void): void {
     const { metrics, log } = this.options;
-    if (this.draining) {
-      socket.destroy();
-      return;
-    }
+    if (this.draining) return void socket.destroy();
     const facts = handshakeFacts(socket);
     const admission = admitPeer(facts, {
       nowMs: this.now(),
@@ -273,6 +160,7 @@ export class MtlsServer {
       isRevoked: (serial) => this.options.revocations.has(serial),
       chainsToCa: this.options.chainsToCa,
     });
+    const remote = this.gate.clientAddress(socket);
     if (!admission.admitted) {
       metrics.handshakeFailure(admission.reason);
       const identity = facts.certificate?.identity;
@@ -280,24 +168,20 @@ export class MtlsServer {
         log.info("handshake refused", {
           listener: this.options.name,
           reason: admission.reason,
-          remote: this.clientAddress(socket),
+          remote,
           ...(identity ? { identity: identity.id, serial: identity.serial } : {}),
           ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}),
         }),
       );
-      socket.destroy();
-      return;
+      return void socket.destroy();
     }
     const peer = admission.peer;
-    const release = peer
-      ? this.byIdentity.tryOpen(peer.identity.id)
-      : this.anonymousByAddress.tryOpen(this.clientAddress(socket));
+    const release = peer ? this.byIdentity.tryOpen(peer.identity.id) : this.anonymousByAddress.tryOpen(remote);
     if (typeof release === "string") {
       metrics.connectionRefused(peer ? "identity_limit" : "anonymous_limit");
-      socket.destroy();
-      return;
+      return void socket.destroy();
     }
-    const connection: Connection = { peer, remote: this.clientAddress(socket), releaseCaps: [release] };
+    const connection: Connection = { peer, remote, release };
     if (peer) {
       metrics.handshake();
       // A connection never outlives its certificate.
@@ -314,36 +198,25 @@ export class MtlsServer {
     socket.once("close", () => {
       this.connections.delete(socket);
       clearTimeout(connection.expiryTimer);
-      for (const free of connection.releaseCaps) free();
+      connection.release();
       metrics.connectionClosed();
     });
-    if (socket.alpnProtocol === "h2" && this.h2) {
-      this.attaching = connection;
-      this.h2.emit("connection", socket);
-      this.attaching = undefined;
-    } else {
-      httpConnectionListener.call(this.server, socket);
-    }
+    if (socket.alpnProtocol === "h2" && this.h2) this.h2.attach(socket, connection);
+    else startHttp(socket);
   }
 
   /** Requests Node's parser refuses or times out still get a problem+json answer, then the connection closes. */
   private onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
     if (timedOut) this.options.metrics.requestTimedOut();
-    if (!socket.writable || (error.code === "ECONNRESET" && !timedOut)) {
-      socket.destroy();
-      return;
-    }
+    if (!socket.writable || (error.code === "ECONNRESET" && !timedOut)) return void socket.destroy();
     const code = error.code === "HPE_HEADER_OVERFLOW" ? "headers-too-large" : timedOut ? "request-timeout" : "bad-request";
     writeRawProblem(socket, new PosternError(code));
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const connection = this.connections.get(req.socket as TLSSocket);
-    if (!connection) {
-      req.socket.destroy();
-      return;
-    }
+    if (!connection) return void req.socket.destroy();
     this.serve(req, res, connection);
   }
 
@@ -373,11 +246,10 @@ export class MtlsServer {
     let closed = 0;
     const wanted = canonicalSerial(serial);
     for (const [socket, connection] of this.connections) {
-      if (connection.peer?.identity.serial === wanted) {
-        socket.destroy();
-        this.options.metrics.connectionEnded("revoked");
-        closed += 1;
-      }
+      if (connection.peer?.identity.serial !== wanted) continue;
+      socket.destroy();
+      this.options.metrics.connectionEnded("revoked");
+      closed += 1;
     }
     return closed;
   }
@@ -393,15 +265,15 @@ export class MtlsServer {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish (answering with `Connection: close`),
-   * closes idle keep-alive connections, and after `drainTimeoutMs` drops what is left.
+   * Stops accepting, lets in-flight requests finish (answering with `Connection: close`, or
+   * GOAWAY over HTTP/2), closes idle keep-alive connections, and after `drainTimeoutMs` drops
+   * what is left.
    */
   async close(drainTimeoutMs: number): Promise<void> {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    // HTTP/2: GOAWAY, so clients open no new streams while the ones in flight finish.
-    for (const session of this.sessions.keys()) session.close();
+    this.h2?.drain();
     const deadline = Date.now() + drainTimeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -411,55 +283,4 @@ export class MtlsServer {
     this.server.closeAllConnections();
     await closed;
   }
-}
-
-/** The TLS layer's facts about a completed handshake, for `admitPeer`. */
-function handshakeFacts(socket: TLSSocket): HandshakeFacts {
-  const authorizationError = socket.authorizationError === undefined || socket.authorizationError === null ? undefined : String(socket.authorizationError);
-  const certificate = socket.getPeerCertificate();
-  if (!certificate || Object.keys(certificate).length === 0 || !certificate.raw) {
-    return { authorized: socket.authorized, authorizationError, certificate: undefined };
-  }
-  let identity;
-  try {
-    identity = identityFromCertificate(certificate);
-  } catch {
-    identity = undefined; // neither SAN URI nor CN
-  }
-  return { authorized: socket.authorized, authorizationError, certificate: { der: certificate.raw, identity, notBeforeMs: Date.parse(certificate.valid_from) } };
-}
-
-/**
- * Header rules no handler can enforce after Node has merged the lines: no more lines than the
- * limit, and one authority: exactly one Host over HTTP/1.1 (RFC 9112 §3.2); over HTTP/2,
- * `:authority` or one Host, and the same one when both are sent (RFC 9113 §8.3.1).
- */
-function headerSectionRefusal(req: AnyRequest, maxHeaderCount: number): PosternError | undefined {
-  const raw = req.rawHeaders;
-  let lines = 0;
-  const hosts: string[] = [];
-  let authority: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.startsWith(":")) {
-      if (name === ":authority") authority = raw[i + 1];
-      continue;
-    }
-    lines += 1;
-    if (name.length === 4 && name.toLowerCase() === "host") hosts.push(raw[i + 1]!);
-  }
-  if (lines > maxHeaderCount) return new PosternError("headers-too-large", `at most ${maxHeaderCount} header lines`);
-  if (hosts.length > 1) return new PosternError("bad-request", "more than one Host header");
-  if (req.httpVersionMajor === 1 && hosts.length === 0) return new PosternError("bad-request", "the Host header is required");
-  if (authority !== undefined && hosts.length === 1 && hosts[0]!.toLowerCase() !== authority.toLowerCase()) {
-    return new PosternError("bad-request", ":authority and Host differ");
-  }
-  if (authority === undefined && hosts.length === 0) return new PosternError("bad-request", "the request names no authority");
-  return undefined;
-}
-
-/** The request's authority: HTTP/2's `:authority`, else Host; lowercase. Call after `headerSectionRefusal` passed. */
-export function requestAuthority(req: AnyRequest): string {
-  const authority = req.headers[":authority"] ?? req.headers.host;
-  return String(authority ?? "").toLowerCase();
 }

@@ -1,7 +1,7 @@
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { Logger } from "../log.js";
 import type { PosternError } from "../errors.js";
-import type { PeerHandler } from "./mtls-server.js";
+import type { PeerHandler } from "./types.js";
 import { sendProblem } from "./respond.js";
 
 /**

@@ -4,5 +4,6 @@ export { caChainVerifier } from "./ca-chain.js";
 export { ConnectionCaps } from "./connection-caps.js";
 export { clientErrorReason } from "./handshake.js";
 export { trustedSources } from "./proxy-protocol.js";
-export { readProxyHeader } from "./proxy-reader.js";
+export { ConnectionGate } from "./connection-gate.js";
+export { handshakeFacts } from "./handshake-facts.js";
 export { SERVER_TLS_OPTIONS } from "./server-options.js";

@@ -46,7 +46,7 @@ export const ALLOWED_ROOMS: Record<string, readonly string[]> = {
   ratelimit: ["config", "pki", "redis"],
   forward: ["config", "metrics", "pki", "replay", "signing", "storage"],
   consumer: ["forward", "signing"],
-  tls: ["metrics", "pki"],
+  tls: ["metrics", "pki", "ratelimit"],
   gateway: ["config", "forward", "metrics", "pki", "ratelimit", "replay", "signing", "tls"],
   http: ["gateway", "metrics", "pki", "ratelimit", "signing", "tls"],
   admin: ["config", "gateway", "http", "pki"],
