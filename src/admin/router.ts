@@ -1,6 +1,6 @@
 import { PosternError } from "../errors.js";
-import { matchSegments } from "../gateway/index.js";
-import { readBody, type AnyRequest, type AnyResponse, type Peer, sendJson, sendProblem } from "../http/index.js";
+import { mediaType, PathRouter } from "../gateway/index.js";
+import { readBody, type AnyRequest, type AnyResponse, type Peer, sendBytes, sendJson, sendProblem } from "../http/index.js";
 import type { Logger } from "../log.js";
 
 /**
@@ -34,27 +34,15 @@ const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
 /** Routes admin requests: authentication by endpoint, JSON in and out, problem+json errors. */
 export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger) {
-  const compiled = endpoints.map((e) => ({ endpoint: e, segments: e.path.split("/") }));
+  const router = new PathRouter(endpoints.map((endpoint) => ({ method: endpoint.method, path: endpoint.path, value: endpoint })), { decode: true });
   return (req: AnyRequest, res: AnyResponse, peer: Peer | undefined): void => {
     const url = new URL(req.url ?? "/", "https://admin.invalid");
     void (async () => {
       try {
-        const segments = url.pathname.split("/");
-        let pathMatched = false;
-        for (const { endpoint, segments: pattern } of compiled) {
-          const params = match(pattern, segments);
-          if (!params) continue;
-          pathMatched = true;
-          if (endpoint.method !== req.method) continue;
-          authorize(endpoint.auth, peer);
-          if (peer?.expired && !endpoint.allowExpired) throw new PosternError("certificate-expired", "an expired certificate may only renew");
-          const reply = await endpoint.handle({ peer, params, query: url.searchParams, json: () => readJson(req) });
-          send(res, reply);
-          return;
-        }
-        throw pathMatched
-          ? new PosternError("method-not-allowed", `${req.method} is not allowed here`)
-          : new PosternError("not-found", "no such admin endpoint");
+        const { value: endpoint, params } = router.find(req.method ?? "", url.pathname);
+        authorize(endpoint.auth, peer);
+        if (peer?.expired && !endpoint.allowExpired) throw new PosternError("certificate-expired", "an expired certificate may only renew");
+        send(req, res, await endpoint.handle({ peer, params, query: url.searchParams, json: () => readJson(req) }));
       } catch (error) {
         sendProblem(res, error, log, url.pathname);
       }
@@ -71,8 +59,7 @@ function authorize(auth: AdminAuth, peer: Peer | undefined): void {
 }
 
 async function readJson(req: AnyRequest): Promise<Record<string, unknown>> {
-  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json") throw new PosternError("unsupported-media-type", "send application/json");
+  if (mediaType(req.headers["content-type"]) !== "application/json") throw new PosternError("unsupported-media-type", "send application/json");
   const body = await readBody(req, MAX_ADMIN_BODY_BYTES);
   let value: unknown;
   try {
@@ -84,28 +71,12 @@ async function readJson(req: AnyRequest): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-function send(res: AnyResponse, reply: AdminReply): void {
-  if ("json" in reply) {
-    sendJson(res, reply.status, reply.json);
-    return;
-  }
-  res.writeHead(reply.status, {
-    "content-type": reply.contentType,
-    "content-length": typeof reply.body === "string" ? Buffer.byteLength(reply.body) : reply.body.byteLength,
+function send(req: AnyRequest, res: AnyResponse, reply: AdminReply): void {
+  if ("json" in reply) return sendJson(res, reply.status, reply.json);
+  sendBytes(req, res, reply.status, reply.contentType, reply.body, {
     "cache-control": "no-store",
     ...(reply.filename ? { "content-disposition": `attachment; filename="${reply.filename}"` } : {}),
   });
-  res.end(reply.body);
-}
-
-function match(pattern: readonly string[], segments: readonly string[]): Record<string, string> | undefined {
-  const params = matchSegments(pattern, segments);
-  if (!params) return undefined;
-  try {
-    return Object.fromEntries(Object.entries(params).map(([name, value]) => [name, decodeURIComponent(value)]));
-  } catch {
-    throw new PosternError("bad-request", "a path segment is not valid percent-encoding");
-  }
 }
 
 /** Reads a required string member of a JSON body. */

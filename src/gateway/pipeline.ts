@@ -15,6 +15,7 @@ import {
   type PublicKeyCache,
 } from "../signing/index.js";
 import { isAuthorized } from "./authorize.js";
+import { mediaType } from "./media-type.js";
 import type { RouteTable } from "./routes.js";
 
 /** A data-plane request as the gateway sees it: plain values and a body reader. */
@@ -174,8 +175,4 @@ function singleHeader(message: HttpMessageParts, name: string): string | undefin
   const lines = headerLines(message, name);
   if (lines.length > 1) throw new PosternError("bad-request", `more than one ${name} header`);
   return lines[0]?.trim();
-}
-
-function mediaType(contentType: string): string {
-  return (contentType.split(";")[0] ?? "").trim().toLowerCase();
 }

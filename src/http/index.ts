@@ -7,4 +7,4 @@ export type { Peer } from "../tls/index.js";
 export { publicEndpoints, type Readiness } from "./public-endpoints.js";
 export { PublicServer } from "./public-server.js";
 export { refuseWhile } from "./refuse-while.js";
-export { sendJson, sendProblem } from "./respond.js";
+export { sendBytes, sendJson, sendProblem } from "./respond.js";

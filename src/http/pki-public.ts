@@ -1,7 +1,8 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { PosternError } from "../errors.js";
 import { type CertificateAuthority, type CrlPublisher, decodeOcspGetPath, MAX_OCSP_REQUEST_BYTES } from "../pki/index.js";
+import { mediaType } from "../gateway/index.js";
 import { readBody } from "./body.js";
+import { sendBytes } from "./respond.js";
 import type { PublicEndpoint } from "./public-server.js";
 
 /**
@@ -27,7 +28,7 @@ export function pkiPublicEndpoints(deps: { crl: CrlPublisher; authority: Certifi
       methods: ["GET", "HEAD"],
       async handle(req, res) {
         const crl = await current();
-        send(req, res, 200, "application/pkix-crl", crl.der, crlHeaders(crl.nextUpdateMs));
+        sendBytes(req, res, 200, "application/pkix-crl", crl.der, crlHeaders(crl.nextUpdateMs));
       },
     },
     {
@@ -36,7 +37,7 @@ export function pkiPublicEndpoints(deps: { crl: CrlPublisher; authority: Certifi
       handle(req, res) {
         const root = deps.crl.rootCrl;
         if (!root) throw new PosternError("not-found", "this gateway has no root CRL (root-ca.crl)");
-        send(req, res, 200, "application/pkix-crl", root.der, { "cache-control": "public, max-age=3600" });
+        sendBytes(req, res, 200, "application/pkix-crl", root.der, { "cache-control": "public, max-age=3600" });
       },
     },
     {
@@ -44,37 +45,26 @@ export function pkiPublicEndpoints(deps: { crl: CrlPublisher; authority: Certifi
       methods: ["GET", "HEAD"],
       async handle(req, res) {
         const crl = await current();
-        send(req, res, 200, "application/x-pem-file", deps.crl.bundlePem(crl), crlHeaders(crl.nextUpdateMs));
+        sendBytes(req, res, 200, "application/x-pem-file", deps.crl.bundlePem(crl), crlHeaders(crl.nextUpdateMs));
       },
     },
     {
       path: "/ocsp",
       methods: ["POST"],
       async handle(req, res) {
-        const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-        if (type !== "application/ocsp-request") throw new PosternError("unsupported-media-type", "send application/ocsp-request");
+        if (mediaType(req.headers["content-type"]) !== "application/ocsp-request") throw new PosternError("unsupported-media-type", "send application/ocsp-request");
         const body = await readBody(req, MAX_OCSP_REQUEST_BYTES);
-        send(req, res, 200, "application/ocsp-response", await deps.authority.ocsp(body), { "cache-control": "no-store" });
+        sendBytes(req, res, 200, "application/ocsp-response", await deps.authority.ocsp(body), { "cache-control": "no-store" });
       },
     },
     {
-      path: "/ocsp/",
-      prefix: true,
+      path: "/ocsp/*",
       methods: ["GET"],
       async handle(req, res) {
         const der = decodeOcspGetPath((req.url ?? "").split("?")[0]!);
         if (!der) throw new PosternError("bad-request", "the path is not a base64 OCSP request");
-        send(req, res, 200, "application/ocsp-response", await deps.authority.ocsp(der), { "cache-control": "public, max-age=300" });
+        sendBytes(req, res, 200, "application/ocsp-response", await deps.authority.ocsp(der), { "cache-control": "public, max-age=300" });
       },
     },
   ];
-}
-
-function send(req: IncomingMessage, res: ServerResponse, status: number, contentType: string, body: Uint8Array | string, headers: Record<string, string>): void {
-  res.writeHead(status, {
-    "content-type": contentType,
-    "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
-    ...headers,
-  });
-  res.end(req.method === "HEAD" ? undefined : body);
 }

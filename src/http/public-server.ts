@@ -1,13 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { PosternError } from "../errors.js";
+import { PathRouter } from "../gateway/index.js";
 import type { Logger } from "../log.js";
-import { sendProblem } from "./respond.js";
+import { sendBytes, sendProblem } from "./respond.js";
 
-/** A public endpoint: answers a request whose path starts with its prefix (exact match unless `prefix`). */
+/** A public endpoint: a path pattern (`/ocsp/*` takes any rest) and the methods it answers. */
 export interface PublicEndpoint {
   path: string;
-  prefix?: boolean;
   methods: readonly string[];
   handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
 }
@@ -18,11 +17,13 @@ export interface PublicEndpoint {
  */
 export class PublicServer {
   private readonly server: Server;
+  private readonly router: PathRouter<PublicEndpoint>;
 
   constructor(
-    private readonly endpoints: readonly PublicEndpoint[],
+    endpoints: readonly PublicEndpoint[],
     private readonly log: Logger,
   ) {
+    this.router = new PathRouter(endpoints.flatMap((value) => value.methods.map((method) => ({ method, path: value.path, value }))));
     // Unauthenticated: short timeouts, and a cap on open connections (Node drops the excess at accept).
     this.server = createServer(
       { requestTimeout: 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 },
@@ -35,13 +36,7 @@ export class PublicServer {
     res.setHeader("date", new Date().toUTCString());
     const path = (req.url ?? "/").split("?")[0]!;
     try {
-      const endpoint = this.endpoints.find((e) => (e.prefix ? path.startsWith(e.path) : path === e.path));
-      if (!endpoint) throw new PosternError("not-found", "no such public endpoint");
-      if (!endpoint.methods.includes(req.method ?? "")) {
-        res.setHeader("allow", endpoint.methods.join(", "));
-        throw new PosternError("method-not-allowed", `use ${endpoint.methods.join(" or ")}`);
-      }
-      await endpoint.handle(req, res);
+      await this.router.find(req.method ?? "", path).value.handle(req, res);
     } catch (error) {
       sendProblem(res, error, this.log, path);
     }
@@ -76,13 +71,7 @@ export function staticEndpoint(
     path,
     methods: ["GET", "HEAD"],
     async handle(req, res) {
-      const payload = await body();
-      res.writeHead(status(), {
-        "content-type": contentType,
-        "content-length": typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength,
-        "cache-control": "no-store",
-      });
-      res.end(req.method === "HEAD" ? undefined : payload);
+      sendBytes(req, res, status(), contentType, await body());
     },
   };
 }

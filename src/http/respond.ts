@@ -28,6 +28,8 @@ export function sendProblem(res: ServerResponse | Http2ServerResponse, error: un
   };
   const retryAfter = problem.extensions.retryAfterSeconds;
   if (typeof retryAfter === "number") headers["retry-after"] = Math.ceil(retryAfter);
+  const allow = problem.extensions.allow;
+  if (Array.isArray(allow)) headers.allow = allow.join(", ");
   res.writeHead(problem.status, headers);
   res.end(body);
   return problem;
@@ -47,6 +49,27 @@ export function writeRawProblem(socket: Socket, error: PosternError): void {
   socket.end(
     `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}`,
   );
+}
+
+/**
+ * Answers with bytes (or text) of a given type; a HEAD request gets the same headers and no
+ * body. `headers` adds caching and the like (default `cache-control: no-store`).
+ */
+export function sendBytes(
+  req: { method?: string | undefined },
+  res: ServerResponse | Http2ServerResponse,
+  status: number,
+  contentType: string,
+  body: Uint8Array | string,
+  headers: Record<string, string> = { "cache-control": "no-store" },
+): void {
+  res.writeHead(status, {
+    "content-type": contentType,
+    "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength,
+    ...headers,
+  });
+  if (req.method === "HEAD") res.end();
+  else res.end(body);
 }
 
 export function sendJson(res: ServerResponse | Http2ServerResponse, status: number, value: unknown, extraHeaders: Record<string, string> = {}): void {
