@@ -1,6 +1,6 @@
 /** The public surface of src/config/: everything outside it imports from here. */
 export { parseDuration } from "./duration.js";
-export { matchesIdentity } from "./identity-pattern.js";
+export { matchesGlob, matchesIdentity } from "./identity-pattern.js";
 export { configJsonSchema } from "./json-schema.js";
 export { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "./load.js";
 export { type BackendConfig, type PosternConfig, type RateLimitConfig, type RouteConfig, usesRedis } from "./schema.js";

@@ -149,7 +149,7 @@ const bucketLimit = {
 /** Per-identity token bucket of a route, shared across replicas through Redis. */
 const rateLimitSchema = z.strictObject({
   ...bucketLimit,
-  /** First match wins: identities (trailing `*` = prefix) or roles that get other limits. */
+  /** First match wins: identities (`*` = one segment, `**` = any) or roles that get other limits. */
   overrides: z
     .array(
       z.strictObject({
@@ -169,7 +169,7 @@ export const routeSchema = z.strictObject({
   backend: nonEmptyName,
   allow: z
     .strictObject({
-      /** Identities (SAN URI or CN) allowed; `*` at the end matches any suffix. */
+      /** Identity patterns (SAN URI or CN) allowed: `*` matches one segment, `**` any. */
       identities: z.array(z.string().min(1)).default([]),
       /** Roles (certificate OU) allowed. */
       roles: z.array(z.string().min(1)).default([]),

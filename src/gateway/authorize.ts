@@ -2,7 +2,7 @@ import { matchesIdentity, type RouteConfig } from "../config/index.js";
 import type { ClientIdentity } from "../pki/index.js";
 
 /**
- * Whether `identity` may use a route: its id is listed (a trailing `*` matches any suffix) or
+ * Whether `identity` may use a route: its id matches a listed pattern (`*` one segment, `**` any) or
  * one of its roles is. Fails closed: a route that lists nobody admits nobody.
  */
 export function isAuthorized(identity: ClientIdentity, allow: RouteConfig["allow"]): boolean {

@@ -8,6 +8,7 @@
  */
 import { PosternError } from "../../errors.js";
 import type { KeyAlgorithm } from "../keys/index.js";
+import { matchesGlob } from "../../config/index.js";
 
 /** Key families a profile may allow; RSA sizes are bounded by `minRsaBits`. */
 export type ProfileKeyType = "P-256" | "P-384" | "Ed25519" | "RSA";
@@ -63,28 +64,6 @@ export function defineProfile(input: ProfileInput): CertificateProfile {
   for (const k of profile.allowedKeyTypes) if (!["P-256", "P-384", "Ed25519", "RSA"].includes(k)) bad("allowedKeyTypes", `has unknown ${k}`);
   if (!Number.isInteger(profile.minRsaBits) || profile.minRsaBits < 2048) bad("minRsaBits", "must be an integer >= 2048");
   return Object.freeze(profile);
-}
-
-const compiled = new Map<string, RegExp>();
-
-/** Glob match; `separator` is the character `*` cannot cross. */
-export function matchesGlob(pattern: string, value: string, separator: "/" | "." = "/"): boolean {
-  const cacheKey = separator + pattern;
-  let re = compiled.get(cacheKey);
-  if (!re) {
-    const sep = separator === "/" ? "/" : "\\.";
-    const body = pattern
-      .split("**")
-      .map((part) => part.split("*").map(escapeRegExp).join(`[^${sep}]*`))
-      .join(".*");
-    re = new RegExp(`^${body}$`, "s");
-    compiled.set(cacheKey, re);
-  }
-  return re.test(value);
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 export function identityAllowed(profile: CertificateProfile, identity: string): boolean {
