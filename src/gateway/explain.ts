@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { PosternError } from "../errors.js";
 import { identityFromCertificate, type ClientIdentity } from "../pki/index.js";
 import { bucketKey, limitFor, type RateLimiter } from "../ratelimit/index.js";
+import { admitPeer, caChainVerifier } from "../tls/index.js";
 import { isAuthorized } from "./authorize.js";
 import type { RouteTable } from "./routes.js";
 
@@ -45,17 +46,31 @@ export async function explainAccess(query: ExplainQuery, deps: ExplainDeps): Pro
   const checks: ExplainCheck[] = [];
   let identity: ClientIdentity | undefined;
   if (query.certificatePem) {
-    const chain = parseChain(query.certificatePem);
-    const leaf = chain[0]!;
+    const leaf = parseChain(query.certificatePem)[0]!;
     identity = identityFromCertificate(leaf);
-    checks.push(chainCheck(leaf, parseChain(deps.caBundlePem)));
     const revocation = await deps.isRevoked(identity.serial);
+    // The verdict is the handshake's own rule (admitPeer), on what a full handshake would have
+    // found: the chain as OpenSSL would check it, this certificate's dates, the revocation.
+    const chainsToCa = caChainVerifier(deps.caBundlePem);
+    const chained = chainsToCa(leaf.raw);
+    const admission = admitPeer(
+      {
+        authorized: chained,
+        authorizationError: chained ? undefined : "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        certificate: { der: leaf.raw, identity, notBeforeMs: Date.parse(leaf.validFrom) },
+      },
+      { nowMs: deps.now(), anonymous: false, expiredGraceSeconds: 0, isRevoked: () => revocation.revoked, chainsToCa },
+    );
+    const refused = admission.admitted ? undefined : admission.reason;
     checks.push(
+      chained
+        ? { check: "chain", outcome: "pass", detail: `chains to ${leaf.issuer.replace(/\n/g, ", ")}` }
+        : { check: "chain", outcome: "fail", detail: `no Postern CA issued "${leaf.subject.replace(/\n/g, ", ")}" (unknown_ca)` },
       revocation.revoked
         ? { check: "revocation", outcome: "fail", detail: `revoked${revocation.reason ? ` (${revocation.reason})` : ""}${revocation.atMs ? ` at ${new Date(revocation.atMs).toISOString()}` : ""}` }
         : { check: "revocation", outcome: "pass", detail: "not revoked" },
+      expiryCheck(leaf, refused),
     );
-    checks.push(expiryCheck(leaf, deps.now()));
   } else if (query.identity) {
     identity = { id: query.identity.id, roles: query.identity.roles, serial: "", fingerprint: "", notAfterMs: Number.POSITIVE_INFINITY };
     for (const check of ["chain", "revocation", "expiry"] as const) checks.push({ check, outcome: "skip", detail: "no certificate given" });
@@ -105,25 +120,11 @@ function parseChain(pem: string): X509Certificate[] {
   }
 }
 
-function chainCheck(leaf: X509Certificate, cas: X509Certificate[]): ExplainCheck {
-  let current = leaf;
-  for (let depth = 0; depth < 5; depth++) {
-    const issuer = cas.find((ca) => current.checkIssued(ca) && current.verify(ca.publicKey));
-    if (!issuer) {
-      return { check: "chain", outcome: "fail", detail: `no Postern CA issued "${current.subject.replace(/\n/g, ", ")}" (unknown_ca)` };
-    }
-    if (issuer.subject === issuer.issuer && issuer.verify(issuer.publicKey)) {
-      return { check: "chain", outcome: "pass", detail: `chains to ${issuer.subject.replace(/\n/g, ", ")}` };
-    }
-    current = issuer;
-  }
-  return { check: "chain", outcome: "fail", detail: "the chain is too long" };
-}
-
-function expiryCheck(leaf: X509Certificate, nowMs: number): ExplainCheck {
-  const from = Date.parse(leaf.validFrom);
-  const to = Date.parse(leaf.validTo);
-  if (nowMs < from) return { check: "expiry", outcome: "fail", detail: `not valid before ${new Date(from).toISOString()}` };
-  if (nowMs > to) return { check: "expiry", outcome: "fail", detail: `expired at ${new Date(to).toISOString()}` };
-  return { check: "expiry", outcome: "pass", detail: `valid until ${new Date(to).toISOString()}` };
+/** The expiry check as the handshake rule decided it (`expired`, `not_yet_valid`), with the dates. */
+function expiryCheck(leaf: X509Certificate, refused: string | undefined): ExplainCheck {
+  const from = new Date(Date.parse(leaf.validFrom)).toISOString();
+  const to = new Date(Date.parse(leaf.validTo)).toISOString();
+  if (refused === "not_yet_valid") return { check: "expiry", outcome: "fail", detail: `not valid before ${from}` };
+  if (refused === "expired") return { check: "expiry", outcome: "fail", detail: `expired at ${to}` };
+  return { check: "expiry", outcome: "pass", detail: `valid until ${to}` };
 }
