@@ -1,3 +1,4 @@
+import type { CertificateJson, IdentityRevokedJson, IssuedCertificateJson, IssuedPkcs12Json, TokenJson } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import { type CertificateAuthority, isKeyAlgorithm, REVOCATION_REASONS, type CertificateRecord, type CertificateStatus, type RevocationReason } from "../pki/index.js";
 import { parseDuration } from "../config/index.js";
@@ -21,7 +22,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
           ttlSeconds: typeof ttl === "number" ? ttl : parseDuration(String(ttl), "ttl"),
           actor: actor(request),
         });
-        return { status: 201, json: created };
+        return { status: 201, json: created satisfies TokenJson };
       },
     },
     {
@@ -47,7 +48,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
           ...optional("lifetimeSeconds", optionalLifetime(body)),
           actor: actor(request),
         });
-        return { status: 201, json: issued };
+        return { status: 201, json: issued satisfies IssuedCertificateJson };
       },
     },
     {
@@ -67,7 +68,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
           ...optional("lifetimeSeconds", optionalLifetime(body)),
           actor: actor(request),
         });
-        return { status: 201, json: { ...result, pkcs12: Buffer.from(pfx).toString("base64") } };
+        return { status: 201, json: { ...result, pkcs12: Buffer.from(pfx).toString("base64") } satisfies IssuedPkcs12Json };
       },
     },
     {
@@ -107,7 +108,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
       async handle(request) {
         const body = await request.json();
         const serials = await ca.revokeIdentity({ identity: requireString(body, "identity"), reason: reasonOf(body), actor: actor(request) });
-        return { status: 200, json: { identity: body.identity, revoked: serials } };
+        return { status: 200, json: { identity: String(body.identity), revoked: serials } satisfies IdentityRevokedJson };
       },
     },
     {
@@ -124,17 +125,18 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
   ];
 }
 
-function describe(record: CertificateRecord) {
+function describe(record: CertificateRecord): CertificateJson {
   return {
     serial: record.serial,
     identity: record.identity,
     roles: record.roles,
     status: record.status,
-    profile: record.profile,
+    ...(record.profile !== undefined ? { profile: record.profile } : {}),
     fingerprint: record.fingerprint,
     notBefore: new Date(record.notBeforeMs).toISOString(),
     notAfter: new Date(record.notAfterMs).toISOString(),
-    ...(record.revokedAtMs ? { revokedAt: new Date(record.revokedAtMs).toISOString(), revocationReason: record.revocationReason } : {}),
+    ...(record.revokedAtMs ? { revokedAt: new Date(record.revokedAtMs).toISOString() } : {}),
+    ...(record.revocationReason ? { revocationReason: record.revocationReason } : {}),
     certificate: record.pem,
   };
 }

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { AdminClient } from "../client/index.js";
+import type { AdminClient, CertificateJson, IssuedCertificateJson } from "../client/index.js";
 import { environmentVariable } from "../config/index.js";
 import { REVOCATION_REASONS } from "../pki/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
@@ -25,17 +25,6 @@ postern cert revoke (--serial HEX | --id IDENTITY) [--reason R]
   --reason R           ${REASONS.join(", ")} (default unspecified)
 ${ADMIN_USAGE}`;
 
-interface Issued {
-  serial: string;
-  identity: string;
-  roles: string[];
-  notAfter: string;
-  certificate: string;
-}
-
-interface Listed extends Issued {
-  status: string;
-}
 
 const CERT_OPTIONS = {
   ...ADMIN_OPTIONS,
@@ -113,7 +102,7 @@ async function issueCsr(values: Values): Promise<Prepared> {
   }
   const body = { csr: await readFile(values.csr, "utf8"), ...issueOptions(values) };
   return async (client) => {
-    const issued = (await client.call("POST", "/v1/certificates", body)) as Issued;
+    const issued = await client.issue(body);
     if (values.out === undefined) process.stdout.write(issued.certificate);
     else await writePublicFile(values.out, issued.certificate);
     process.stderr.write(describeIssued(issued, values.out));
@@ -131,17 +120,17 @@ async function issuePkcs12(values: Values): Promise<Prepared> {
     ? (await readFile(values["password-file"], "utf8")).replace(/\r?\n$/, "")
     : environmentVariable(values["password-env"]!);
   if (!password) throw new UsageError(`the PKCS#12 password from ${values["password-file"] ?? `$${values["password-env"]}`} is empty`);
-  const body = { password, keyType: parseKeyType(values["key-type"]), ...issueOptions(values) };
+  const body = { identity: values.id, password, keyType: parseKeyType(values["key-type"]), ...issueOptions(values) };
   const out = values.p12!;
   return async (client) => {
-    const issued = (await client.call("POST", "/v1/certificates/pkcs12", body)) as Issued & { pkcs12: string };
+    const issued = await client.issuePkcs12(body);
     await writeSecretFile(out, Buffer.from(issued.pkcs12, "base64"));
     process.stdout.write(describeIssued(issued, `${out} (PKCS#12, 0600)`));
     return 0;
   };
 }
 
-function describeIssued(issued: Issued, where: string | undefined): string {
+function describeIssued(issued: IssuedCertificateJson, where: string | undefined): string {
   return `issued ${issued.serial} for ${issued.identity} (roles ${issued.roles.join(",") || "none"}), valid until ${issued.notAfter}${where ? `, written to ${where}` : ""}\n`;
 }
 
@@ -157,13 +146,13 @@ async function list(values: Values): Promise<Prepared> {
   if (values["expiring-within"] !== undefined) query.set("expiringWithin", `${parseDurationSeconds(values["expiring-within"], "--expiring-within")}s`);
   if (values.limit !== undefined) query.set("limit", values.limit);
   return async (client) => {
-    const items: Listed[] = [];
+    const items: CertificateJson[] = [];
     let cursor = values.cursor;
     let next: string | undefined;
     do {
       const page = new URLSearchParams(query);
       if (cursor !== undefined) page.set("cursor", cursor);
-      const answer = (await client.call("GET", `/v1/certificates?${page}`)) as { items: Listed[]; nextCursor?: string };
+      const answer = await client.listCertificates(page);
       items.push(...answer.items);
       next = answer.nextCursor;
       cursor = next;
@@ -178,7 +167,7 @@ async function list(values: Values): Promise<Prepared> {
   };
 }
 
-function table(items: readonly Listed[]): string {
+function table(items: readonly CertificateJson[]): string {
   const rows = [["SERIAL", "IDENTITY", "STATUS", "NOT AFTER"], ...items.map((i) => [i.serial, i.identity, i.status, i.notAfter])];
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell)).join("  ") + "\n").join("");
@@ -190,11 +179,11 @@ async function revoke(values: Values): Promise<Prepared> {
   if (!REASONS.includes(reason)) throw new UsageError(`--reason must be one of ${REASONS.join(", ")}`);
   return async (client) => {
     if (values.serial !== undefined) {
-      const record = (await client.call("POST", `/v1/certificates/${encodeURIComponent(values.serial)}/revoke`, { reason })) as Listed & { revokedAt?: string };
+      const record = await client.revoke(values.serial, reason);
       process.stdout.write(`revoked ${record.serial} (${record.identity}) at ${record.revokedAt ?? "?"}\n`);
       return 0;
     }
-    const answer = (await client.call("POST", "/v1/identities/revoke", { identity: values.id, reason })) as { revoked: string[] };
+    const answer = await client.revokeIdentity(values.id!, reason);
     process.stdout.write(`revoked ${answer.revoked.length} certificate(s) of ${values.id}${answer.revoked.map((s) => `\n  ${s}`).join("")}\n`);
     return 0;
   };

@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { AdminClient } from "../client/index.js";
+import { AdminClient, type IssuedCertificateJson } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, refuseExisting, writePublicFile, writeSecretFile } from "./csr.js";
 import { cliDefaults } from "./defaults.js";
@@ -23,13 +23,6 @@ export const usage = `postern enroll --token T (--ca FILE | --ca-url URL) [optio
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-interface Enrolled {
-  serial: string;
-  identity: string;
-  roles: string[];
-  notAfter: string;
-  certificate: string;
-}
 
 /** `postern enroll`: exit 0 with the files written, 1 when the gateway refuses the token or CSR. */
 export async function runEnroll(args: string[]): Promise<number> {
@@ -64,9 +57,9 @@ export async function runEnroll(args: string[]): Promise<number> {
   const caPem = values.ca !== undefined ? await readFile(values.ca, "utf8") : await fetchCaBundle(values["ca-url"]!);
   const { keyPem, csrPem } = await newKeyWithCsr(keyType, values.id);
   const client = new AdminClient({ url: values.url ?? cliDefaults().adminUrl, ca: caPem });
-  let enrolled: Enrolled;
+  let enrolled: IssuedCertificateJson;
   try {
-    enrolled = (await client.call("POST", "/v1/enroll", { token, csr: csrPem })) as Enrolled;
+    enrolled = await client.enroll(token, csrPem);
   } finally {
     await client.close();
   }

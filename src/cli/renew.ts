@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { AdminClient, PosternRequestError } from "../client/index.js";
+import { AdminClient, PosternRequestError, type IssuedCertificateJson } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import { keyAlgorithmOf } from "../pki/index.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
@@ -20,12 +20,6 @@ export const usage = `postern renew --cert FILE --key FILE [--ca FILE] [--new-ke
                        replaces --cert (and --key) in place, each file atomically
 Same identity, roles and profile; a revoked certificate cannot renew.`;
 
-interface Renewed {
-  serial: string;
-  identity: string;
-  notAfter: string;
-  certificate: string;
-}
 
 /** `postern renew`: exit 0 with the new certificate written, 1 when the gateway refuses. */
 export async function runRenew(args: string[]): Promise<number> {
@@ -52,9 +46,9 @@ export async function runRenew(args: string[]): Promise<number> {
     : undefined;
 
   const client = new AdminClient({ url: values.url ?? cliDefaults().adminUrl, cert: certPem, key: keyPem, ca: caPem });
-  let renewed: Renewed;
+  let renewed: IssuedCertificateJson;
   try {
-    renewed = (await client.call("POST", "/v1/renew", fresh ? { csr: fresh.csrPem } : {})) as Renewed;
+    renewed = await client.renew(fresh?.csrPem);
   } catch (error) {
     throw explainRefusal(error);
   } finally {

@@ -16,10 +16,6 @@ The token is shown once; only its hash is stored. Hand it over like a password. 
 role the profile does not allow is refused here (exit 2), not at enrollment. Only a successful
 enrollment spends the token; 5 refused attempts delete it.`;
 
-interface CreatedToken {
-  token: string;
-  expiresAt: string;
-}
 
 /**
  * `postern token create`: exit 0 with the token printed; 2 when the profile would refuse the
@@ -45,12 +41,12 @@ export async function runToken(args: string[]): Promise<number> {
   const ttlSeconds = parseDurationSeconds(values.ttl, "--ttl");
   const client = await adminClient(values);
   try {
-    const created = (await client.call("POST", "/v1/tokens", {
+    const created = await client.createToken({
       identity: values.id,
       ttl: ttlSeconds,
       ...(values.role ? { roles: values.role } : {}),
       ...(values.profile ? { profile: values.profile } : {}),
-    })) as CreatedToken;
+    });
     process.stdout.write(`${created.token}\nexpires ${created.expiresAt}\n`);
     return 0;
   } catch (error) {

@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from "undici";
+import type { CertificateJson, CertificatePageJson, IdentityRevokedJson, IssuedCertificateJson, IssuedPkcs12Json, TokenJson } from "./admin-api.js";
 import { PosternRequestError } from "./errors.js";
 
 export interface AdminClientOptions {
@@ -34,6 +35,46 @@ export class AdminClient {
       throw new PosternRequestError(response.statusCode, (typeof parsed === "object" && parsed !== null && !Buffer.isBuffer(parsed) ? parsed : {}) as Record<string, unknown>);
     }
     return parsed;
+  }
+
+  /** POST /v1/tokens: a one-time enrollment token bound to `identity`. */
+  createToken(body: { identity: string; ttl?: string | number; roles?: string[]; profile?: string }): Promise<TokenJson> {
+    return this.call("POST", "/v1/tokens", body) as Promise<TokenJson>;
+  }
+
+  /** POST /v1/enroll (no client certificate needed): a token and a CSR for a certificate. */
+  enroll(token: string, csrPem: string): Promise<IssuedCertificateJson> {
+    return this.call("POST", "/v1/enroll", { token, csr: csrPem }) as Promise<IssuedCertificateJson>;
+  }
+
+  /** POST /v1/certificates: certify a CSR. */
+  issue(body: { csr: string; identity?: string; roles?: string[]; profile?: string; lifetime?: string | number }): Promise<IssuedCertificateJson> {
+    return this.call("POST", "/v1/certificates", body) as Promise<IssuedCertificateJson>;
+  }
+
+  /** POST /v1/certificates/pkcs12: a server-made key and its certificate in a PKCS#12 bundle. */
+  issuePkcs12(body: { identity: string; password: string; keyType?: string; roles?: string[]; profile?: string; lifetime?: string | number }): Promise<IssuedPkcs12Json> {
+    return this.call("POST", "/v1/certificates/pkcs12", body) as Promise<IssuedPkcs12Json>;
+  }
+
+  /** GET /v1/certificates: one page of the inventory. */
+  listCertificates(query: URLSearchParams = new URLSearchParams()): Promise<CertificatePageJson> {
+    return this.call("GET", `/v1/certificates?${query}`) as Promise<CertificatePageJson>;
+  }
+
+  /** POST /v1/certificates/{serial}/revoke. */
+  revoke(serial: string, reason?: string): Promise<CertificateJson> {
+    return this.call("POST", `/v1/certificates/${encodeURIComponent(serial)}/revoke`, reason ? { reason } : {}) as Promise<CertificateJson>;
+  }
+
+  /** POST /v1/identities/revoke: every valid certificate of the identity. */
+  revokeIdentity(identity: string, reason?: string): Promise<IdentityRevokedJson> {
+    return this.call("POST", "/v1/identities/revoke", { identity, ...(reason ? { reason } : {}) }) as Promise<IdentityRevokedJson>;
+  }
+
+  /** POST /v1/renew, authenticated by the certificate being renewed; a CSR for a new key, or none to keep it. */
+  renew(csrPem?: string): Promise<IssuedCertificateJson> {
+    return this.call("POST", "/v1/renew", csrPem ? { csr: csrPem } : {}) as Promise<IssuedCertificateJson>;
   }
 
   close(): Promise<void> {

@@ -49,7 +49,7 @@ export const ALLOWED_ROOMS: Record<string, readonly string[]> = {
   tls: ["metrics", "pki", "ratelimit"],
   gateway: ["config", "forward", "metrics", "pki", "ratelimit", "replay", "signing", "tls"],
   http: ["gateway", "metrics", "pki", "ratelimit", "signing", "tls"],
-  admin: ["config", "gateway", "http", "pki"],
+  admin: ["client", "config", "gateway", "http", "pki"],
   cli: ["app", "client", "config", "consumer", "gateway", "pki", "storage"],
   app: ["admin", "config", "forward", "gateway", "http", "metrics", "pki", "ratelimit", "redis", "replay", "signing", "storage", "tls"],
 };
