@@ -3,6 +3,7 @@ import type { PosternConfig } from "../config/index.js";
 import { type Backend, FileStreamBackend, HttpBackend, RedisStreamBackend, type StreamBackendConfig, compileStreamTemplate, type ForwardSigner } from "../forward/index.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { PkiMaterial } from "../pki/index.js";
+import type { RedisClient } from "../redis/index.js";
 import type { MemoryReplayGuard, RedisReplayGuard } from "../replay/index.js";
 import type { EmbeddedStorage } from "./storage.js";
 
@@ -10,6 +11,8 @@ import type { EmbeddedStorage } from "./storage.js";
 export interface BackendDeps {
   signer: () => ForwardSigner;
   redisGuard: RedisReplayGuard | undefined;
+  /** The Redis connection the guard runs on (Redis mode). */
+  redis: RedisClient | undefined;
   memoryGuard: MemoryReplayGuard;
   /** Embedded mode's files and nonce journal (undefined in Redis mode). */
   storage: EmbeddedStorage | undefined;
@@ -55,8 +58,8 @@ export async function buildBackends(config: Readonly<PosternConfig>, deps: Backe
 /** A stream backend: Redis Stream(s) in Redis mode; in embedded mode one file, or one per resolved name of a template. */
 async function buildStreamBackend(config: Readonly<PosternConfig>, name: string, backend: StreamBackendConfig, deps: BackendDeps): Promise<Backend> {
   const template = compileStreamTemplate(backend.stream);
-  if (deps.redisGuard) {
-    return RedisStreamBackend.open({ name, keyPrefix: config.redis.keyPrefix, config: backend, template, guard: deps.redisGuard, signer: deps.signer() });
+  if (deps.redisGuard && deps.redis) {
+    return RedisStreamBackend.open({ name, keyPrefix: config.redis.keyPrefix, config: backend, template, guard: deps.redisGuard, redis: deps.redis, signer: deps.signer() });
   }
   if (!deps.storage) throw new Error("embedded mode has no storage");
   const files = await deps.storage.streams.open(name, template.fixedName, deps.storage.horizonMs(config));

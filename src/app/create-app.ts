@@ -59,7 +59,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     // Read at each signature, so a rotation (SIGHUP or the periodic reload) applies at once.
     const signer: ForwardSigner = { get key() { return pki.signingKeys.active().key; }, get keyid() { return pki.signingKeys.active().keyid; } };
     const redisGuard = redis ? new RedisReplayGuard({ redis: redis.client, keyPrefix: config.redis.keyPrefix, waitReplicas: config.redis.waitReplicas }) : undefined;
-    const backendDeps = { signer: () => signer, redisGuard, memoryGuard, storage, metrics, pki: pki.material, now };
+    const backendDeps = { signer: () => signer, redisGuard, redis: redis?.client, memoryGuard, storage, metrics, pki: pki.material, now };
     let backends = await buildBackends(config, backendDeps);
     const closeBackends = (set: Map<string, Backend>) => Promise.all([...set.values()].map((b) => b.close()));
     closing.push({ close: () => closeBackends(backends) });

@@ -1,5 +1,7 @@
 import type { BackendConfig } from "../config/index.js";
-import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard, type StreamAppend } from "../replay/index.js";
+import type { RedisClient } from "../redis/index.js";
+import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
+import { appendRefusal, CLAIM_AND_APPEND, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, type ForwardSigner } from "./stream-entry.js";
 import type { StreamNameTemplate } from "./stream-template.js";
@@ -13,6 +15,8 @@ export interface RedisStreamBackendOptions {
   /** The compiled `config.stream`. */
   template: StreamNameTemplate;
   guard: RedisReplayGuard;
+  /** The connection the guard runs on, for the consumer group made at start. */
+  redis: RedisClient;
   signer: ForwardSigner;
 }
 
@@ -41,7 +45,7 @@ export class RedisStreamBackend implements Backend {
   static async open(options: RedisStreamBackendOptions): Promise<RedisStreamBackend> {
     const { config, template } = options;
     if (config.consumerGroup !== undefined && template.fixedName !== undefined) {
-      await options.guard.createConsumerGroup(streamKey(options.keyPrefix, options.name, template.fixedName), config.consumerGroup);
+      await createConsumerGroup(options.redis, streamKey(options.keyPrefix, options.name, template.fixedName), config.consumerGroup);
     }
     return new RedisStreamBackend(options);
   }
@@ -59,7 +63,8 @@ export class RedisStreamBackend implements Backend {
       ...(template.fixedName === undefined ? { names: { key: streamNamesKey(keyPrefix, this.name), stream: name, maxStreams: config.maxStreams } } : {}),
     };
     const fields = buildStreamEntry(message, signer);
-    const result = await guard.claimAndAppend(claim, message.messageId, stream, fields);
+    const result = await guard.claimWith(CLAIM_AND_APPEND, streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream), ...fields.flat()]);
+    if (result.outcome === "refused") throw appendRefusal(result.reason, result.values, stream, this.name);
     if (result.outcome === "replayed") return { kind: "replayed" };
     const ids = { messageId: result.messageId, ...(result.entryId ? { entryId: result.entryId } : {}) };
     return result.outcome === "claimed" ? { kind: "accepted", ...ids } : { kind: "duplicate", ...ids };

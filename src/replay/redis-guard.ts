@@ -3,33 +3,15 @@ import { PosternError } from "../errors.js";
 import { type ClaimResult, type NonceClaim, nonceKey } from "./nonce.js";
 
 /**
- * Claims a nonce and, for stream backends, XADDs the entry in the same script: the message is
- * enqueued exactly once or not at all. The claim stores "<digest> <messageId> <entryId>" so a
- * retry with the same digest gets the original ids back.
- * Before claiming, a stream append checks backpressure: a stream at `maxBacklog` (XLEN) or a
- * consumer group at `maxGroupLag` returns {'full', 'backlog'|'lag', <value>} and writes nothing,
- * so the nonce stays unspent. A group that has been handed the newest entry has no lag;
- * otherwise its lag is XINFO GROUPS `lag`, or XLEN when Redis cannot tell (after XDELs).
- * A configured consumer group is created (`$`, MKSTREAM) when the stream or the group does
- * not exist yet, before the XADD, so the group sees the new entry. MINID is Redis's TIME
- * minus the max age: the same clock as the `*` entry ids it is compared with.
- * A templated stream's name must be in the backend's set of stream names (KEYS[3]), or the set
- * must hold fewer than max streams: else {'limit', <count>, ''} and nothing is written (the
- * nonce stays unspent, existing names keep working). The name joins the set with its first
- * entry, after the XADD, so a refused or replayed message adds nothing.
- * KEYS[1] nonce key, KEYS[2] stream key (optional), KEYS[3] stream-name set (optional, with KEYS[2]).
- * ARGV: digest, messageId, expire-at ms, then with KEYS[2]: trim strategy (none|maxlen|minid),
- * trim value (entries | max age ms), trim operator (~ or =), group ('' = none),
- * max backlog (0 = none), max group lag (0 = none), stream name ('' without KEYS[3]),
- * max streams (0 without KEYS[3]), field, value, ...
+ * The nonce claim as Lua, in two halves that a script puts around its own work: the check
+ * (KEYS[1] is the nonce key; a prior claim with the same fingerprint, ARGV[1], is a duplicate
+ * and names the original ids; any other prior claim is a replay) and the commit (stores
+ * "<fingerprint> <messageId> <entryId>" until ARGV[3], the expiry in ms, and returns
+ * {'claimed', messageId, entry}). Between them a script may set `entry` (the stream entry id it
+ * appended), or return {'<reason>', a, b} to refuse without claiming anything.
+ * ARGV[1] fingerprint, ARGV[2] message id, ARGV[3] expiry (ms); a script's own arguments follow.
  */
-const CLAIM_SCRIPT = `
-local function idAfter(a, b)
-  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
-  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
-  if tonumber(ams) ~= tonumber(bms) then return tonumber(ams) > tonumber(bms) end
-  return tonumber(aseq) > tonumber(bseq)
-end
+export const CLAIM_CHECK_LUA = `
 local prior = redis.call('GET', KEYS[1])
 if prior then
   local first = string.find(prior, ' ', 1, true)
@@ -40,83 +22,23 @@ if prior then
   return {'replayed', '', ''}
 end
 local entry = ''
-if #KEYS >= 2 then
-  local stream, group = KEYS[2], ARGV[7]
-  local newName = #KEYS == 3 and redis.call('SISMEMBER', KEYS[3], ARGV[10]) == 0
-  if newName then
-    local count = redis.call('SCARD', KEYS[3])
-    if count >= tonumber(ARGV[11]) then return {'limit', tostring(count), ''} end
-  end
-  local maxBacklog, maxLag = tonumber(ARGV[8]), tonumber(ARGV[9])
-  if maxBacklog > 0 then
-    local length = redis.call('XLEN', stream)
-    if length >= maxBacklog then return {'full', 'backlog', tostring(length)} end
-  end
-  if group ~= '' then
-    local info = nil
-    if redis.call('EXISTS', stream) == 1 then
-      for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-        local fields = {}
-        for i = 1, #g, 2 do fields[g[i]] = g[i + 1] end
-        if fields['name'] == group then info = fields end
-      end
-    end
-    if not info then
-      redis.call('XGROUP', 'CREATE', stream, group, '$', 'MKSTREAM')
-    elseif maxLag > 0 then
-      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-      if newest and idAfter(newest[1], info['last-delivered-id']) then
-        -- Redis reports no lag after some XDELs; XLEN then bounds it from above.
-        local lag = info['lag']
-        if type(lag) ~= 'number' then lag = redis.call('XLEN', stream) end
-        if lag >= maxLag then return {'full', 'lag', tostring(lag)} end
-      end
-    end
-  end
-  local args = {stream}
-  if ARGV[4] == 'maxlen' then
-    args = {stream, 'MAXLEN', ARGV[6], ARGV[5]}
-  elseif ARGV[4] == 'minid' then
-    local now = redis.call('TIME')
-    local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-    args = {stream, 'MINID', ARGV[6], string.format('%.0f', nowMs - tonumber(ARGV[5]))}
-  end
-  args[#args + 1] = '*'
-  for i = 12, #ARGV do args[#args + 1] = ARGV[i] end
-  entry = redis.call('XADD', unpack(args))
-  if newName then redis.call('SADD', KEYS[3], ARGV[10]) end
-end
+`;
+export const CLAIM_COMMIT_LUA = `
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. entry, 'PXAT', ARGV[3])
 return {'claimed', ARGV[2], entry}
 `;
 
-/** Where and how `claimAndAppend` appends: the stream key and its trim and backpressure policy. */
-export interface StreamAppend {
-  key: string;
-  trim:
-    | { strategy: "none" }
-    | { strategy: "maxlen"; maxLength: number; approximate: boolean }
-    | { strategy: "minid"; maxAgeSeconds: number; approximate: boolean };
-  /** Created with the stream's first entry (or when missing) at `$`, so it sees that entry. */
-  consumerGroup?: string | undefined;
-  backpressure?: { maxBacklog?: number | undefined; maxGroupLag?: number | undefined; retryAfterSeconds: number } | undefined;
-  /** For a templated stream name: the backend's set of names (`streamNamesKey`), this stream's name, and the cap. */
-  names?: { key: string; stream: string; maxStreams: number } | undefined;
+/** A claim script: a name for ioredis to register it under, and its Lua (check, own work, commit). */
+export interface ClaimScript {
+  name: string;
+  lua: string;
 }
 
-/** The claim script's ARGV after digest, message id and expiry, for one stream append (ARGV[4..11]). */
-export function streamAppendArguments(stream: StreamAppend): Array<string | number> {
-  const trim = stream.trim;
-  const [strategy, value, operator] =
-    trim.strategy === "maxlen"
-      ? ["maxlen", trim.maxLength, trim.approximate ? "~" : "="]
-      : trim.strategy === "minid"
-        ? ["minid", trim.maxAgeSeconds * 1000, trim.approximate ? "~" : "="]
-        : ["none", 0, "="];
-  const bp = stream.backpressure;
-  const names = stream.names;
-  return [strategy, value, operator, stream.consumerGroup ?? "", bp?.maxBacklog ?? 0, bp?.maxGroupLag ?? 0, names?.stream ?? "", names?.maxStreams ?? 0];
-}
+/** The plain claim of an HTTP backend: check and commit, nothing between. */
+const CLAIM_ONLY: ClaimScript = { name: "posternClaim", lua: CLAIM_CHECK_LUA + CLAIM_COMMIT_LUA };
+
+/** What a claim script answered: a claim outcome, or its own refusal (`reason`, two values), with nothing claimed. */
+export type ScriptOutcome = ClaimResult | { outcome: "refused"; reason: string; values: [string, string] };
 
 /** Deletes a claim only if it still holds this message id (KEYS[1] nonce key; ARGV[1] message id). */
 const RELEASE_SCRIPT = `
@@ -142,7 +64,7 @@ function neverReachedRedis(error: unknown): boolean {
   return /enableOfflineQueue|isn't writeable|isn't ready/i.test(String((error as Error)?.message ?? ""));
 }
 
-type ClaimCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<[string, string, string]>;
+type ScriptCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<[string, string, string]>;
 
 
 export interface RedisReplayGuardOptions {
@@ -168,7 +90,6 @@ export class RedisReplayGuard {
     this.redis = options.redis;
     this.keyPrefix = options.keyPrefix;
     this.waitReplicas = options.waitReplicas?.replicas ? options.waitReplicas : undefined;
-    this.redis.defineCommand("posternClaim", { lua: CLAIM_SCRIPT });
     this.redis.defineCommand("posternRelease", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   }
 
@@ -192,56 +113,36 @@ export class RedisReplayGuard {
   }
 
   /** Claims a nonce for an HTTP backend (the forward happens after). */
-  claim(claim: NonceClaim, messageId: string): Promise<ClaimResult> {
-    return this.run([nonceKey(this.keyPrefix, claim)], claim, messageId, [], []);
+  async claim(claim: NonceClaim, messageId: string): Promise<ClaimResult> {
+    const result = await this.run(CLAIM_ONLY, [], claim, messageId, [], true);
+    if (result.outcome === "refused") throw new PosternError("internal", `the claim script refused: ${result.reason}`);
+    return result;
   }
 
   /**
-   * Claims a nonce and appends `fields` to `stream` atomically, trimming it as configured.
-   * @throws PosternError backend-unavailable (with `retryAfterSeconds`) when the stream's
-   * backlog or its group's lag is at the backpressure limit: then no nonce is claimed and
-   * nothing is added. stream-limit (422) when the stream would be a new name beyond
-   * `names.maxStreams`: nothing is claimed or added either. replay-store-unavailable when Redis fails.
+   * Runs `script` (built from CLAIM_CHECK_LUA and CLAIM_COMMIT_LUA) with the nonce key first,
+   * then `keys`, then its own `args`, so a claim and the script's own write (a stream append)
+   * happen together or not at all. Redis failures, timeouts and `redis.waitReplicas` are
+   * handled as for every claim; the script's own refusals come back as `refused`.
+   * @throws PosternError replay-store-unavailable when Redis cannot be reached, replay-store-timeout
+   * when it did not answer in time (the outcome is unknown), replication-timeout.
    */
-  claimAndAppend(
-    claim: NonceClaim,
-    messageId: string,
-    stream: StreamAppend,
-    fields: ReadonlyArray<readonly [string, string | Buffer]>,
-  ): Promise<ClaimResult> {
-    const keys = [nonceKey(this.keyPrefix, claim), stream.key, ...(stream.names ? [stream.names.key] : [])];
-    return this.run(keys, claim, messageId, streamAppendArguments(stream), fields.flat(), stream);
-  }
-
-  /**
-   * Creates a stream's consumer group at startup (`XGROUP CREATE <key> <group> $ MKSTREAM`);
-   * an existing group is kept as it is. Resolves false when Redis did not answer: the claim
-   * script then creates the group with the stream's first entry.
-   * @throws PosternError backend-unavailable when Redis refuses (the key is not a stream).
-   */
-  async createConsumerGroup(key: string, group: string): Promise<boolean> {
-    try {
-      await this.redis.xgroup("CREATE", key, group, "$", "MKSTREAM");
-      return true;
-    } catch (error) {
-      if (!isRedisReplyError(error)) return false;
-      if (String((error as Error).message).startsWith("BUSYGROUP")) return true;
-      throw new PosternError("backend-unavailable", `consumer group ${group} could not be created`, { cause: error });
-    }
+  claimWith(script: ClaimScript, keys: readonly string[], claim: NonceClaim, messageId: string, args: ReadonlyArray<string | number | Buffer>): Promise<ScriptOutcome> {
+    return this.run(script, keys, claim, messageId, args, false);
   }
 
   private async run(
-    keys: string[],
+    script: ClaimScript,
+    keys: readonly string[],
     claim: NonceClaim,
     messageId: string,
-    streamArgs: ReadonlyArray<string | number>,
-    fieldArgs: ReadonlyArray<string | Buffer>,
-    stream?: StreamAppend,
-  ): Promise<ClaimResult> {
-    const command = (this.redis as unknown as { posternClaim: ClaimCommand }).posternClaim.bind(this.redis);
+    args: ReadonlyArray<string | number | Buffer>,
+    forwardsAfterClaim: boolean,
+  ): Promise<ScriptOutcome> {
+    const command = this.command(script);
     let reply: [string, string, string];
     try {
-      reply = await command(keys.length, ...keys, claim.digest, messageId, claim.expiresAtMs, ...streamArgs, ...fieldArgs);
+      reply = await command(keys.length + 1, nonceKey(this.keyPrefix, claim), ...keys, claim.digest, messageId, claim.expiresAtMs, ...args);
     } catch (cause) {
       if (neverReachedRedis(cause)) {
         throw new PosternError("replay-store-unavailable", "the replay store cannot be reached; nothing was forwarded", {
@@ -249,7 +150,7 @@ export class RedisReplayGuard {
           extensions: { retryAfterSeconds: 1 },
         });
       }
-      if (!stream) {
+      if (forwardsAfterClaim) {
         // An HTTP backend forwards only after its claim: nothing was forwarded. The claim may
         // have landed, so give it back once Redis answers, or the same request stays "replayed".
         this.releaseWhenBack(claim, messageId);
@@ -258,28 +159,27 @@ export class RedisReplayGuard {
           extensions: { retryAfterSeconds: 1 },
         });
       }
-      // The script may be in Redis's socket buffer and run later: the entry may or may not be
-      // added. An exact re-send is idempotent, so that is what the client is told to do.
+      // The script may be in Redis's socket buffer and run later: its write may or may not
+      // happen. An exact re-send is idempotent, so that is what the client is told to do.
       throw new PosternError("replay-store-timeout", "the replay store did not answer in time; retry the same signed request", {
         cause,
         extensions: { retryAfterSeconds: 1 },
       });
     }
     const [outcome, id, entryId] = reply;
-    if (outcome === "full") {
-      const limit = id === "lag" ? "consumer group lag" : "stream backlog";
-      throw new PosternError("backend-unavailable", `the ${limit} is at its limit; nothing was accepted`, {
-        extensions: { retryAfterSeconds: stream?.backpressure?.retryAfterSeconds ?? 5 },
-      });
-    }
-    if (outcome === "limit") {
-      throw new PosternError("stream-limit", `backend ${claim.backend} holds ${stream?.names?.maxStreams ?? id} streams, its maximum; existing streams still take messages`);
-    }
     if (outcome === "replayed") return { outcome: "replayed" };
+    if (outcome !== "claimed" && outcome !== "duplicate") return { outcome: "refused", reason: outcome, values: [id, entryId] };
     // A duplicate is confirmed only once its original is replicated too.
-    await this.awaitReplicas(claim, messageId, stream !== undefined && outcome === "claimed" ? "stream" : stream ? "duplicate" : "claim");
+    await this.awaitReplicas(claim, messageId, forwardsAfterClaim ? "claim" : outcome === "claimed" ? "stream" : "duplicate");
     const ids = { messageId: id, ...(entryId ? { entryId } : {}) };
     return outcome === "claimed" ? { outcome: "claimed", ...ids } : { outcome: "duplicate", ...ids };
+  }
+
+  /** The script as an ioredis command, registered once (ioredis sends it by SHA, and loads it when Redis lacks it). */
+  private command(script: ClaimScript): ScriptCommand {
+    const client = this.redis as unknown as Record<string, ScriptCommand | undefined>;
+    if (!client[script.name]) this.redis.defineCommand(script.name, { lua: script.lua });
+    return (client[script.name] as ScriptCommand).bind(this.redis);
   }
 
   /**

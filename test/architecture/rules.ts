@@ -44,7 +44,7 @@ export const ALLOWED_ROOMS: Record<string, readonly string[]> = {
   pki: ["config", "metrics", "redis", "storage"],
   replay: ["redis", "storage"],
   ratelimit: ["config", "pki", "redis"],
-  forward: ["config", "metrics", "pki", "replay", "signing", "storage"],
+  forward: ["config", "metrics", "pki", "redis", "replay", "signing", "storage"],
   consumer: ["forward", "signing"],
   tls: ["metrics", "pki", "ratelimit"],
   gateway: ["config", "forward", "metrics", "pki", "ratelimit", "replay", "signing", "tls"],

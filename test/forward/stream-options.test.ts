@@ -1,6 +1,6 @@
 import t from "tap";
 import { backendSchema, configSchema } from "../../src/config/schema.js";
-import { streamAppendArguments } from "../../src/replay/redis-guard.js";
+import { streamAppendArguments } from "../../src/forward/redis-append.js";
 
 const parse = (extra: Record<string, unknown>) => backendSchema.safeParse({ type: "stream", ...extra });
 const stream = (extra: Record<string, unknown>) => {

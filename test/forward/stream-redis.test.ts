@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import t, { type Test } from "tap";
 import { useTestRedis } from "../helpers/redis.js";
 import { parseConfig } from "../../src/config/load.js";
-import { RedisReplayGuard } from "../../src/replay/redis-guard.js";
+import { createConsumerGroup } from "../../src/forward/redis-append.js";
 import { startGateway, TEST_REDIS_URL, type TestGateway } from "../helpers/gateway.js";
 
 /** A gateway on the real Redis with one `messages` stream backend, and cleanup of its keys only. */
@@ -80,16 +80,15 @@ t.test("a template reading a parameter the route lacks is a ConfigError naming t
 });
 
 t.test("a fixed stream's consumer group exists at start; creating it again keeps it", async (t) => {
-  const { redis, key, keyPrefix } = await gatewayWith(t, { consumerGroup: "workers" });
+  const { redis, key } = await gatewayWith(t, { consumerGroup: "workers" });
   t.equal(await redis.xlen(key("messages")), 0, "MKSTREAM: empty stream");
   t.same(await groupNames(redis, key("messages")), ["workers"]);
-  const guard = new RedisReplayGuard({ redis, keyPrefix });
-  t.equal(await guard.createConsumerGroup(key("messages"), "workers"), true, "BUSYGROUP is success");
+  t.equal(await createConsumerGroup(redis, key("messages"), "workers"), true, "BUSYGROUP is success");
   await redis.set(key("not-a-stream"), "x");
-  await t.rejects(guard.createConsumerGroup(key("not-a-stream"), "workers"), { code: "backend-unavailable" });
+  await t.rejects(createConsumerGroup(redis, key("not-a-stream"), "workers"), { code: "backend-unavailable" });
   const away = new Redis("redis://127.0.0.1:1", { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
   t.teardown(() => away.disconnect());
-  t.equal(await new RedisReplayGuard({ redis: away, keyPrefix }).createConsumerGroup(key("x"), "w"), false, "Redis away: later");
+  t.equal(await createConsumerGroup(away, key("x"), "w"), false, "Redis away: later");
 });
 
 t.test("MAXLEN trimming keeps the newest entries", async (t) => {
