@@ -53,7 +53,9 @@ const CA_PROFILES = new Set(["root-ca", "issuing-ca"]);
 /**
  * The online certificate authority: enrollment tokens, issuance (CSR, token enrollment,
  * server-side keys as PKCS#12), renewal, revocation, OCSP and CRL, every step recorded in the
- * store and appended to the audit log before it is answered.
+ * store and appended to the audit log before it is answered. It is the PKI's front door for
+ * every caller (admin API, CLI, EST later), which is why one class holds all the verbs (over
+ * ~300 lines); each verb delegates the work to its room (issue, keys, status, store, trust).
  */
 export class CertificateAuthority {
   constructor(private readonly o: AuthorityOptions) {}

@@ -11,6 +11,9 @@
  * pair does not match, it was issued by another CA, it expires within 7 days, or (server) a
  * configured host name is missing. The public base URL is no reason: it is recorded in the
  * certificates (their CRL and OCSP URLs), and a start asking for another one is refused.
+ *
+ * One file (over ~300 lines) because planning, loading and the re-issue rules of the built-in
+ * certificates must be read together: splitting them hid which file a start may write.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { hostname } from "node:os";

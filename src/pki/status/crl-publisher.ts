@@ -10,6 +10,8 @@
  * high-water mark, and reaches the ledger before anyone can see it, so cRLNumber never goes
  * down: not across restarts, not across replicas, not after the store lost its data. Entries
  * come from the store and the ledger together: a revocation the store forgot stays listed.
+ * One file (about 300 lines): numbering, agreement between replicas and the refresh timer are
+ * one invariant (cRLNumber never goes down) and are kept where they can be read together.
  */
 import { PosternError } from "../../errors.js";
 import { buildCrl, crlDerToPem, crlEntriesDigest, CrlEntryCache, type SigningIssuer } from "./crl.js";

@@ -4,6 +4,8 @@
  * `<prefix>revocations`); tokens are consumed with GETDEL; the published CRL (number, times,
  * digest, DER) is one hash replaced only by a higher number, so every replica serves it.
  * Every key carries the prefix's single hash tag, so one Redis Cluster slot holds the store.
+ * One file (over ~300 lines): it is one adapter of the PkiStore port, method for method, and
+ * the contract suite in test/pki/store-contract.ts checks it against the file store.
  */
 import { createHash } from "node:crypto";
 import { subscriberOf, type RedisClient } from "../../redis/index.js";
