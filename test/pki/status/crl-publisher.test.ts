@@ -4,12 +4,12 @@ import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
-import { buildRootCrl } from "../../src/pki/status/crl.js";
-import { CrlPublisher, type CrlTimers } from "../../src/pki/status/crl-publisher.js";
-import { FileStore } from "../../src/pki/store/file-store.js";
-import type { PkiStore, RevokedEntry } from "../../src/pki/store/store.js";
+import { buildRootCrl } from "../../../src/pki/status/crl.js";
+import { CrlPublisher, type CrlTimers } from "../../../src/pki/status/crl-publisher.js";
+import { FileStore } from "../../../src/pki/store/file-store.js";
+import type { PkiStore, RevokedEntry } from "../../../src/pki/store/store.js";
 import { mintTestPki, type TestLeaf, type TestPki } from "./crl-fixture.js";
-import { certRecord, waitFor } from "./store-contract.js";
+import { certRecord, waitFor } from "../store/store-contract.js";
 
 const HOUR = 3600_000;
 

@@ -1,10 +1,10 @@
 import t from "tap";
 import { createECDH, createPublicKey, generateKeyPairSync, randomInt, webcrypto } from "node:crypto";
-import { bitString, oid, seq } from "../../src/pki/der/der.js";
-import { publicKeyFromSpki } from "../../src/pki/der/key-spki.js";
-import { parseCsr } from "../../src/pki/issue/csr.js";
-import { PosternError } from "../../src/errors.js";
-import { x509 } from "../../src/pki/der/x509.js";
+import { bitString, oid, seq } from "../../../src/pki/der/der.js";
+import { publicKeyFromSpki } from "../../../src/pki/der/key-spki.js";
+import { parseCsr } from "../../../src/pki/issue/csr.js";
+import { PosternError } from "../../../src/errors.js";
+import { x509 } from "../../../src/pki/der/x509.js";
 
 t.setTimeout(120_000);
 

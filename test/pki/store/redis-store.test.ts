@@ -1,6 +1,6 @@
 import t from "tap";
-import { RedisStore } from "../../src/pki/store/redis-store.js";
-import { connectTestRedis, deleteKeysWithPrefix, uniqueTestPrefix } from "../helpers/redis.js";
+import { RedisStore } from "../../../src/pki/store/redis-store.js";
+import { connectTestRedis, deleteKeysWithPrefix, uniqueTestPrefix } from "../../helpers/redis.js";
 import { certRecord, runStoreContract } from "./store-contract.js";
 
 const redis = await connectTestRedis();

@@ -3,11 +3,11 @@ import { X509Certificate, createHash, generateKeyPairSync, webcrypto } from "nod
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { initCa, type CaMaterial } from "../../src/pki/ca/ca.js";
-import { identityFromCertificate } from "../../src/pki/identity.js";
-import { issueLeafCertificate, issueLeafDer } from "../../src/pki/issue/issue.js";
-import { spkiOf } from "../../src/pki/keys/keys.js";
-import { x509 } from "../../src/pki/der/x509.js";
+import { initCa, type CaMaterial } from "../../../src/pki/ca/ca.js";
+import { identityFromCertificate } from "../../../src/pki/identity.js";
+import { issueLeafCertificate, issueLeafDer } from "../../../src/pki/issue/issue.js";
+import { spkiOf } from "../../../src/pki/keys/keys.js";
+import { x509 } from "../../../src/pki/der/x509.js";
 
 t.setTimeout(120_000);
 

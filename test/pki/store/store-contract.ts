@@ -6,7 +6,7 @@ import type { Test } from "tap";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import type { CertificateRecord, EnrollmentTokenRecord, PkiStore, RevokedEntry } from "../../src/pki/store/store.js";
+import type { CertificateRecord, EnrollmentTokenRecord, PkiStore, RevokedEntry } from "../../../src/pki/store/store.js";
 
 export interface StoreHarness {
   store: PkiStore;

@@ -2,7 +2,7 @@ import t from "tap";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AUDIT_GENESIS, AuditLog, auditLineHash, verifyAuditLog } from "../../src/pki/audit/audit.js";
+import { AUDIT_GENESIS, AuditLog, auditLineHash, verifyAuditLog } from "../../../src/pki/audit/audit.js";
 
 const dir = mkdtempSync(join(tmpdir(), "postern-audit-"));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

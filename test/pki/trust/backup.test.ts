@@ -2,11 +2,11 @@ import t, { type Test } from "tap";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openArchive, sealArchive, type PkiArchive } from "../../src/pki/trust/backup-archive.js";
-import { restoreBackup, takeBackup } from "../../src/pki/trust/backup.js";
-import { FileStore } from "../../src/pki/store/file-store.js";
-import { TrustLedger } from "../../src/pki/trust/ledger.js";
-import { certRecord, tokenRecord } from "./store-contract.js";
+import { openArchive, sealArchive, type PkiArchive } from "../../../src/pki/trust/backup-archive.js";
+import { restoreBackup, takeBackup } from "../../../src/pki/trust/backup.js";
+import { FileStore } from "../../../src/pki/store/file-store.js";
+import { TrustLedger } from "../../../src/pki/trust/ledger.js";
+import { certRecord, tokenRecord } from "../store/store-contract.js";
 
 const T0 = Date.UTC(2030, 0, 1);
 const ID = "e".repeat(64);

@@ -8,8 +8,8 @@ import { webcrypto } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TAG, children, ctx, readOne, toHex, type DerNode } from "../../src/pki/der/der.js";
-import { x509 } from "../../src/pki/der/x509.js";
+import { TAG, children, ctx, readOne, toHex, type DerNode } from "../../../src/pki/der/der.js";
+import { x509 } from "../../../src/pki/der/x509.js";
 
 export type KeyKind = "P-256" | "P-384" | "Ed25519" | "RSA";
 

@@ -2,7 +2,7 @@ import t from "tap";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TrustLedger, ledgerPkiId, setAsideForeignLedger } from "../../src/pki/trust/ledger.js";
+import { TrustLedger, ledgerPkiId, setAsideForeignLedger } from "../../../src/pki/trust/ledger.js";
 
 const root = mkdtempSync(join(tmpdir(), "postern-ledger-"));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));

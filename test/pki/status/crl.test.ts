@@ -2,9 +2,9 @@ import t from "tap";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
-import { buildCrl, buildRootCrl, CrlEntryCache, encodeCrlEntry } from "../../src/pki/status/crl.js";
-import type { RevokedEntry } from "../../src/pki/store/store.js";
-import { x509 } from "../../src/pki/der/x509.js";
+import { buildCrl, buildRootCrl, CrlEntryCache, encodeCrlEntry } from "../../../src/pki/status/crl.js";
+import type { RevokedEntry } from "../../../src/pki/store/store.js";
+import { x509 } from "../../../src/pki/der/x509.js";
 import { mintTestPki, openssl, type KeyKind } from "./crl-fixture.js";
 
 const NOW = Date.now();

@@ -5,11 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { initCa, type CaMaterial } from "../../src/pki/ca/ca.js";
-import { issueFromCsr, parseCsr, validateCsr } from "../../src/pki/issue/csr.js";
-import { DEFAULT_CLIENT_PROFILE, defineProfile } from "../../src/pki/issue/profile.js";
-import { identityFromCertificate } from "../../src/pki/identity.js";
-import { PosternError, type ErrorCode } from "../../src/errors.js";
+import { initCa, type CaMaterial } from "../../../src/pki/ca/ca.js";
+import { issueFromCsr, parseCsr, validateCsr } from "../../../src/pki/issue/csr.js";
+import { DEFAULT_CLIENT_PROFILE, defineProfile } from "../../../src/pki/issue/profile.js";
+import { identityFromCertificate } from "../../../src/pki/identity.js";
+import { PosternError, type ErrorCode } from "../../../src/errors.js";
 
 t.setTimeout(180_000);
 const run = promisify(execFile);

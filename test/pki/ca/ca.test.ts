@@ -5,10 +5,10 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { initCa, loadCa } from "../../src/pki/ca/ca.js";
-import { issueLeafDer } from "../../src/pki/issue/issue.js";
-import { spkiOf, type KeyAlgorithm } from "../../src/pki/keys/keys.js";
-import { x509 } from "../../src/pki/der/x509.js";
+import { initCa, loadCa } from "../../../src/pki/ca/ca.js";
+import { issueLeafDer } from "../../../src/pki/issue/issue.js";
+import { spkiOf, type KeyAlgorithm } from "../../../src/pki/keys/keys.js";
+import { x509 } from "../../../src/pki/der/x509.js";
 
 t.setTimeout(180_000);
 const run = promisify(execFile);

@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createSecureContext, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
-import { ensurePki, type PkiMaterial } from "../../src/pki/ca/bootstrap.js";
-import { identityFromCertificate } from "../../src/pki/identity.js";
-import { issuePkcs12 } from "../../src/pki/keys/pkcs12.js";
-import { DEFAULT_CLIENT_PROFILE, defineProfile } from "../../src/pki/issue/profile.js";
-import { KEY_ALGORITHMS } from "../../src/pki/keys/keys.js";
+import { ensurePki, type PkiMaterial } from "../../../src/pki/ca/bootstrap.js";
+import { identityFromCertificate } from "../../../src/pki/identity.js";
+import { issuePkcs12 } from "../../../src/pki/keys/pkcs12.js";
+import { DEFAULT_CLIENT_PROFILE, defineProfile } from "../../../src/pki/issue/profile.js";
+import { KEY_ALGORITHMS } from "../../../src/pki/keys/keys.js";
 
 t.setTimeout(240_000);
 const run = promisify(execFile);

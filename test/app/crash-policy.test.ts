@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import t from "tap";
-import { installCrashPolicy } from "../src/app/crash-policy.js";
+import { installCrashPolicy } from "../../src/app/crash-policy.js";
 
 t.test("an uncaught error is logged and counted, and the process keeps serving", async (t) => {
   const proc = new EventEmitter();

@@ -2,7 +2,7 @@ import t from "tap";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileStore } from "../../src/pki/store/file-store.js";
+import { FileStore } from "../../../src/pki/store/file-store.js";
 import { certRecord, runAndKill, runStoreContract, tokenRecord } from "./store-contract.js";
 
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DurableAppender, writeFileAtomic } from "../../src/storage/atomic-file.js";
-import { runAndKill } from "./store-contract.js";
+import { runAndKill } from "../pki/store/store-contract.js";
 
 const dir = mkdtempSync(join(tmpdir(), "postern-atomic-"));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

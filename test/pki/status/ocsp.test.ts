@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { createServer, type IncomingMessage } from "node:http";
 import { join } from "node:path";
-import { decodeOcspGetPath, respondOcsp, type OcspCertStatus } from "../../src/pki/status/ocsp.js";
+import { decodeOcspGetPath, respondOcsp, type OcspCertStatus } from "../../../src/pki/status/ocsp.js";
 import { mintTestPki, openssl, opensslAsync, type TestPki } from "./crl-fixture.js";
 
 const REVOKED_AT = Date.UTC(2030, 2, 4, 5, 6, 7);

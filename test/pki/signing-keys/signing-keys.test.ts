@@ -2,16 +2,16 @@ import t, { type Test } from "tap";
 import { readdir, readFile, mkdtemp, rm, stat, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { parseJwks } from "../../src/consumer/jwks.js";
-import { verifyStreamEntry } from "../../src/consumer/verify-entry.js";
-import { PosternError } from "../../src/errors.js";
-import { buildStreamEntry } from "../../src/forward/stream-entry.js";
-import type { AcceptedMessage } from "../../src/forward/backend.js";
-import { ensurePki } from "../../src/pki/ca/bootstrap.js";
-import { SigningKeyRing } from "../../src/pki/signing-keys/signing-keys.js";
-import { encryptPrivateKeyPem, generateKeyPairNow, jwkThumbprint } from "../../src/pki/keys/keys.js";
+import { parseJwks } from "../../../src/consumer/jwks.js";
+import { verifyStreamEntry } from "../../../src/consumer/verify-entry.js";
+import { PosternError } from "../../../src/errors.js";
+import { buildStreamEntry } from "../../../src/forward/stream-entry.js";
+import type { AcceptedMessage } from "../../../src/forward/backend.js";
+import { ensurePki } from "../../../src/pki/ca/bootstrap.js";
+import { SigningKeyRing } from "../../../src/pki/signing-keys/signing-keys.js";
+import { encryptPrivateKeyPem, generateKeyPairNow, jwkThumbprint } from "../../../src/pki/keys/keys.js";
 import { createPublicKey } from "node:crypto";
-import { createContentDigest } from "../../src/signing/index.js";
+import { createContentDigest } from "../../../src/signing/index.js";
 
 t.setTimeout(120_000);
 

@@ -4,8 +4,8 @@
  * `atomic`: rewrites one file with writeFileAtomic and prints each acknowledged version.
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../../src/storage/atomic-file.js";
-import { FileStore } from "../../src/pki/store/file-store.js";
+import { writeFileAtomic } from "../../../src/storage/atomic-file.js";
+import { FileStore } from "../../../src/pki/store/file-store.js";
 import { certRecord } from "./store-contract.js";
 
 const [mode, dir] = process.argv.slice(2);

@@ -1,5 +1,5 @@
 import t from "tap";
-import { ERROR_CODES, PosternError } from "../../src/errors.js";
+import { ERROR_CODES, PosternError } from "../src/errors.js";
 
 t.test("every code maps to an HTTP status", async (t) => {
   for (const [code, def] of Object.entries(ERROR_CODES)) {

@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
-import { ensurePki, loadPki, planPki } from "../../src/pki/ca/bootstrap.js";
-import { initCa } from "../../src/pki/ca/ca.js";
-import { identityFromCertificate } from "../../src/pki/identity.js";
-import { PosternError } from "../../src/errors.js";
+import { ensurePki, loadPki, planPki } from "../../../src/pki/ca/bootstrap.js";
+import { initCa } from "../../../src/pki/ca/ca.js";
+import { identityFromCertificate } from "../../../src/pki/identity.js";
+import { PosternError } from "../../../src/errors.js";
 
 t.setTimeout(120_000);
 const run = promisify(execFile);

@@ -2,10 +2,10 @@ import t, { type Test } from "tap";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileStore } from "../../src/pki/store/file-store.js";
-import { TrustGuard, type TrustStatus } from "../../src/pki/trust/guard.js";
-import { TrustLedger } from "../../src/pki/trust/ledger.js";
-import { certRecord } from "./store-contract.js";
+import { FileStore } from "../../../src/pki/store/file-store.js";
+import { TrustGuard, type TrustStatus } from "../../../src/pki/trust/guard.js";
+import { TrustLedger } from "../../../src/pki/trust/ledger.js";
+import { certRecord } from "../store/store-contract.js";
 
 const T0 = Date.UTC(2030, 0, 1);
 
