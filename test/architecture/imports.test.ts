@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import t from "tap";
 import { ROOT } from "../helpers/process.js";
-import { layoutViolations, throughFrontDoor, type SourceFile } from "./rules.js";
+import { ALLOWED_ROOMS, layoutViolations, throughFrontDoor, type SourceFile } from "./rules.js";
 
 /** Every source file with the module specifiers it imports. */
 function sources(dir = join(ROOT, "src")): SourceFile[] {
@@ -51,4 +51,13 @@ t.test("the rules catch what they are for (a test of the test)", async (t) => {
   t.ok(throughFrontDoor("app/create-app.ts", "pki/index.ts"));
   t.notOk(throughFrontDoor("app/create-app.ts", "pki/authority.ts"));
   t.ok(throughFrontDoor("pki/status/crl.ts", "pki/identity.ts"), "a file of an enclosing folder");
+});
+
+t.test("CONTRIBUTING.md's room table says what the rules say, for every room there is", async (t) => {
+  const text = readFileSync(join(ROOT, "CONTRIBUTING.md"), "utf8");
+  const rows = [...text.matchAll(/^\| `([a-z-]+)` \| [^|]+ \| ([^|]+) \|$/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+  const documented = Object.fromEntries(rows.map(([room, may]) => [room, may === "(none)" ? [] : [...may.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]!)]));
+  t.same(documented, Object.fromEntries(Object.entries(ALLOWED_ROOMS).map(([room, may]) => [room, [...may]])));
+  const folders = readdirSync(join(ROOT, "src")).filter((name) => statSync(join(ROOT, "src", name)).isDirectory());
+  t.same(folders.sort(), Object.keys(documented).sort(), "every room under src/ is in the table, and no other");
 });
