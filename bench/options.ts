@@ -26,6 +26,8 @@ export interface GatewayBenchOptions {
   handshakes: number;
   idleConnections: number;
   redisUrl: string;
+  /** Where Postern's server processes write V8 CPU profiles (`--cpu-prof`), when set. */
+  cpuProfDir?: string;
 }
 
 export interface BenchArgs {
@@ -44,7 +46,8 @@ gateway flags:
   --handshakes N          handshakes per handshake run (default 300)
   --idle-connections N    idle connections for the memory phase (default 2000; 0 skips it;
                           Redis mode skips it when embedded runs: same TLS and HTTP code)
-  --redis-url URL         Redis for Redis mode (default POSTERN_TEST_REDIS_URL or redis://127.0.0.1:6379)`;
+  --redis-url URL         Redis for Redis mode (default POSTERN_TEST_REDIS_URL or redis://127.0.0.1:6379)
+  --cpu-prof DIR          Postern's server processes write V8 CPU profiles into DIR (open in Chrome DevTools)`;
 
 /** A command line the bench cannot run; `argument` names the flag (e.g. "--messages") or "section". */
 export class BenchUsageError extends Error {
@@ -79,6 +82,7 @@ function parseFlags(argv: readonly string[]) {
       handshakes: { type: "string" },
       "idle-connections": { type: "string" },
       "redis-url": { type: "string" },
+      "cpu-prof": { type: "string" },
     },
   });
 }
@@ -117,6 +121,7 @@ export function parseBenchArgs(argv: readonly string[], env: Readonly<Record<str
       handshakes: positiveInt("handshakes", values.handshakes, 300),
       idleConnections: positiveInt("idle-connections", values["idle-connections"], 2000, 0),
       redisUrl: values["redis-url"] ?? env["POSTERN_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379",
+      ...(values["cpu-prof"] !== undefined ? { cpuProfDir: values["cpu-prof"] } : {}),
     },
   };
 }

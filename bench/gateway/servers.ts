@@ -117,13 +117,16 @@ export async function startPostern(options: {
   pkiDir: string;
   config: Record<string, unknown>;
   cpu: number | undefined;
+  /** V8 CPU profiles go here when set (`node --cpu-prof`). */
+  cpuProfDir?: string | undefined;
 }): Promise<ServerProcess & { adminPort: number }> {
   const configPath = join(options.dir, "postern.yaml");
   // JSON is YAML.
   await writeFile(configPath, JSON.stringify(options.config, null, 2));
   const logPath = join(options.dir, "postern.log");
   const log = openSync(logPath, "a");
-  const child = spawnPinned(options.cpu, process.execPath, [options.main], {
+  const profile = options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`];
+  const child = spawnPinned(options.cpu, process.execPath, [...profile, options.main], {
     cwd: options.dir,
     env: cleanEnv({
       POSTERN_CONFIG: configPath,

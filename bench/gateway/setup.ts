@@ -112,7 +112,7 @@ export async function startTargets(
   await mkdir(join(dir, "embedded"));
   let adminPort = 0;
   const embedded = await startTarget("embedded", "Postern embedded", async () => {
-    const started = await startPostern({ main, dir: join(dir, "embedded"), pkiDir, config: benchConfig(), cpu });
+    const started = await startPostern({ main, dir: join(dir, "embedded"), pkiDir, config: benchConfig(), cpu, cpuProfDir: options.cpuProfDir });
     adminPort = started.adminPort;
     return started;
   }, cleanups);
@@ -149,7 +149,7 @@ export async function startTargets(
       say(`starting Postern (Redis mode, ${options.redisUrl}, key prefix ${keyPrefix}) ...`);
       await mkdir(join(dir, "redis"));
       const config = benchConfig({ url: options.redisUrl, keyPrefix });
-      targets.push(await startTarget("redis", "Postern Redis mode", () => startPostern({ main, dir: join(dir, "redis"), pkiDir, config, cpu }), cleanups, probe));
+      targets.push(await startTarget("redis", "Postern Redis mode", () => startPostern({ main, dir: join(dir, "redis"), pkiDir, config, cpu, cpuProfDir: options.cpuProfDir }), cleanups, probe));
       notes.push(
         `Redis ${probe.version} at ${options.redisUrl}` +
           (probe.pid ? `, redis-server pid ${probe.pid} (shared: other clients' traffic during a run counts too)` : " (not on this machine: no redis-server CPU)") +
