@@ -1,19 +1,21 @@
 /**
- * A gateway pod, played by processes: a PKI bootstrapped by a normal start, then exactly the
- * pod's files (POD_PKI_FILES) copied into a directory nobody may write, and `postern start`
- * run from it with pki.readOnly as an unprivileged user (nobody, 65534, when the test runs as
- * root), with writable "volumes" for the signing keys, the trust ledger, the store, the audit
- * log and data/, as deploy/kubernetes mounts them. It serves the demo client (whose
- * credentials stayed in the bootstrap directory), writes not one byte into the PKI directory,
- * and a start missing any listed file exits non-zero naming that file.
+ * A gateway pod, played by processes, with deploy/kubernetes/postern.yaml: a PKI bootstrapped
+ * by a normal start as deploy/README.md does it, then exactly the pod's files (POD_PKI_FILES)
+ * copied into a directory nobody may write, and `postern start` run from it with pki.readOnly
+ * as an unprivileged user (nobody, 65534, when the test runs as root), with writable "volumes"
+ * for the signing keys, the trust ledger, the store, the audit log and data/. It serves the
+ * demo client (whose credentials stayed in the bootstrap directory), writes not one byte into
+ * the PKI directory, and a start missing any listed file exits non-zero naming that file. The
+ * README's step that puts the demo and admin certificates on record (backup where the PKI was
+ * bootstrapped, restore beside the pods) works too.
  */
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { POD_PKI_FILES } from "../../src/pki/index.js";
-import type { ProcessUser } from "../helpers/process.js";
-import { eventually, failedStart, fileHashes, startPostern } from "../helpers/postern-process.js";
+import { ROOT, type ProcessUser } from "../helpers/process.js";
+import { adminFlags, eventually, failedStart, fileHashes, postern, startPostern } from "../helpers/postern-process.js";
 import { demoClient } from "../helpers/replica.js";
 
 t.setTimeout(600_000);
@@ -28,13 +30,16 @@ t.teardown(async () => {
 });
 await chmod(root, 0o755); // mkdtemp's 0700 would keep nobody out of everything below
 
-// 1. A normal first start bootstraps the PKI (demo and admin credentials included).
+// 1. A normal first start bootstraps the PKI (demo and admin credentials included), with the
+// cluster's configuration and deploy/README.md's step 2 environment.
+const CONFIG = join(ROOT, "deploy/kubernetes/postern.yaml");
 const bootstrap = join(root, "bootstrap");
 await mkdir(bootstrap);
-const first = await startPostern(bootstrap, {});
+const bootstrapEnv = { POSTERN_CONFIG: CONFIG, POSTERN_PKI_DIR: "pki", POSTERN_DATA_DIR: "pki/data" };
+const first = await startPostern(bootstrap, bootstrapEnv);
 // No assertion out here: tap would count the file as done and run the teardown.
 if ((await first.stop()) !== 0) throw new Error(`the bootstrap start did not stop cleanly: ${first.stderr()}`);
-const certs = join(bootstrap, "certs");
+const certs = join(bootstrap, "pki");
 
 // 2. The pod's volumes: the PKI Secret (read-only), the passphrase Secret, writable state.
 const volumes = join(root, "volumes");
@@ -57,6 +62,7 @@ async function podDirectory(name: string, names: readonly string[]): Promise<str
 
 const pod = await podDirectory("pki", POD_PKI_FILES);
 const podEnv = (pkiDir: string): Record<string, string> => ({
+  POSTERN_CONFIG: CONFIG,
   POSTERN_PKI_READ_ONLY: "1",
   POSTERN_PKI_DIR: pkiDir,
   POSTERN_CA_PASSPHRASE_FILE: join(secrets, "ca-passphrase"),
@@ -104,6 +110,29 @@ t.test("the same start without pki.readOnly fails (it would issue client credent
   t.match(result.stderr, /cannot start: .*(EACCES|EROFS|EPERM)/, "refused by the file system, the way Kubernetes refused it");
   t.match(result.stderr, refusedWriteIn(pod), "(what the first test makes sure never happens)");
   t.same(await fileHashes(pod), before);
+});
+
+t.test("the demo and admin certificates go on record beside the pods: backup where the PKI was bootstrapped, restore with the pod's configuration", async (t) => {
+  const profiles = async () => {
+    const gw = await startPostern(root, podEnv(pod), 60_000, user);
+    try {
+      const listed = await postern(bootstrap, {}, ["cert", "list", "--all", "--json", ...adminFlags(certs, gw.adminPort)]);
+      t.equal(listed.code, 0, listed.stderr);
+      return (JSON.parse(listed.stdout) as { items: Array<{ profile: string }> }).items.map((i) => i.profile).sort();
+    } finally {
+      t.equal(await gw.stop(), 0);
+    }
+  };
+  const before = await fileHashes(pod);
+  t.same(await profiles(), ["issuing-ca", "root-ca", "server"], "the pods record only what they read");
+  const archive = join(root, "bootstrap.backup");
+  const backup = await postern(bootstrap, bootstrapEnv, ["pki", "backup", "--out", archive]);
+  t.equal(backup.code, 0, backup.stderr);
+  if (user) await chown(archive, user.uid, user.gid); // kubectl cp hands the pod's user its own copy
+  const restored = await postern(root, podEnv(pod), ["pki", "restore", "--file", archive], user);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(await profiles(), ["admin", "client", "issuing-ca", "root-ca", "server"], "now the cluster's inventory knows the client certificates");
+  t.same(await fileHashes(pod), before, "and the PKI directory is still as it was");
 });
 
 /**
