@@ -9,7 +9,7 @@
  * README's step that puts the demo and admin certificates on record (backup where the PKI was
  * bootstrapped, restore beside the pods) works too.
  */
-import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -133,6 +133,26 @@ t.test("the demo and admin certificates go on record beside the pods: backup whe
   t.equal(restored.code, 0, restored.stderr);
   t.same(await profiles(), ["admin", "client", "issuing-ca", "root-ca", "server"], "now the cluster's inventory knows the client certificates");
   t.same(await fileHashes(pod), before, "and the PKI directory is still as it was");
+});
+
+t.test("renewing the server certificate as deploy/README.md says: pki reissue where the PKI was bootstrapped, a new Secret, the old one revoked over the admin plane", async (t) => {
+  const reissued = await postern(bootstrap, bootstrapEnv, ["pki", "reissue", "--only", "server"]);
+  t.equal(reissued.code, 0, reissued.stderr);
+  const old = /revoked as superseded: ([0-9a-f]+)/.exec(reissued.stdout)?.[1];
+  t.ok(old, `reissue names the certificate it replaced: ${reissued.stdout.trim()}`);
+  const renewed = await podDirectory("pki-renewed", POD_PKI_FILES);
+  const gw = await startPostern(root, podEnv(renewed), 60_000, user);
+  t.teardown(() => gw.stop());
+  await eventually("/readyz answers 200", async () => (await fetch(`${gw.publicUrl}/readyz`)).status === 200);
+  const client = await demoClient(certs, gw.dataPort);
+  t.teardown(() => client.close());
+  t.equal((await client.send("/v1/messages/orders", "{}")).status, 202, "served with the new server certificate");
+  const revoked = await postern(bootstrap, {}, ["cert", "revoke", "--serial", old!, "--reason", "superseded", ...adminFlags(certs, gw.adminPort)]);
+  t.equal(revoked.code, 0, revoked.stderr);
+  const audit = await readFile(join(volume("state"), "audit.jsonl"), "utf8");
+  t.match(audit, /"action":"certificate\.adopt"[^\n]*"kind":"server"/, "the pods put the new certificate on record");
+  t.match(audit, new RegExp(`"action":"certificate\\.revoke","subject":"${old}"`), "and the old one's revocation, in the cluster's audit log");
+  t.equal(await gw.stop(), 0);
 });
 
 /**
