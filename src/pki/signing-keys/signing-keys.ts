@@ -1,9 +1,9 @@
 /**
  * The gateway's forward-signing key ring (ARCHITECTURE.md step 6): Ed25519 keys under
- * `<pkiDir>/signing-keys/` (or `pki.signingKeysDir`), one active (signs what the gateway forwards) and retired ones still
- * published in the JWKS until their overlap ends, so entries signed before a rotation keep
- * verifying. `ring.json` is the commit point of every change; replicas and the CLI share the
- * directory and pick up each other's rotations with `reload()`.
+ * `<pkiDir>/signing-keys/` (or `pki.signingKeysDir`), one active (signs what the gateway
+ * forwards) and retired ones still published in the JWKS until their overlap ends, so entries
+ * signed before a rotation keep verifying. `ring.json` is the commit point of every change;
+ * replicas and the CLI share the directory and pick up each other's rotations with `reload()`.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
