@@ -4,7 +4,8 @@
 //   - every JSON file under deploy/ parses;
 //   - the Postern config files pass Postern's own schema (needs dist/: `npm ci` or `npm run build`);
 //   - every postern_* metric named in the Prometheus rules and the Grafana dashboard exists;
-//   - rule groups have the fields Prometheus requires; Kubernetes documents name apiVersion/kind.
+//   - rule groups have the fields Prometheus requires; Kubernetes documents name apiVersion/kind
+//     (their full Kubernetes schema check is test/deploy/kubernetes.test.ts, with kubernetes-models).
 // Usage: node deploy/validate.mjs   (from the repository root or anywhere; exit 1 on a problem)
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";

@@ -1,4 +1,4 @@
-import { reloadable, usesRedis, type PosternConfig } from "../config/index.js";
+import { reloadable, stateLocations, usesRedis, type PosternConfig } from "../config/index.js";
 import type { Backend, ForwardSigner } from "../forward/index.js";
 import { Gateway, RouteTable } from "../gateway/index.js";
 import type { Logger } from "../log.js";
@@ -52,7 +52,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
   const closing = new CloseStack();
   return closing.unwindOnError(async () => {
     const redis = mode === "redis" ? closing.push(await openRedis(config, { log, metrics })) : undefined;
-    const pki = closing.push(await startPki(config, { log, metrics, now, redis: redis?.client, publicBaseUrl: defaultPublicBaseUrl(config), storeName: redis ? `${redis.name} (key prefix ${config.redis.keyPrefix}{pki}:)` : `the PKI store ${config.pki.storeDir ?? `${config.pki.dir}/store`}` }));
+    const pki = closing.push(await startPki(config, { log, metrics, now, redis: redis?.client, publicBaseUrl: defaultPublicBaseUrl(config), storeName: redis ? `${redis.name} (key prefix ${config.redis.keyPrefix}{pki}:)` : `the PKI store ${stateLocations(config).storeDir}` }));
     redis?.onBack(() => void pki.trust.check().catch(() => undefined));
     const memoryGuard = new MemoryReplayGuard(now);
     const storage = mode === "embedded" ? closing.push(await openEmbeddedStorage(config, { guard: memoryGuard, metrics, log, now, fs: deps.fileSystem })) : undefined;

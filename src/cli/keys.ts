@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { PASSPHRASE_ENV, parseDuration } from "../config/index.js";
+import { PASSPHRASE_ENV, parseDuration, stateLocations } from "../config/index.js";
 import { caExists, resolvePassphrase, DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
 import { PosternError } from "../errors.js";
 import { cliDefaults } from "./defaults.js";
@@ -10,9 +10,10 @@ postern keys list [--pki-dir DIR]
   rotate            make a new key active; the old one stays published for the overlap
   list              show every key of the ring: active, published until, or expired
   --pki-dir DIR     the PKI directory (default pki.dir from the configuration: POSTERN_PKI_DIR, else certs)
+The ring is pki.signingKeysDir (POSTERN_PKI_SIGNING_KEYS_DIR) when configured, else <pki-dir>/signing-keys.
   --overlap D       how long the retired key stays in the JWKS: 30s, 15m, 12h, 7d (default 7d);
                     keep it at least as long as consumers take to verify what it signed
-The CA passphrase comes from ${PASSPHRASE_ENV} or <pki-dir>/ca-passphrase.
+The CA passphrase comes from pki.passphraseFile, ${PASSPHRASE_ENV} or <pki-dir>/ca-passphrase.
 Running gateways pick a rotation up on SIGHUP or within a minute.`;
 
 /** A duration (`30s`, `15m`, `12h`, `7d`) in seconds; bad input is a UsageError naming `flag`. */
@@ -40,9 +41,11 @@ export async function runKeys(args: string[]): Promise<number> {
     allowPositionals: false,
   });
   if (action === "list" && values.overlap !== undefined) throw new UsageError("--overlap applies to rotate only");
-  const pkiDir = values["pki-dir"] ?? cliDefaults().pkiDir;
+  const { config } = cliDefaults();
+  const pkiDir = values["pki-dir"] ?? config.pki.dir;
   const overlapSeconds = values.overlap === undefined ? DEFAULT_OVERLAP_SECONDS : parseDurationSeconds(values.overlap, "--overlap");
-  const ring = await openRing(pkiDir);
+  const ringDir = stateLocations({ ...config, pki: { ...config.pki, dir: pkiDir } }).signingKeysDir;
+  const ring = await openRing(pkiDir, ringDir, config.pki.passphraseFile);
   if (action === "list") {
     process.stdout.write(describeRing(ring.entries(), ring.active().keyid, Date.now()));
     return 0;
@@ -57,10 +60,10 @@ export async function runKeys(args: string[]): Promise<number> {
   return 0;
 }
 
-async function openRing(pkiDir: string): Promise<SigningKeyRing> {
+async function openRing(pkiDir: string, dir: string, passphraseFile: string | undefined): Promise<SigningKeyRing> {
   if (!(await caExists(pkiDir))) throw new PosternError("not-found", `no CA in ${pkiDir}; run postern init (or start) first`);
-  const { passphrase } = await resolvePassphrase({ dir: pkiDir }, false);
-  return SigningKeyRing.open({ pkiDir, passphrase });
+  const { passphrase } = await resolvePassphrase({ dir: pkiDir, ...(passphraseFile !== undefined ? { passphraseFile } : {}) }, false);
+  return SigningKeyRing.open({ pkiDir, dir, passphrase });
 }
 
 /** One line per key: kid, status, created. */

@@ -50,7 +50,7 @@ export async function runServe(args: string[]): Promise<number> {
     setTimeout(() => process.exit(process.exitCode ?? 1), 2000).unref();
     return error instanceof ConfigError ? 2 : 1;
   }
-  printBanner(app.mode, app.pkiCreated, config.pki.dir, config.pki.passphraseFile ?? `${config.pki.dir}/ca-passphrase`, addresses);
+  printBanner(app.mode, app.pkiCreated, config.pki.readOnly, config.pki.dir, config.pki.passphraseFile ?? `${config.pki.dir}/ca-passphrase`, addresses);
   if (app.mode === "embedded") {
     log.warn("embedded mode: replay protection and the message file live in this one process; run a single instance, or set POSTERN_REDIS_URL for several replicas");
   }
@@ -94,20 +94,22 @@ export async function runServe(args: string[]): Promise<number> {
   return fatalExit ? 70 : 0;
 }
 
-function printBanner(mode: string, created: boolean, pkiDir: string, passphraseFile: string, a: ListeningAddresses): void {
+function printBanner(mode: string, created: boolean, readOnly: boolean, pkiDir: string, passphraseFile: string, a: ListeningAddresses): void {
+  const clientDir = readOnly ? "BOOTSTRAP_DIR" : pkiDir;
   const host = (h: string) => (h === "0.0.0.0" || h === "::" ? "localhost" : h.includes(":") ? `[${h}]` : h);
   const lines = [
     `Postern is running in ${mode === "embedded" ? "embedded mode (single instance: no Redis configured)" : "Redis mode (replicas may share this Redis)"}`,
     `  data plane (mTLS)   https://${host(a.data.host)}:${a.data.port}`,
     `  admin plane (mTLS)  https://${host(a.admin.host)}:${a.admin.port}`,
     `  public + metrics    http://${host(a.public.host)}:${a.public.port}  (/metrics /healthz /readyz /ca.pem)`,
-    `  PKI                 ${pkiDir}/ ${created ? "(created now: root + issuing CA, server certificate, signing key, demo and admin client certificates)" : "(loaded)"}`,
+    `  PKI                 ${pkiDir}/ ${created ? "(created now: root + issuing CA, server certificate, signing key, demo and admin client certificates)" : readOnly ? "(loaded, read-only: pki.readOnly)" : "(loaded)"}`,
     ...(created && !processEnvironment()[PASSPHRASE_ENV]
       ? [`  CA passphrase       ${passphraseFile} (0600; it encrypts the CA keys: keep a copy in your secret store)`]
       : []),
     `  host name           ${hostname()}`,
-    "Send a first message:",
-    `  npx postern send --url https://${host(a.data.host)}:${a.data.port}/v1/messages/demo --cert ${pkiDir}/demo-client.crt --key ${pkiDir}/demo-client.key --ca ${pkiDir}/ca-bundle.pem --data '{"hello":"world"}'`,
+    // A read-only PKI directory holds no client credentials: they stayed where it was bootstrapped.
+    `Send a first message${readOnly ? " (with the demo certificate from the directory the PKI was bootstrapped in)" : ""}:`,
+    `  npx postern send --url https://${host(a.data.host)}:${a.data.port}/v1/messages/demo --cert ${clientDir}/demo-client.crt --key ${clientDir}/demo-client.key --ca ${pkiDir}/ca-bundle.pem --data '{"hello":"world"}'`,
     "",
   ];
   process.stdout.write(lines.join("\n"));

@@ -1,11 +1,12 @@
 import { join, resolve } from "node:path";
 import type { z } from "zod";
+import { locationsInsidePkiDir, stateLocations, type LocationInput } from "./locations.js";
 import { forbiddenIdentityHeaders } from "./reserved-headers.js";
 
 /** The parts of a parsed configuration the cross-key checks read. */
-interface Checked {
-  pki: { profiles: Record<string, unknown>; defaultProfile: string; auditLogPath?: string | undefined };
-  data: { dir: string };
+interface Checked extends LocationInput {
+  pki: LocationInput["pki"] & { profiles: Record<string, unknown>; defaultProfile: string; readOnly: boolean };
+  redis: { url: string; sentinel?: unknown };
   backends: Record<string, { type: "stream"; stream: string } | { type: "http"; url: string; tls: { pinSha256: string[] }; identityHeaders: Record<string, string> }>;
   routes: ReadonlyArray<{ backend: string; path: string }>;
 }
@@ -19,10 +20,19 @@ export const NONCE_JOURNAL_FILE = "nonces.jsonl";
  * each naming its key: profiles and backends that routes name exist; a stream template reads
  * only path parameters every route of its backend has; an embedded file does not collide with
  * one Postern writes for something else; an HTTP backend's URL carries no query, fragment or
- * credentials, pins need https, and identity headers do not reuse reserved fields.
+ * credentials, pins need https, and identity headers do not reuse reserved fields; with
+ * `pki.readOnly`, nothing Postern writes lies inside `pki.dir`.
  */
 export function crossChecks(config: Checked, ctx: z.RefinementCtx): void {
   const issue = (path: Array<string | number>, message: string) => ctx.addIssue({ code: "custom", path, message });
+  if (config.pki.readOnly) {
+    // Checked here, before a socket opens, rather than met as EACCES halfway through a start.
+    const embedded = config.redis.url === "" && config.redis.sentinel === undefined;
+    for (const { key, path } of locationsInsidePkiDir(config, embedded)) {
+      // Reported at pki.readOnly, which makes it a problem (and may come from the environment).
+      issue(["pki", "readOnly"], `${key} is ${path}, inside pki.dir (${config.pki.dir}), which is not to be written: set ${key} to a writable volume`);
+    }
+  }
   if (!Object.hasOwn(config.pki.profiles, config.pki.defaultProfile)) {
     issue(["pki", "defaultProfile"], `names profile "${config.pki.defaultProfile}", which is not defined under pki.profiles`);
   }
@@ -37,7 +47,7 @@ export function crossChecks(config: Checked, ctx: z.RefinementCtx): void {
       }
     }
   });
-  const reserved = [join(config.data.dir, NONCE_JOURNAL_FILE), config.pki.auditLogPath ?? join(config.data.dir, "audit.jsonl")].map((p) => resolve(p));
+  const reserved = [join(config.data.dir, NONCE_JOURNAL_FILE), stateLocations(config).auditLogPath].map((p) => resolve(p));
   for (const [name, backend] of Object.entries(config.backends)) {
     if (backend.type === "stream") {
       if (!backend.stream.includes("{") && reserved.includes(resolve(config.data.dir, `${name}.jsonl`))) {

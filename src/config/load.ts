@@ -37,6 +37,9 @@ export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly stri
   { variable: "POSTERN_PUBLIC_BASE_URL", key: ["pki", "publicBaseUrl"], kind: "string" },
   { variable: "POSTERN_PKI_STATE_DIR", key: ["pki", "stateDir"], kind: "string" },
   { variable: "POSTERN_AUDIT_LOG", key: ["pki", "auditLogPath"], kind: "string" },
+  { variable: "POSTERN_PKI_STORE_DIR", key: ["pki", "storeDir"], kind: "string" },
+  { variable: "POSTERN_PKI_SIGNING_KEYS_DIR", key: ["pki", "signingKeysDir"], kind: "string" },
+  { variable: "POSTERN_PKI_READ_ONLY", key: ["pki", "readOnly"], kind: "boolean" },
   { variable: "POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS", key: ["tls", "handshakesPerSecondPerAddress"], kind: "number" },
 ];
 

@@ -88,6 +88,18 @@ export const configSchema = z
          * with replicas, shared by all of them and persistent.
          */
         stateDir: z.string().min(1).optional(),
+        /**
+         * The forward-signing key ring (ring.json and one encrypted key per kid); default
+         * <dir>/signing-keys. Written at start (a first key) and by `postern keys rotate`; with
+         * replicas, shared by all of them and persistent, since consumers verify with its keys.
+         */
+        signingKeysDir: z.string().min(1).optional(),
+        /**
+         * Never write into `dir`: start from the files a gateway pod mounts (see POD_PKI_FILES in
+         * src/pki/) and refuse, naming the file, whatever would need a write there (a missing or
+         * stale built-in certificate). Then every writable location must lie outside `dir`.
+         */
+        readOnly: z.boolean().default(false),
         /** Issuance profiles by name. */
         profiles: z.record(nonEmptyName, profileSchema).default({
           client: {

@@ -111,6 +111,10 @@ export async function reissueBuiltins(
   opts: { kinds: ReadonlyArray<"server" | "demo" | "admin">; moveToPublicBaseUrl?: string; actor: string; now?: () => number },
 ): Promise<ReissueReport> {
   const now = opts.now ?? Date.now;
+  if (config.pki.readOnly) {
+    // Before the lock file, which would be the first write into the directory.
+    throw new PosternError("conflict", `pki.readOnly is set: re-issue where ${config.pki.dir} is writable and holds the issuing key (POSTERN_PKI_READ_ONLY=0), then replace the copies`);
+  }
   const where = pkiLocations(config);
   const pki = await openPkiOffline(config, { readOnly: false });
   try {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { PosternConfig } from "../config/index.js";
+import { stateLocations, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
@@ -37,12 +37,13 @@ export interface PkiRuntime {
 
 /** Where the PKI's files and state live, from the configuration. */
 export function pkiLocations(config: Readonly<PosternConfig>) {
-  const stateDir = config.pki.stateDir ?? join(config.pki.dir, "state");
+  const at = stateLocations(config);
   return {
     dir: config.pki.dir,
-    storeDir: config.pki.storeDir ?? join(config.pki.dir, "store"),
-    ledgerPath: join(stateDir, LEDGER_FILE),
-    auditPath: config.pki.auditLogPath ?? join(config.data.dir, "audit.jsonl"),
+    storeDir: at.storeDir,
+    ledgerPath: join(at.stateDir, LEDGER_FILE),
+    signingKeysDir: at.signingKeysDir,
+    auditPath: at.auditLogPath,
     passphraseSource: { dir: config.pki.dir, ...(config.pki.passphraseFile ? { passphraseFile: config.pki.passphraseFile } : {}) },
   };
 }
@@ -82,6 +83,7 @@ export async function startPki(
       now,
       ...(config.pki.publicBaseUrl !== undefined ? { publicBaseUrl: config.pki.publicBaseUrl } : {}),
       defaultPublicBaseUrl: deps.publicBaseUrl,
+      readOnly: config.pki.readOnly,
     };
     let plan = await planPki(planOptions);
     const audit = await AuditLog.open(where.auditPath, { now });
@@ -112,7 +114,7 @@ export async function startPki(
     const material = plan.material;
 
     const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
-    const signingKeys = await SigningKeyRing.open({ pkiDir: config.pki.dir, passphrase, now });
+    const signingKeys = await SigningKeyRing.open({ pkiDir: config.pki.dir, dir: where.signingKeysDir, passphrase, now });
 
     const trust = new TrustGuard({
       ledger,

@@ -31,3 +31,26 @@ t.test("all the problems are reported at once", async (t) => {
   })();
   t.match(error?.message, /pki\.defaultProfile[\s\S]*backends\.up\.url[\s\S]*backends\.up\.identityHeaders/);
 });
+
+t.test("pki.readOnly: every location Postern writes must lie outside pki.dir, each named by its key", async (t) => {
+  const error = (() => {
+    try {
+      parseConfig({ pki: { dir: "/pki", readOnly: true } });
+    } catch (e) {
+      return e as Error;
+    }
+    return undefined;
+  })();
+  t.match(error?.message, /pki\.readOnly: pki\.stateDir is \/pki\/state, inside pki\.dir \(\/pki\), which is not to be written: set pki\.stateDir to a writable volume/);
+  t.match(error?.message, /pki\.readOnly: pki\.signingKeysDir is \/pki\/signing-keys, inside pki\.dir/);
+  t.match(error?.message, /pki\.readOnly: pki\.storeDir is \/pki\/store, inside pki\.dir/, "embedded mode: the file store");
+  t.notMatch(error?.message, /data\.dir|auditLogPath/, "data/ is not inside /pki");
+  t.throws(() => parseConfig({ pki: { dir: "/pki", readOnly: true, stateDir: "/v/state", signingKeysDir: "/v/keys", storeDir: "/v/store" }, data: { dir: "/pki/data" } }), { message: /pki\.auditLogPath is \/pki\/data\/audit\.jsonl[\s\S]*data\.dir is \/pki\/data/ });
+  t.throws(() => parseConfig({ pki: { dir: "certs", readOnly: true, stateDir: "certs/../certs/x", signingKeysDir: "/v/keys", storeDir: "/v/store" } }), { message: /pki\.stateDir is certs\/\.\.\/certs\/x/ }, "paths are compared resolved");
+  const pod = { pki: { dir: "/pki", readOnly: true, stateDir: "/v/state", signingKeysDir: "/v/state/signing-keys", auditLogPath: "/v/state/audit.jsonl" }, data: { dir: "/v/data" } };
+  t.throws(() => parseConfig(pod), { message: /pki\.storeDir/ }, "embedded mode still needs the store elsewhere");
+  t.ok(parseConfig({ ...pod, redis: { url: "redis://redis:6379" } }), "Redis mode: no file store is opened, so none needs a place");
+  t.ok(parseConfig({ ...pod, pki: { ...pod.pki, storeDir: "/v/store" } }), "embedded mode with every location on a volume");
+  t.ok(parseConfig({ pki: { dir: "/pki" } }), "without readOnly the defaults inside pki.dir are fine");
+  t.ok(parseConfig({ pki: { dir: "/pki", readOnly: true, stateDir: "/pki-state", signingKeysDir: "/pki2", storeDir: "/pki-store" } }), "a sibling whose name starts alike is outside");
+});

@@ -45,3 +45,19 @@ t.test("every mistake names its key", async (t) => {
   for (const [raw, message] of cases) t.throws(() => parseConfig(raw), message, JSON.stringify(raw));
   t.ok(new ConfigError("x") instanceof Error);
 });
+
+t.test("the read-only PKI and its writable locations have environment variables", async (t) => {
+  const config = loadConfig({
+    POSTERN_CONFIG: join(ROOT, "config", "postern.yaml"),
+    POSTERN_PKI_DIR: "/pki",
+    POSTERN_PKI_READ_ONLY: "1",
+    POSTERN_PKI_STATE_DIR: "/v/state",
+    POSTERN_PKI_SIGNING_KEYS_DIR: "/v/keys",
+    POSTERN_PKI_STORE_DIR: "/v/store",
+  });
+  t.equal(config.pki.readOnly, true);
+  t.equal(config.pki.signingKeysDir, "/v/keys");
+  t.equal(config.pki.storeDir, "/v/store");
+  t.equal(loadConfig({ POSTERN_CONFIG: join(ROOT, "config", "postern.yaml") }).pki.readOnly, false, "off by default");
+  t.throws(() => loadConfig({ POSTERN_CONFIG: join(ROOT, "config", "postern.yaml"), POSTERN_PKI_READ_ONLY: "1" }), { message: /pki\.readOnly \(from POSTERN_PKI_READ_ONLY\): pki\.stateDir is certs\/state, inside pki\.dir \(certs\)/ });
+});

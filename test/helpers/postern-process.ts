@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { finished, spawnTs } from "./process.js";
+import { finished, spawnTs, type ProcessUser } from "./process.js";
 
 export interface PosternProcess {
   child: ChildProcess;
@@ -24,9 +24,9 @@ export interface PosternProcess {
   kill9(): Promise<number | null>;
 }
 
-/** Starts `postern start` in `cwd` and waits for its banner (or its exit). */
-export async function startPostern(cwd: string, env: Record<string, string>, timeoutMs = 60_000): Promise<PosternProcess> {
-  const child = spawnTs("src/main.ts", [], { cwd, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", ...env } });
+/** Starts `postern start` in `cwd` (as `user`, when given) and waits for its banner (or its exit). */
+export async function startPostern(cwd: string, env: Record<string, string>, timeoutMs = 60_000, user?: ProcessUser): Promise<PosternProcess> {
+  const child = spawnTs("src/main.ts", [], { cwd, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", ...env }, ...(user ? { user } : {}) });
   let out = "";
   let err = "";
   child.stdout?.on("data", (d) => (out += d));
@@ -67,14 +67,14 @@ export async function startPostern(cwd: string, env: Record<string, string>, tim
   };
 }
 
-/** Runs `postern start` expecting it to fail; resolves with its exit code and output. */
-export async function failedStart(cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return finished(spawnTs("src/main.ts", [], { cwd, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", ...env } }));
+/** Runs `postern start` (as `user`, when given) expecting it to fail; resolves with its exit code and output. */
+export async function failedStart(cwd: string, env: Record<string, string>, user?: ProcessUser): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return finished(spawnTs("src/main.ts", [], { cwd, env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", ...env }, ...(user ? { user } : {}) }));
 }
 
-/** Runs a CLI command in `cwd`. */
-export function postern(cwd: string, env: Record<string, string>, args: string[]) {
-  return finished(spawnTs("src/cli/main.ts", args, { cwd, env }));
+/** Runs a CLI command in `cwd` (as `user`, when given). */
+export function postern(cwd: string, env: Record<string, string>, args: string[], user?: ProcessUser) {
+  return finished(spawnTs("src/cli/main.ts", args, { cwd, env, ...(user ? { user } : {}) }));
 }
 
 /** Admin CLI flags for a gateway whose PKI is `certs` and admin port `adminPort`. */

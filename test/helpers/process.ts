@@ -10,7 +10,7 @@ const TSX = import.meta.resolve("tsx");
  * under `dist/` (as users run it; `npm test` builds first, and tsx's compile at every spawn
  * made CLI tests slow enough to time out on a loaded machine), anything else through tsx.
  */
-export function spawnTs(entry: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
+export function spawnTs(entry: string, args: string[], options: { cwd?: string; env?: Record<string, string>; user?: ProcessUser } = {}): ChildProcess {
   const built = /^src\/(.+)\.ts$/.exec(entry);
   const command = built ? [`${ROOT}/dist/${built[1]}.js`] : ["--import", TSX, `${ROOT}/${entry}`];
   return spawn(process.execPath, [...command, ...args], {
@@ -18,7 +18,14 @@ export function spawnTs(entry: string, args: string[], options: { cwd?: string; 
     // Tests stop gateways with SIGTERM: without the readiness delay, unless a test sets one.
     env: { ...process.env, POSTERN_SHUTDOWN_READINESS_DELAY_SECONDS: "0", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
   });
+}
+
+/** Whom a child runs as (spawn's uid and gid; only root may choose another). */
+export interface ProcessUser {
+  uid: number;
+  gid: number;
 }
 
 /** Collects a child's output and exit code. */

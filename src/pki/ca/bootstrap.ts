@@ -12,6 +12,10 @@
  * configured host name is missing. The public base URL is no reason: it is recorded in the
  * certificates (their CRL and OCSP URLs), and a start asking for another one is refused.
  *
+ * With `readOnly` (a pod's Secret) the plan never writes: the directory must hold exactly what
+ * a pod mounts (POD_PKI_FILES), the demo and admin certificates are not looked at, and what a
+ * writable start would re-issue is kept with a warning or refused by name (read-only.ts).
+ *
  * One file (over ~300 lines) because planning, loading and the re-issue rules of the built-in
  * certificates must be read together: splitting them hid which file a start may write.
  */
@@ -40,6 +44,7 @@ import {
   spkiOf,
 } from "../keys/index.js";
 import { planRootCrl } from "./root-crl.js";
+import { assertPodFiles, keepReadOnlyLeaf } from "./read-only.js";
 import type { x509 } from "../der/index.js";
 
 export interface PkiMaterial {
@@ -89,6 +94,8 @@ export interface EnsurePkiOptions {
   moveToPublicBaseUrl?: string;
   /** Defaults to the process environment; only POSTERN_CA_PASSPHRASE is read. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Plan without a single write (see the file header); `writes` is then always empty. */
+  readOnly?: boolean;
 }
 
 /** The certificates the PKI directory holds for itself. */
@@ -129,6 +136,12 @@ export const ADMIN_IDENTITY = "spiffe://postern.local/admin/operator";
 /** Plans the PKI (see the file header): creates a CA in memory when `dir` holds none. */
 export async function planPki(opts: EnsurePkiOptions): Promise<PkiPlan> {
   const now = opts.now ?? Date.now;
+  if (opts.readOnly) {
+    if (opts.reissue?.length || opts.moveToPublicBaseUrl !== undefined) {
+      throw new PosternError("conflict", `pki.readOnly is set: re-issue where ${opts.dir} is writable (POSTERN_PKI_READ_ONLY=0), not from a read-only copy`);
+    }
+    await assertPodFiles(opts.dir);
+  }
   const created = !(await caExists(opts.dir));
   const writes: PlannedFile[] = [];
   let ca: CaMaterial;
@@ -152,9 +165,15 @@ export async function planPki(opts: EnsurePkiOptions): Promise<PkiPlan> {
     ({ passphrase } = await resolvePassphrase(opts, false));
     ca = await loadCa(opts.dir, passphrase);
     const rootKeyPath = pkiPaths(opts.dir).rootKey;
-    if (await exists(rootKeyPath)) rootKey = decryptPrivateKeyPem(await readText(rootKeyPath), passphrase, rootKeyPath);
+    // Read-only: a root key that happens to be there must not lead to a root CRL to write.
+    if (!opts.readOnly && (await exists(rootKeyPath))) rootKey = decryptPrivateKeyPem(await readText(rootKeyPath), passphrase, rootKeyPath);
   }
-  return completePlan(opts, { ca, passphrase, rootKey, created, writes, baseUrl, nowMs: now() });
+  const plan = await completePlan(opts, { ca, passphrase, rootKey, created, writes, baseUrl, nowMs: now() });
+  if (opts.readOnly && plan.writes.length > 0) {
+    // Unreachable by the rules above; a guard, so that a new reason to write fails here by name.
+    throw new PosternError("internal", `pki.readOnly: the plan would write ${plan.writes.map((w) => w.path).join(", ")}`);
+  }
+  return plan;
 }
 
 /** Creates the PKI when `dir` holds no CA, else loads it, and writes what the plan says. */
@@ -218,9 +237,10 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
     return undefined;
   };
   const certificates: BuiltinCertificate[] = [];
+  const warnings: string[] = [];
   const requested = new Set<BuiltinKind>(opts.reissue ?? []);
-  const leaf = (kind: BuiltinKind, spec: Omit<LeafSpec, "fresh" | "writes" | "kind" | "requested">) =>
-    planLeaf({ ...spec, kind, fresh: c.created, writes: c.writes, requested: requested.has(kind) }).then((r) => {
+  const leaf = (kind: BuiltinKind, spec: Omit<LeafSpec, "fresh" | "writes" | "kind" | "requested" | "readOnly">) =>
+    planLeaf({ ...spec, kind, fresh: c.created, writes: c.writes, requested: requested.has(kind), readOnly: opts.readOnly ? { nowMs: c.nowMs, warnings } : undefined }).then((r) => {
       certificates.push(r.certificate);
       return r;
     });
@@ -237,10 +257,12 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
       usage: "gateway", lifetimeSeconds: SERVER_LIFETIME_S, now, ...urls,
     }).chainPem,
   });
-  for (const [kind, certPath, keyPath, identity, role] of [
+  // A pod holds no client credentials: the demo and admin certificates live where the keys are.
+  const clients = opts.readOnly ? [] : ([
     ["demo", files.demoClientCert, files.demoClientKey, DEMO_CLIENT_IDENTITY, "client"],
     ["admin", files.adminCert, files.adminKey, ADMIN_IDENTITY, "admin"],
-  ] as const) {
+  ] as const);
+  for (const [kind, certPath, keyPath, identity, role] of clients) {
     await leaf(kind, {
       certPath, keyPath, passphrase: undefined, needsReissue: staleness,
       issue: (key) => issueLeafDer({
@@ -250,9 +272,11 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
     });
   }
   if (!c.created && (!(await exists(files.caBundle)) || (await readText(files.caBundle)) !== c.ca.caBundlePem)) {
+    if (opts.readOnly) {
+      throw new PosternError("conflict", `pki.readOnly: ${files.caBundle} is not ${PKI_FILES_BUNDLE_TEXT}: copy the bootstrap's ca-bundle.pem into the Secret`);
+    }
     c.writes.push({ path: files.caBundle, data: c.ca.caBundlePem, mode: PUBLIC_MODE });
   }
-  const warnings: string[] = [];
   let rootCrlPem: string | undefined;
   if (c.created) {
     rootCrlPem = c.writes.find((w) => w.path === files.rootCrl)?.data;
@@ -295,6 +319,8 @@ export function serverNames(hostnames: readonly string[], withHostName = true): 
   return { dnsNames, ipAddresses };
 }
 
+const PKI_FILES_BUNDLE_TEXT = "issuing-ca.crt followed by root-ca.crt";
+
 interface LeafSpec {
   kind: BuiltinKind;
   certPath: string;
@@ -306,6 +332,8 @@ interface LeafSpec {
   /** Re-issue whatever its state (an operator asked). */
   requested: boolean;
   needsReissue: (cert: X509Certificate) => IssueReason | undefined;
+  /** Never issue: keep what is there with a warning, or refuse by name (read-only.ts). */
+  readOnly: { nowMs: number; warnings: string[] } | undefined;
   /** Returns the chain PEM (leaf + issuing) for the key. */
   issue: (key: KeyObject) => string;
 }
@@ -323,9 +351,16 @@ async function planLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: str
       const key = spec.passphrase === undefined ? createPrivateKey(keyPem) : decryptPrivateKeyPem(keyPem, spec.passphrase, spec.keyPath);
       const cert = new X509Certificate(chainPem);
       reason = cert.checkPrivateKey(key) ? spec.needsReissue(cert) : "key-mismatch";
-      if (!reason) return { key, chainPem, certificate: { kind: spec.kind, pem: cert.toString() } };
+      const kept = { key, chainPem, certificate: { kind: spec.kind, pem: cert.toString() } };
+      if (!reason) return kept;
+      if (spec.readOnly) {
+        spec.readOnly.warnings.push(keepReadOnlyLeaf({ path: spec.certPath, reason, notAfterMs: Date.parse(cert.validTo), nowMs: spec.readOnly.nowMs }));
+        return kept;
+      }
     }
   }
+  // Nothing on disk to keep (or a re-issue asked for): this throws, naming the file.
+  if (spec.readOnly) keepReadOnlyLeaf({ path: spec.certPath, reason, notAfterMs: undefined, nowMs: spec.readOnly.nowMs });
   // Always a new key: the old one's certificate may have been revoked.
   const key = generateKeyPairNow("P-256").privateKey;
   const chainPem = spec.issue(key);

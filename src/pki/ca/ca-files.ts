@@ -28,6 +28,25 @@ export const PKI_FILES = {
 
 export type PkiFileName = keyof typeof PKI_FILES;
 
+/**
+ * Exactly the files a gateway pod mounts (deploy/README.md's Secret and the Deployment's list
+ * are tested against this): what `postern start` reads from a PKI directory it may not write
+ * (`pki.readOnly`). The CA certificates and the issuing key (the online CA signs certificates,
+ * CRLs and OCSP answers), the trust bundle, the server certificate and key, and the root's CRL
+ * (signed where the root key is; a pod cannot sign another). Never in a pod: `root-ca.key`
+ * (offline), `ca-passphrase` (a Secret of its own), and the demo and admin client keys and
+ * certificates (clients' credentials; the gateway needs none of them).
+ */
+export const POD_PKI_FILES = [
+  PKI_FILES.rootCert,
+  PKI_FILES.issuingCert,
+  PKI_FILES.issuingKey,
+  PKI_FILES.caBundle,
+  PKI_FILES.serverCert,
+  PKI_FILES.serverKey,
+  PKI_FILES.rootCrl,
+] as const;
+
 /** Absolute-or-relative paths of every PKI file under `dir`. */
 export function pkiPaths(dir: string): Record<PkiFileName, string> {
   const out = {} as Record<PkiFileName, string>;

@@ -33,8 +33,8 @@ const STALE_LOCK_MS = 60_000;
 /** A kid is an RFC 7638 SHA-256 thumbprint (43 base64url chars); anything else could escape the directory. */
 const KID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
-export function ringPaths(pkiDir: string): { dir: string; ring: string; lock: string } {
-  const dir = join(pkiDir, RING_DIR);
+/** The files of the ring in its directory `dir` (`<pkiDir>/signing-keys` unless configured). */
+export function ringPaths(dir: string): { dir: string; ring: string; lock: string } {
   return { dir, ring: join(dir, RING_FILE), lock: join(dir, LOCK_FILE) };
 }
 

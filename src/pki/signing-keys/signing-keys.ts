@@ -1,9 +1,9 @@
 /**
  * The gateway's forward-signing key ring (ARCHITECTURE.md step 6): Ed25519 keys under
- * `<pkiDir>/signing-keys/`, one active (signs what the gateway forwards) and retired ones still
- * published in the JWKS until their overlap ends, so entries signed before a rotation keep
- * verifying. `ring.json` is the commit point of every change; replicas and the CLI share the
- * directory and pick up each other's rotations with `reload()`.
+ * `<pkiDir>/signing-keys/` (or `pki.signingKeysDir`), one active (signs what the gateway
+ * forwards) and retired ones still published in the JWKS until their overlap ends, so entries
+ * signed before a rotation keep verifying. `ring.json` is the commit point of every change;
+ * replicas and the CLI share the directory and pick up each other's rotations with `reload()`.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
@@ -13,6 +13,7 @@ import { writeFileAtomic } from "../../storage/index.js";
 import { exists, pkiPaths, readText } from "../ca/index.js";
 import { decryptPrivateKeyPem, encryptPrivateKeyPem, generateKeyPairNow, jwkThumbprint } from "../keys/index.js";
 import {
+  RING_DIR,
   keyFilePath,
   readRing,
   ringPaths,
@@ -35,6 +36,11 @@ export interface ActiveSigningKey {
 
 export interface OpenSigningKeyRingOptions {
   pkiDir: string;
+  /**
+   * The ring's own directory; default `<pkiDir>/signing-keys`. Elsewhere when the PKI directory
+   * is read-only (a pod's Secret): the ring is written at first start and at every rotation.
+   */
+  dir?: string;
   /** The CA passphrase: every key file is encrypted with it, as the CA keys are. */
   passphrase: string;
   now?: () => number;
@@ -71,8 +77,8 @@ export class SigningKeyRing {
   #state: RingState;
   #loaded: ReadonlyMap<string, LoadedKey>;
 
-  private constructor(pkiDir: string, passphrase: string, now: () => number, state: RingState, loaded: ReadonlyMap<string, LoadedKey>) {
-    this.#paths = ringPaths(pkiDir);
+  private constructor(paths: ReturnType<typeof ringPaths>, passphrase: string, now: () => number, state: RingState, loaded: ReadonlyMap<string, LoadedKey>) {
+    this.#paths = paths;
     this.dir = this.#paths.dir;
     this.#passphrase = passphrase;
     this.#now = now;
@@ -86,7 +92,7 @@ export class SigningKeyRing {
    */
   static async open(opts: OpenSigningKeyRingOptions): Promise<SigningKeyRing> {
     const now = opts.now ?? Date.now;
-    const paths = ringPaths(opts.pkiDir);
+    const paths = ringPaths(opts.dir ?? join(opts.pkiDir, RING_DIR));
     let state = await readRing(paths.ring);
     if (!state) {
       await mkdir(paths.dir, { recursive: true, mode: 0o700 });
@@ -96,7 +102,7 @@ export class SigningKeyRing {
         (await readRing(paths.ring)) ?? createRing(paths, opts.passphrase, legacy, now()));
     }
     const loaded = await loadKeys(paths.dir, state, opts.passphrase, now(), new Map());
-    return new SigningKeyRing(opts.pkiDir, opts.passphrase, now, state, loaded);
+    return new SigningKeyRing(paths, opts.passphrase, now, state, loaded);
   }
 
   /** The key that signs what the gateway forwards now. */

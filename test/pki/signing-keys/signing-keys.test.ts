@@ -258,3 +258,19 @@ t.test("leftovers of a crashed rotation leave the ring valid and are cleaned up 
   const { activeKid } = await reopened.rotate();
   t.same((await readdir(keyDir)).sort(), [`${activeKid}.key`, `${kid}.key`, "ring.json"].sort());
 });
+
+t.test("the ring may live outside the PKI directory (pki.signingKeysDir): the PKI directory is only read", async (t) => {
+  const pkiDir = await tempDir(t);
+  const kid = await writeLegacyKey(join(pkiDir, "gateway-signing.key"), PASSPHRASE);
+  const before = (await readdir(pkiDir)).sort();
+  const ringDir = join(await tempDir(t), "volume", "signing-keys");
+  const ring = await SigningKeyRing.open({ pkiDir, dir: ringDir, passphrase: PASSPHRASE });
+  t.equal(ring.dir, ringDir);
+  t.equal(ring.active().keyid, kid, "an older PKI's key is still imported from the PKI directory");
+  t.ok(await stat(join(ringDir, "ring.json")));
+  const rotated = await ring.rotate();
+  t.ok(await stat(join(ringDir, `${rotated.activeKid}.key`)));
+  t.same((await readdir(pkiDir)).sort(), before, "nothing was added to the PKI directory");
+  const again = await SigningKeyRing.open({ pkiDir, dir: ringDir, passphrase: PASSPHRASE });
+  t.equal(again.active().keyid, rotated.activeKid);
+});
