@@ -41,7 +41,7 @@ export function logAccess(
   res.once("close", () => {
     const target = req.url ?? "";
     const queryAt = target.indexOf("?");
-    context.log.info("request", {
+    (context.log.trusted ?? context.log.info).call(context.log, "request", {
       listener: context.listener,
       requestId: record.requestId,
       remote: context.remote,
