@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
-import { clientCertificatesKey } from "../replay/index.js";
+import { clientCertificatesKey } from "../forward/index.js";
 import type { StreamEntryFields } from "./verify-entry.js";
 
 /** Reads one stream entry by id, with binary-safe values; undefined when there is none. */

@@ -78,6 +78,14 @@ if ARGV[13] ~= '' then redis.call('HSETNX', KEYS[3], ARGV[12], ARGV[13]) end
 if newName then redis.call('SADD', KEYS[4], ARGV[10]) end
 `;
 
+/**
+ * The Redis key of a backend's hash of client certificates (thumbprint, base64url SHA-256 of
+ * the DER -> DER) that its stream entries name by `client-cert-sha256`; in the backend's hash slot.
+ */
+export function clientCertificatesKey(prefix: string, backend: string): string {
+  return `${prefix}{${backend}}:meta:client-certs`;
+}
+
 /** The claim-and-append script of stream backends. */
 export const CLAIM_AND_APPEND: ClaimScript = { name: "posternClaimAppend", lua: CLAIM_CHECK_LUA + STREAM_APPEND_LUA + CLAIM_COMMIT_LUA };
 

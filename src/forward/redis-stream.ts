@@ -1,7 +1,7 @@
 import type { BackendConfig } from "../config/index.js";
 import type { RedisClient } from "../redis/index.js";
-import { clientCertificatesKey, type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
-import { appendRefusal, CLAIM_AND_APPEND, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
+import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
+import { appendRefusal, CLAIM_AND_APPEND, clientCertificatesKey, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, certificateSha256, type ForwardSigner } from "./stream-entry.js";
 import type { StreamNameTemplate } from "./stream-template.js";

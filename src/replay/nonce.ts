@@ -61,14 +61,6 @@ export function streamNamesKey(prefix: string, backend: string): string {
 }
 
 /**
- * The Redis key of a backend's hash of client certificates (thumbprint, base64url SHA-256 of
- * the DER -> DER) that its stream entries name by `client-cert-sha256`; in the backend's hash slot.
- */
-export function clientCertificatesKey(prefix: string, backend: string): string {
-  return `${prefix}{${backend}}:meta:client-certs`;
-}
-
-/**
  * A claim as embedded mode writes it down (beside its message, or in the nonce journal):
  * enough to hold it again after a restart. `key` is `nonceKey("", claim)`: the raw nonce is
  * never stored.
