@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: costs against baselines measured in the same run, printed as ratios.
- * Sections: signing | gateway | pki (all by default; pass names to choose); flags in options.ts.
+ * Sections: signing | gateway | pki | cli (all by default; pass names to choose); flags in options.ts.
  */
+import { benchCli } from "./cli.js";
 import { benchGateway } from "./gateway.js";
 import { parseBenchArgs, USAGE, type BenchArgs } from "./options.js";
 import { benchPki } from "./pki.js";
@@ -19,6 +20,7 @@ const sections: Record<string, () => Promise<void>> = {
   signing: benchSigning,
   gateway: () => benchGateway(args.gateway),
   pki: benchPki,
+  cli: benchCli,
 };
 for (const [name, run] of Object.entries(sections)) {
   if (args.sections.includes(name as BenchArgs["sections"][number])) await run();

@@ -1,9 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { PosternClient, PosternRequestError } from "../client/index.js";
 import { readNamed } from "./files.js";
-import { cliDefaults } from "./defaults.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern send [options]
@@ -32,8 +30,11 @@ export async function runSend(args: string[]): Promise<number> {
   });
   if ((values.data === undefined) === (values.file === undefined)) throw new UsageError("give exactly one of --data or --file");
   const body = values.data ?? (values.file === "-" ? await readStdin() : await readFile(values.file!));
+  // Imported here, not at the top: `send --help` loads neither undici nor the configuration
+  // schema, and with every flag given the configuration is never read.
+  const { PosternClient, PosternRequestError } = await import("../client/index.js");
   const missing = values.url === undefined || values.cert === undefined || values.key === undefined || values.ca === undefined;
-  const defaults = missing ? cliDefaults() : undefined;
+  const defaults = missing ? (await import("./defaults.js")).cliDefaults() : undefined;
   const inPki = (file: string) => join(defaults!.pkiDir, file);
   const url = new URL(values.url ?? `${defaults!.dataUrl}/v1/messages/demo`);
   const client = new PosternClient({
