@@ -86,7 +86,7 @@ export async function startPki(
       readOnly: config.pki.readOnly,
     };
     let plan = await planPki(planOptions);
-    const audit = await AuditLog.open(where.auditPath, { now });
+    const audit = await AuditLog.open(where.auditPath, { now, retention: config.data.retention.audit });
     undo.push(() => audit.close());
     const commit = async (): Promise<TrustLedger> => {
       const ledger = await openLedger(where.ledgerPath, plan, log);
