@@ -105,7 +105,7 @@ t.test("size rotation: one message per file, ids keep increasing, and a restart 
   await second.stop();
   const after = await storedIds(dir);
   t.same(after.files, ["b.jsonl.000001", "b.jsonl.000002", "b.jsonl.000003", "b.jsonl"], "numbering goes on after a restart");
-  t.ok(d.kind === "accepted" && d.entryId > stored.entryIds.at(-1)!, "the next id is after the last stored one");
+  t.ok(d.kind === "accepted" && (d.entryId ?? "") > stored.entryIds.at(-1)!, "the next id is after the last stored one");
 });
 
 t.test("a start after a rotation whose new file was never written (crash) still reads the claims back", async (t) => {
