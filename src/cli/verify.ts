@@ -1,12 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { loadJwks, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
+import { embeddedStreamFiles, loadJwks, readEmbeddedEntries, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
+import { PosternError } from "../errors.js";
 import { UsageError } from "./usage.js";
 
 export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID)
   --jwks URL|FILE   the gateway's JWKS (e.g. http://127.0.0.1:9464/.well-known/postern-keys)
   --entry FILE      a JSON entry, or a JSON-lines file of the embedded backend (data/<backend>.jsonl);
-                    with --id, the entry with that id, else the last one
+                    with --id, the entry with that id (also found in the file's rotated files,
+                    FILE.000001, ...), else the last one
   --redis URL       read the entry from a Redis Stream ...
   --stream KEY      ... with this key (e.g. 'postern:{messages}:messages')
   --id ID           the entry id
@@ -46,7 +48,12 @@ export async function runVerify(args: string[]): Promise<number> {
 
 async function loadEntry(values: { entry?: string; redis?: string; stream?: string; id?: string }): Promise<StreamEntryFields | undefined> {
   if (values.entry) {
-    const lines = (await readFile(values.entry, "utf8")).split("\n").filter((l) => l.trim() !== "");
+    // Just rotated, the file itself may not exist yet: its rotated files may hold the entry.
+    const text = await readFile(values.entry, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return "";
+      throw error;
+    });
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
     const entries = lines.map((line, i) => {
       try {
         return JSON.parse(line) as { id?: string; bodyEncoding?: string; fields?: Record<string, string> };
@@ -55,11 +62,27 @@ async function loadEntry(values: { entry?: string; redis?: string; stream?: stri
       }
     });
     const entry = values.id ? entries.find((e) => e.id === values.id) : entries.at(-1);
-    if (!entry?.fields) return undefined;
+    if (!entry?.fields) return findRotated(values.entry, values.id);
     const fields: Record<string, string | Buffer> = { ...entry.fields };
     if (entry.bodyEncoding === "base64" && typeof entry.fields.body === "string") fields.body = Buffer.from(entry.fields.body, "base64");
     return fields;
   }
   if (values.redis && values.stream && values.id) return readStreamEntry(values.redis, values.stream, values.id);
   throw new UsageError("give --entry FILE, or --redis, --stream and --id");
+}
+
+/** The entry `id` (or the last one) among the embedded file's rotated files and itself. */
+async function findRotated(path: string, id: string | undefined): Promise<StreamEntryFields | undefined> {
+  if ((await embeddedStreamFiles(path)).length === 0) throw new PosternError("not-found", `no entry file at ${path} (nor rotated ones, ${path}.000001, ...)`);
+  let found: StreamEntryFields | undefined;
+  try {
+    for await (const entry of readEmbeddedEntries(path)) {
+      if (id === undefined) found = entry.fields;
+      else if (entry.id === id) return entry.fields;
+    }
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new UsageError(error.message);
+    throw error;
+  }
+  return found;
 }
