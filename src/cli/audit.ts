@@ -2,9 +2,9 @@ import { parseArgs } from "node:util";
 import { PosternError } from "../errors.js";
 import { verifyAuditLog } from "../pki/index.js";
 import { cliDefaults } from "./defaults.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern audit verify [--file FILE]
+export const usage = `postern audit verify [--file FILE] [--json]
   --file FILE          the audit log (default pki.auditLogPath, else <data.dir>/audit.jsonl, from the configuration);
                        its rotated files (FILE.000001, ...) are verified with it, oldest first
 Exit 0 with "ok, N lines", the hash of the last line (record it elsewhere: a rewrite of the
@@ -12,7 +12,8 @@ whole file, or a cut at the end, shows only against that anchor), where the chai
 first line, or the first line retention kept) and how many lines each action has
 (certificate.bootstrap, certificate.issue, certificate.revoke, ...); exit 1 naming the first
 bad line and why: changed, deleted, reordered, malformed, or missing-file (a rotated file
-between two kept ones is gone).`;
+between two kept ones is gone).
+${JSON_USAGE}: {ok, lines, head, actions, files, start} or {ok, file, line, reason, missing}`;
 
 /** `postern audit verify`: exit 0 when the chain holds, 1 naming the first broken line. */
 export async function runAudit(args: string[]): Promise<number> {
@@ -20,7 +21,7 @@ export async function runAudit(args: string[]): Promise<number> {
   if (action !== "verify") throw new UsageError(action === undefined ? "give an action: verify" : `unknown action ${JSON.stringify(action)}`);
   const { values } = parseArgs({
     args: rest,
-    options: { file: { type: "string" } },
+    options: { file: { type: "string" }, json: { type: "boolean", default: false } },
     strict: true,
     allowPositionals: false,
   });
@@ -29,6 +30,10 @@ export async function runAudit(args: string[]): Promise<number> {
     if (error.code === "ENOENT") throw new PosternError("not-found", `no audit log at ${file}`);
     throw error;
   });
+  if (values.json) {
+    printJson(result);
+    return result.ok ? 0 : 1;
+  }
   if (result.ok) {
     const counts = Object.entries(result.actions).sort(([a], [b]) => a.localeCompare(b));
     const { start } = result;

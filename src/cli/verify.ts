@@ -2,9 +2,9 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { embeddedStreamFiles, loadJwks, readEmbeddedEntries, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
 import { PosternError } from "../errors.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID)
+export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID) [--json]
   --jwks URL|FILE   the gateway's JWKS (e.g. http://127.0.0.1:9464/.well-known/postern-keys)
   --entry FILE      a JSON entry, or a JSON-lines file of the embedded backend (data/<backend>.jsonl);
                     with --id, the entry with that id (also found in the file's rotated files,
@@ -13,6 +13,8 @@ export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | -
   --stream KEY      ... with this key (e.g. 'postern:{messages}:messages')
   --id ID           the entry id
   --max-age-seconds N  how old an entry may be (default 604800: 7 days)
+${JSON_USAGE}: {ok: true, messageId, identity, bytes, contentType, clientCertSha256}
+                       or {ok: false, code, detail}
 Exit 0 when the entry verifies, 1 when it does not.`;
 
 export async function runVerify(args: string[]): Promise<number> {
@@ -25,6 +27,7 @@ export async function runVerify(args: string[]): Promise<number> {
       stream: { type: "string" },
       id: { type: "string" },
       "max-age-seconds": { type: "string", default: String(7 * 86_400) },
+      json: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -32,12 +35,24 @@ export async function runVerify(args: string[]): Promise<number> {
   const maxAgeSeconds = Number(values["max-age-seconds"]);
   if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds <= 0) throw new UsageError("--max-age-seconds must be a positive integer");
   const fields = await loadEntry(values);
+  if (!fields && values.json) {
+    printJson({ ok: false, code: "not-found", detail: "no such entry" });
+    return 1;
+  }
   if (!fields) {
     process.stderr.write("postern verify: no such entry\n");
     return 1;
   }
   const keys = await loadJwks(values.jwks);
   const result = verifyStreamEntry(fields, { keys, maxAgeSeconds });
+  if (values.json) {
+    printJson(
+      result.ok
+        ? { ok: true, messageId: result.messageId, identity: result.identity, bytes: result.body.byteLength, contentType: result.contentType, clientCertSha256: result.clientCertSha256 }
+        : { ok: false, code: result.code, detail: result.detail },
+    );
+    return result.ok ? 0 : 1;
+  }
   if (!result.ok) {
     process.stdout.write(`FAILED ${result.code}: ${result.detail}\n`);
     return 1;
