@@ -63,12 +63,13 @@ export async function openEmbeddedStorage(config: Readonly<PosternConfig>, deps:
       log: deps.log,
       now: deps.now,
       horizonMs: horizonMs(config),
+      retention: config.data.retention.nonces,
     });
   } catch (error) {
     await health.close();
     throw error;
   }
-  const streams = new StreamFiles({ dataDir, fs, pool, guard: deps.guard, log: deps.log, now: deps.now });
+  const streams = new StreamFiles({ dataDir, fs, pool, guard: deps.guard, log: deps.log, now: deps.now, retention: config.data.retention.messages });
   return {
     health,
     streams,

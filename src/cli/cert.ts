@@ -6,14 +6,14 @@ import { REVOCATION_REASONS } from "../pki/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { parseDurationSeconds } from "./keys.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 const REASONS = Object.keys(REVOCATION_REASONS).filter((r) => r !== "removeFromCRL");
 
-export const usage = `postern cert issue --csr FILE [--id ID] [--role R]... [--profile P] [--lifetime 12h] [--out FILE]
-postern cert issue --p12 FILE --id ID (--password-file F | --password-env VAR) [--key-type T] [--role R]... [--profile P] [--lifetime D]
+export const usage = `postern cert issue --csr FILE [--id ID] [--role R]... [--profile P] [--lifetime 12h] [--out FILE] [--json]
+postern cert issue --p12 FILE --id ID (--password-file F | --password-env VAR) [--key-type T] [--role R]... [--profile P] [--lifetime D] [--json]
 postern cert list [--status valid|revoked] [--id ID] [--expiring-within 7d] [--limit N] [--cursor C] [--all] [--json]
-postern cert revoke (--serial HEX | --id IDENTITY) [--reason R]
+postern cert revoke (--serial HEX | --id IDENTITY) [--reason R] [--json]
   issue --csr          certify a CSR (the key stays with its owner); the chain goes to --out or stdout
   issue --p12          the gateway makes the key: a PKCS#12 bundle written to FILE (0600)
   --key-type T         ${KEY_TYPES_TEXT} (default P-256), with --p12
@@ -23,6 +23,9 @@ postern cert revoke (--serial HEX | --id IDENTITY) [--reason R]
                        --all follows every page, else --cursor C fetches the next one
   revoke --id          revokes every valid certificate of the identity (incident response)
   --reason R           ${REASONS.join(", ")} (default unspecified)
+${JSON_USAGE}:
+                       issue {serial, identity, roles, notAfter, certificate, file}; list {items, nextCursor};
+                       revoke {revoked: [{serial, identity, revokedAt}]}
 ${ADMIN_USAGE}`;
 
 
@@ -62,7 +65,7 @@ function parse(action: string, args: string[]) {
   for (const [key, value] of Object.entries(values)) {
     if (!allowed.has(key) && value !== undefined) throw new UsageError(`--${key} does not apply to cert ${action}`);
   }
-  if (action !== "list" && (values.all || values.json)) throw new UsageError(`--${values.all ? "all" : "json"} applies to cert list only`);
+  if (action !== "list" && values.all) throw new UsageError("--all applies to cert list only");
   return values;
 }
 
@@ -103,8 +106,12 @@ async function issueCsr(values: Values): Promise<Prepared> {
   const body = { csr: await readFile(values.csr, "utf8"), ...issueOptions(values) };
   return async (client) => {
     const issued = await client.issue(body);
+    if (values.out !== undefined) await writePublicFile(values.out, issued.certificate);
+    if (values.json) {
+      printJson(issuedJson(issued, values.out ?? null));
+      return 0;
+    }
     if (values.out === undefined) process.stdout.write(issued.certificate);
-    else await writePublicFile(values.out, issued.certificate);
     process.stderr.write(describeIssued(issued, values.out));
     return 0;
   };
@@ -125,9 +132,15 @@ async function issuePkcs12(values: Values): Promise<Prepared> {
   return async (client) => {
     const issued = await client.issuePkcs12(body);
     await writeSecretFile(out, Buffer.from(issued.pkcs12, "base64"));
-    process.stdout.write(describeIssued(issued, `${out} (PKCS#12, 0600)`));
+    if (values.json) printJson(issuedJson(issued, out));
+    else process.stdout.write(describeIssued(issued, `${out} (PKCS#12, 0600)`));
     return 0;
   };
+}
+
+/** What `cert issue --json` prints: the certificate chain in PEM, and the file written (if any). */
+function issuedJson(issued: IssuedCertificateJson, file: string | null) {
+  return { serial: issued.serial, identity: issued.identity, roles: issued.roles, notAfter: issued.notAfter, certificate: issued.certificate, file };
 }
 
 function describeIssued(issued: IssuedCertificateJson, where: string | undefined): string {
@@ -180,10 +193,18 @@ async function revoke(values: Values): Promise<Prepared> {
   return async (client) => {
     if (values.serial !== undefined) {
       const record = await client.revoke(values.serial, reason);
+      if (values.json) {
+        printJson({ revoked: [{ serial: record.serial, identity: record.identity, revokedAt: record.revokedAt ?? null }] });
+        return 0;
+      }
       process.stdout.write(`revoked ${record.serial} (${record.identity}) at ${record.revokedAt ?? "?"}\n`);
       return 0;
     }
     const answer = await client.revokeIdentity(values.id!, reason);
+    if (values.json) {
+      printJson({ revoked: answer.revoked.map((serial) => ({ serial, identity: values.id!, revokedAt: null })) });
+      return 0;
+    }
     process.stdout.write(`revoked ${answer.revoked.length} certificate(s) of ${values.id}${answer.revoked.map((s) => `\n  ${s}`).join("")}\n`);
     return 0;
   };

@@ -6,7 +6,7 @@ import { AdminClient, type IssuedCertificateJson } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, refuseExisting, writePublicFile, writeSecretFile } from "./csr.js";
 import { cliDefaults } from "./defaults.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 export const usage = `postern enroll --token T (--ca FILE | --ca-url URL) [options]
   --url URL            the gateway's admin API (default POSTERN_ADMIN_URL, else the configured admin listener)
@@ -19,7 +19,8 @@ export const usage = `postern enroll --token T (--ca FILE | --ca-url URL) [optio
   --name NAME          file name stem (default the last segment of --id, else "client")
   --id IDENTITY        the identity to ask for; default the one the token is bound to
   --key-type T         ${KEY_TYPES_TEXT} (default P-256)
-  --force              replace existing <name>.key and <name>.crt`;
+  --force              replace existing <name>.key and <name>.crt
+${JSON_USAGE}: {identity, roles, serial, notAfter, files: {key, certificate, caBundle}}`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -39,6 +40,7 @@ export async function runEnroll(args: string[]): Promise<number> {
       id: { type: "string" },
       "key-type": { type: "string" },
       force: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -67,6 +69,16 @@ export async function runEnroll(args: string[]): Promise<number> {
   await writeSecretFile(keyPath, keyPem);
   await writePublicFile(certPath, enrolled.certificate);
   if (values.ca === undefined || resolve(values.ca) !== resolve(bundlePath)) await writePublicFile(bundlePath, caPem);
+  if (values.json) {
+    printJson({
+      identity: enrolled.identity,
+      roles: enrolled.roles,
+      serial: enrolled.serial,
+      notAfter: enrolled.notAfter,
+      files: { key: keyPath, certificate: certPath, caBundle: bundlePath },
+    });
+    return 0;
+  }
   process.stdout.write(
     `enrolled ${enrolled.identity} (roles ${enrolled.roles.join(",") || "none"}), serial ${enrolled.serial}, valid until ${enrolled.notAfter}\n`
     + `  key          ${keyPath} (0600, never left this machine)\n`

@@ -2,14 +2,15 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { Explanation } from "../gateway/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern explain (--cert-file FILE | --identity ID [--role R]...) [--method POST] --path PATH
+export const usage = `postern explain (--cert-file FILE | --identity ID [--role R]...) [--method POST] --path PATH [--json]
   --cert-file FILE     the client certificate to explain (PEM)
   --identity ID        or an identity (SAN URI or CN), skipping the certificate checks
   --role R             the identity's roles (repeatable)
   --method M           default POST
   --path PATH          e.g. /v1/messages/orders
+${JSON_USAGE}: {allowed, checks: [{check, outcome, detail}], ...}
 ${ADMIN_USAGE}
 Exit 0 when the message would be allowed, 1 when not.`;
 
@@ -23,6 +24,7 @@ export async function runExplain(args: string[]): Promise<number> {
       role: { type: "string", multiple: true, default: [] },
       method: { type: "string", default: "POST" },
       path: { type: "string" },
+      json: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -36,6 +38,10 @@ export async function runExplain(args: string[]): Promise<number> {
       method: values.method,
       path: values.path,
     })) as Explanation;
+    if (values.json) {
+      printJson(answer);
+      return answer.allowed ? 0 : 1;
+    }
     const width = Math.max(...answer.checks.map((c) => c.check.length));
     const mark = { pass: "ok  ", fail: "FAIL", skip: "-   " } as const;
     for (const c of answer.checks) process.stdout.write(`${mark[c.outcome]} ${c.check.padEnd(width)}  ${c.detail}\n`);

@@ -6,7 +6,7 @@ import { PosternError } from "../errors.js";
 import { caExists, initCa, PKI_FILES, pkiPaths } from "../pki/index.js";
 import { KEY_TYPES_TEXT, parseKeyType } from "./csr.js";
 import { cliDefaults } from "./defaults.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 export const usage = `postern init [options]
   --dir DIR               the PKI directory (default pki.dir from the configuration: POSTERN_PKI_DIR, else certs)
@@ -21,7 +21,8 @@ export const usage = `postern init [options]
   --force                 replace an existing CA: nothing it issued is trusted any more
 Without --passphrase-file the passphrase comes from ${PASSPHRASE_ENV}, else <dir>/${PKI_FILES.passphrase},
 which is generated (0600) when missing. \`postern start\` issues the gateway's server certificate,
-its forward-signing key and the demo and admin client certificates on first start.`;
+its forward-signing key and the demo and admin client certificates on first start.
+${JSON_USAGE}: {dir, keyAlgorithm, root: {file, subject, notAfter}, issuing: {file, subject, notAfter}, files}`;
 
 /** `postern init`: exit 0 with the files created, 1 when a CA exists (without --force). */
 export async function runInit(args: string[]): Promise<number> {
@@ -37,6 +38,7 @@ export async function runInit(args: string[]): Promise<number> {
       "passphrase-file": { type: "string" },
       "public-base-url": { type: "string" },
       force: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -62,6 +64,16 @@ export async function runInit(args: string[]): Promise<number> {
     ...(values["public-base-url"] !== undefined ? { publicBaseUrl: publicBaseUrl(values["public-base-url"]) } : {}),
   });
   const paths = pkiPaths(dir);
+  if (values.json) {
+    printJson({
+      dir,
+      keyAlgorithm,
+      root: { file: paths.rootCert, subject: result.root.cert.subject, notAfter: result.root.cert.notAfter.toISOString() },
+      issuing: { file: paths.issuingCert, subject: result.issuer.cert.subject, notAfter: result.issuer.cert.notAfter.toISOString() },
+      files: result.createdFiles,
+    });
+    return 0;
+  }
   const until = (date: Date) => date.toISOString().slice(0, 10);
   const lines = [
     `Created a ${keyAlgorithm} CA in ${dir}:`,

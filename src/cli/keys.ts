@@ -3,10 +3,10 @@ import { PASSPHRASE_ENV, parseDuration, stateLocations } from "../config/index.j
 import { caExists, resolvePassphrase, DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
 import { PosternError } from "../errors.js";
 import { cliDefaults } from "./defaults.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION]
-postern keys list [--pki-dir DIR]
+export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION] [--json]
+postern keys list [--pki-dir DIR] [--json]
   rotate            make a new key active; the old one stays published for the overlap
   list              show every key of the ring: active, published until, or expired
   --pki-dir DIR     the PKI directory (default pki.dir from the configuration: POSTERN_PKI_DIR, else certs)
@@ -14,7 +14,10 @@ The ring is pki.signingKeysDir (POSTERN_PKI_SIGNING_KEYS_DIR) when configured, e
   --overlap D       how long the retired key stays in the JWKS: 30s, 15m, 12h, 7d (default 7d);
                     keep it at least as long as consumers take to verify what it signed
 The CA passphrase comes from pki.passphraseFile, ${PASSPHRASE_ENV} or <pki-dir>/ca-passphrase.
-Running gateways pick a rotation up on SIGHUP or within a minute.`;
+Running gateways pick a rotation up on SIGHUP or within a minute.
+${JSON_USAGE}:
+                       list {activeKid, keys: [{kid, status, createdAt, publishUntil}]}, status active|published|expired;
+                       rotate {activeKid, retiredKid, retiredPublishUntil, prunedKids}`;
 
 /** A duration (`30s`, `15m`, `12h`, `7d`) in seconds; bad input is a UsageError naming `flag`. */
 export function parseDurationSeconds(text: string, flag: string): number {
@@ -36,6 +39,7 @@ export async function runKeys(args: string[]): Promise<number> {
     options: {
       "pki-dir": { type: "string" },
       overlap: { type: "string" },
+      json: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -46,11 +50,24 @@ export async function runKeys(args: string[]): Promise<number> {
   const overlapSeconds = values.overlap === undefined ? DEFAULT_OVERLAP_SECONDS : parseDurationSeconds(values.overlap, "--overlap");
   const ringDir = stateLocations({ ...config, pki: { ...config.pki, dir: pkiDir } }).signingKeysDir;
   const ring = await openRing(pkiDir, ringDir, config.pki.passphraseFile);
+  if (action === "list" && values.json) {
+    printJson(ringJson(ring.entries(), ring.active().keyid, Date.now()));
+    return 0;
+  }
   if (action === "list") {
     process.stdout.write(describeRing(ring.entries(), ring.active().keyid, Date.now()));
     return 0;
   }
   const result = await ring.rotate({ overlapSeconds });
+  if (values.json) {
+    printJson({
+      activeKid: result.activeKid,
+      retiredKid: result.retiredKid,
+      retiredPublishUntil: new Date(result.retiredPublishUntilMs).toISOString(),
+      prunedKids: result.prunedKids,
+    });
+    return 0;
+  }
   process.stdout.write(
     `new active key ${result.activeKid}\n`
     + `retired ${result.retiredKid}, published until ${new Date(result.retiredPublishUntilMs).toISOString()}\n`
@@ -64,6 +81,20 @@ async function openRing(pkiDir: string, dir: string, passphraseFile: string | un
   if (!(await caExists(pkiDir))) throw new PosternError("not-found", `no CA in ${pkiDir}; run postern init (or start) first`);
   const { passphrase } = await resolvePassphrase({ dir: pkiDir, ...(passphraseFile !== undefined ? { passphraseFile } : {}) }, false);
   return SigningKeyRing.open({ pkiDir, dir, passphrase });
+}
+
+/** The ring as `keys list --json` prints it. */
+function ringJson(entries: readonly RingKeyEntry[], activeKid: string, nowMs: number) {
+  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+  return {
+    activeKid,
+    keys: entries.map((e) => ({
+      kid: e.kid,
+      status: e.kid === activeKid ? "active" : (e.publishUntilMs ?? 0) > nowMs ? "published" : "expired",
+      createdAt: iso(e.createdAtMs),
+      publishUntil: e.kid === activeKid ? null : iso(e.publishUntilMs ?? 0),
+    })),
+  };
 }
 
 /** One line per key: kid, status, created. */

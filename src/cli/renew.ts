@@ -7,7 +7,7 @@ import { PosternError } from "../errors.js";
 import { keyAlgorithmOf } from "../pki/index.js";
 import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { cliDefaults } from "./defaults.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 export const usage = `postern renew --cert FILE --key FILE [--ca FILE] [--new-key [--key-type T]] [--out DIR]
   --url URL            the gateway's admin API (default POSTERN_ADMIN_URL, else the configured admin listener)
@@ -18,7 +18,8 @@ export const usage = `postern renew --cert FILE --key FILE [--ca FILE] [--new-ke
   --key-type T         the new key's type: ${KEY_TYPES_TEXT} (default the current key's)
   --out DIR            write <cert name> (and, with --new-key, <key name>) to DIR; default
                        replaces --cert (and --key) in place, each file atomically
-Same identity, roles and profile; a revoked certificate cannot renew.`;
+Same identity, roles and profile; a revoked certificate cannot renew.
+${JSON_USAGE}: {identity, serial, previousSerial, notAfter, files: {certificate, key, newKey}}`;
 
 
 /** `postern renew`: exit 0 with the new certificate written, 1 when the gateway refuses. */
@@ -33,6 +34,7 @@ export async function runRenew(args: string[]): Promise<number> {
       "new-key": { type: "boolean", default: false },
       "key-type": { type: "string" },
       out: { type: "string" },
+      json: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -62,6 +64,16 @@ export async function runRenew(args: string[]): Promise<number> {
   // a mismatched pair in place. --out keeps the old pair untouched.
   if (fresh) await writeSecretFile(keyOut, fresh.keyPem);
   await writePublicFile(certOut, renewed.certificate);
+  if (values.json) {
+    printJson({
+      identity: renewed.identity,
+      serial: renewed.serial,
+      previousSerial: current.serialNumber.toLowerCase(),
+      notAfter: renewed.notAfter,
+      files: { certificate: certOut, key: fresh ? keyOut : values.key, newKey: fresh !== undefined },
+    });
+    return 0;
+  }
   process.stdout.write(
     `renewed ${renewed.identity}: serial ${renewed.serial} (was ${current.serialNumber.toLowerCase()}), valid until ${renewed.notAfter}\n`
     + `  certificate  ${certOut}\n`

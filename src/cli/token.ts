@@ -2,13 +2,14 @@ import { parseArgs } from "node:util";
 import { PosternRequestError } from "../client/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
 import { parseDurationSeconds } from "./keys.js";
-import { UsageError } from "./usage.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern token create --id IDENTITY [--ttl 15m] [--role R]... [--profile P]
+export const usage = `postern token create --id IDENTITY [--ttl 15m] [--role R]... [--profile P] [--json]
   --id IDENTITY        the identity the token enrolls, e.g. spiffe://postern.local/client/orders
   --ttl D              how long the token is valid: 30s, 15m, 12h, 7d (default 15m, at most 7d)
   --role R             roles to grant (repeatable; default the profile's roles)
   --profile P          issuance profile (default the gateway's default profile)
+${JSON_USAGE}: {token, expiresAt}
 ${ADMIN_USAGE}
 Prints the token alone on the first line and its expiry on the second:
   TOKEN=$(postern token create --id ... | head -1)
@@ -33,6 +34,7 @@ export async function runToken(args: string[]): Promise<number> {
       ttl: { type: "string", default: "15m" },
       role: { type: "string", multiple: true },
       profile: { type: "string" },
+      json: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -47,7 +49,8 @@ export async function runToken(args: string[]): Promise<number> {
       ...(values.role ? { roles: values.role } : {}),
       ...(values.profile ? { profile: values.profile } : {}),
     });
-    process.stdout.write(`${created.token}\nexpires ${created.expiresAt}\n`);
+    if (values.json) printJson({ token: created.token, expiresAt: created.expiresAt });
+    else process.stdout.write(`${created.token}\nexpires ${created.expiresAt}\n`);
     return 0;
   } catch (error) {
     if (error instanceof PosternRequestError && error.code === "csr-forbidden-name") {

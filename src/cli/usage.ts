@@ -5,3 +5,11 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/** The `--json` line of a command's usage. */
+export const JSON_USAGE = "  --json               print one JSON document (stable field names) instead of text";
+
+/** Prints one JSON document on stdout: what `--json` gives every command that prints data. Errors stay on stderr. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}

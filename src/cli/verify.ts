@@ -1,16 +1,20 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { loadJwks, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
-import { UsageError } from "./usage.js";
+import { embeddedStreamFiles, loadJwks, readEmbeddedEntries, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
+import { PosternError } from "../errors.js";
+import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID)
+export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID) [--json]
   --jwks URL|FILE   the gateway's JWKS (e.g. http://127.0.0.1:9464/.well-known/postern-keys)
   --entry FILE      a JSON entry, or a JSON-lines file of the embedded backend (data/<backend>.jsonl);
-                    with --id, the entry with that id, else the last one
+                    with --id, the entry with that id (also found in the file's rotated files,
+                    FILE.000001, ...), else the last one
   --redis URL       read the entry from a Redis Stream ...
   --stream KEY      ... with this key (e.g. 'postern:{messages}:messages')
   --id ID           the entry id
   --max-age-seconds N  how old an entry may be (default 604800: 7 days)
+${JSON_USAGE}: {ok: true, messageId, identity, bytes, contentType, clientCertSha256}
+                       or {ok: false, code, detail}
 Exit 0 when the entry verifies, 1 when it does not.`;
 
 export async function runVerify(args: string[]): Promise<number> {
@@ -23,6 +27,7 @@ export async function runVerify(args: string[]): Promise<number> {
       stream: { type: "string" },
       id: { type: "string" },
       "max-age-seconds": { type: "string", default: String(7 * 86_400) },
+      json: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -30,12 +35,24 @@ export async function runVerify(args: string[]): Promise<number> {
   const maxAgeSeconds = Number(values["max-age-seconds"]);
   if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds <= 0) throw new UsageError("--max-age-seconds must be a positive integer");
   const fields = await loadEntry(values);
+  if (!fields && values.json) {
+    printJson({ ok: false, code: "not-found", detail: "no such entry" });
+    return 1;
+  }
   if (!fields) {
     process.stderr.write("postern verify: no such entry\n");
     return 1;
   }
   const keys = await loadJwks(values.jwks);
   const result = verifyStreamEntry(fields, { keys, maxAgeSeconds });
+  if (values.json) {
+    printJson(
+      result.ok
+        ? { ok: true, messageId: result.messageId, identity: result.identity, bytes: result.body.byteLength, contentType: result.contentType, clientCertSha256: result.clientCertSha256 }
+        : { ok: false, code: result.code, detail: result.detail },
+    );
+    return result.ok ? 0 : 1;
+  }
   if (!result.ok) {
     process.stdout.write(`FAILED ${result.code}: ${result.detail}\n`);
     return 1;
@@ -46,7 +63,12 @@ export async function runVerify(args: string[]): Promise<number> {
 
 async function loadEntry(values: { entry?: string; redis?: string; stream?: string; id?: string }): Promise<StreamEntryFields | undefined> {
   if (values.entry) {
-    const lines = (await readFile(values.entry, "utf8")).split("\n").filter((l) => l.trim() !== "");
+    // Just rotated, the file itself may not exist yet: its rotated files may hold the entry.
+    const text = await readFile(values.entry, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return "";
+      throw error;
+    });
+    const lines = text.split("\n").filter((l) => l.trim() !== "");
     const entries = lines.map((line, i) => {
       try {
         return JSON.parse(line) as { id?: string; bodyEncoding?: string; fields?: Record<string, string> };
@@ -55,11 +77,27 @@ async function loadEntry(values: { entry?: string; redis?: string; stream?: stri
       }
     });
     const entry = values.id ? entries.find((e) => e.id === values.id) : entries.at(-1);
-    if (!entry?.fields) return undefined;
+    if (!entry?.fields) return findRotated(values.entry, values.id);
     const fields: Record<string, string | Buffer> = { ...entry.fields };
     if (entry.bodyEncoding === "base64" && typeof entry.fields.body === "string") fields.body = Buffer.from(entry.fields.body, "base64");
     return fields;
   }
   if (values.redis && values.stream && values.id) return readStreamEntry(values.redis, values.stream, values.id);
   throw new UsageError("give --entry FILE, or --redis, --stream and --id");
+}
+
+/** The entry `id` (or the last one) among the embedded file's rotated files and itself. */
+async function findRotated(path: string, id: string | undefined): Promise<StreamEntryFields | undefined> {
+  if ((await embeddedStreamFiles(path)).length === 0) throw new PosternError("not-found", `no entry file at ${path} (nor rotated ones, ${path}.000001, ...)`);
+  let found: StreamEntryFields | undefined;
+  try {
+    for await (const entry of readEmbeddedEntries(path)) {
+      if (id === undefined) found = entry.fields;
+      else if (entry.id === id) return entry.fields;
+    }
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new UsageError(error.message);
+    throw error;
+  }
+  return found;
 }

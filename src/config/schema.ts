@@ -25,6 +25,27 @@ const profileSchema = z.strictObject({
   minRsaBits: z.number().int().min(2048).max(8192).optional(),
 });
 
+/** When a growing file is rotated: 64 MiB or a day by default. */
+const rotationKeys = {
+  /** Rotate once the file holds this many bytes (0: never by size). */
+  rotateBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+  /** Rotate once the file's first line is this old (0: never by age). */
+  rotateAfterSeconds: z.number().int().min(0).default(86_400),
+};
+
+const rotationSchema = z.strictObject(rotationKeys).prefault({});
+
+/** Rotation, and what is kept of rotated files: at most `keepFiles`, none older than `keepSeconds` (0: no limit). */
+function retentionSchema(keepFiles: number, keepSeconds: number) {
+  return z
+    .strictObject({
+      ...rotationKeys,
+      keepFiles: z.number().int().min(0).default(keepFiles),
+      keepSeconds: z.number().int().min(0).default(keepSeconds),
+    })
+    .prefault({});
+}
+
 export const configSchema = z
   .strictObject({
     listeners: z
@@ -185,7 +206,27 @@ export const configSchema = z
         maxAnonymousConnectionsPerAddress: z.number().int().min(0).max(100_000).default(4),
       })
       .prefault({}),
-    data: z.strictObject({ dir: z.string().min(1).default("data") }).prefault({}),
+    data: z
+      .strictObject({
+        dir: z.string().min(1).default("data"),
+        /**
+         * Rotation and retention of embedded mode's growing files. A file is renamed to
+         * `<file>.<NNNNNN>` before a write once it holds `rotateBytes` or its first line is
+         * `rotateAfterSeconds` old; then the oldest rotated files beyond `keepFiles` or older
+         * than `keepSeconds` (0: no limit) are removed, except those a replay window still reads.
+         */
+        retention: z
+          .strictObject({
+            /** Message files of stream backends. Nothing is removed by default: a consumer may still read them. */
+            messages: retentionSchema(0, 0),
+            /** The nonce journal of HTTP backends: rotated journals go once their claims have expired. */
+            nonces: rotationSchema,
+            /** The audit log. Nothing is removed by default; removing the oldest keeps the rest verifiable. */
+            audit: retentionSchema(0, 0),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         /** Lines below this level are not written. */

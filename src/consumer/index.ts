@@ -1,3 +1,4 @@
+export { embeddedStreamFiles, entryIdAfter, readEmbeddedEntries, type EmbeddedEntry } from "./embedded-files.js";
 export { loadJwks, parseJwks, type GatewayKeys } from "./jwks.js";
 export { fieldsOf, readClientCertificate, readStreamEntry } from "./redis-entries.js";
 export { verifyStreamEntry, type EntryVerification, type StreamEntryFields, type VerifyEntryOptions } from "./verify-entry.js";

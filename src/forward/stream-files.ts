@@ -2,10 +2,25 @@ import { join } from "node:path";
 import type { Logger } from "../log.js";
 import { PosternError } from "../errors.js";
 import type { MemoryReplayGuard } from "../replay/index.js";
-import { linesBackward, repairTornTail, type LogPool, type StorageFileSystem } from "../storage/index.js";
+import {
+  linesBackward,
+  listRotated,
+  repairTornTail,
+  rotationPolicy,
+  type LogPool,
+  type RetentionSettings,
+  type RotationPolicy,
+  type StorageFileSystem,
+} from "../storage/index.js";
 import { readStoredEntry } from "./stored-entry.js";
 
-const STREAM_FILE = /^([A-Za-z0-9._-]{1,128})\.jsonl$/;
+/** A stream's file, or one of its rotations (`<stream>.jsonl.000001`). */
+const STREAM_FILE = /^([A-Za-z0-9._-]{1,128})\.jsonl(?:\.\d{6,})?$/;
+
+/** The time of a stored line: its entry id's time part (ids only grow, across rotations too). */
+function entryTimeMs(line: Buffer): number | undefined {
+  return readStoredEntry(line)?.idMs;
+}
 
 /**
  * One stream backend's files in embedded mode: `<dataDir>/<backend>.jsonl` for a fixed stream
@@ -27,6 +42,8 @@ export class StreamFileSet {
     /** The directory of a templated backend's files; for a fixed name, the data directory. */
     readonly dir: string,
     readonly fixedName: string | undefined,
+    /** Rotation and retention of each stream's file; none when undefined. */
+    private readonly rotation?: RotationPolicy,
   ) {}
 
   /** Stream names that hold messages. */
@@ -65,7 +82,7 @@ export class StreamFileSet {
     }
     let entryId = "";
     try {
-      await this.pool.append(this.pathOf(stream), () => makeLine((entryId = this.nextEntryId(receivedAtMs))));
+      await this.pool.append(this.pathOf(stream), () => makeLine((entryId = this.nextEntryId(receivedAtMs))), this.rotation);
       this.names.add(stream);
       return entryId;
     } finally {
@@ -95,6 +112,8 @@ export interface StreamFilesOptions {
   guard: MemoryReplayGuard;
   log: Logger;
   now: () => number;
+  /** `data.retention.messages`: rotation by size and age, and what is kept of rotated files. */
+  retention?: RetentionSettings;
 }
 
 /**
@@ -106,8 +125,14 @@ export interface StreamFilesOptions {
  */
 export class StreamFiles {
   private readonly sets = new Map<string, Promise<StreamFileSet>>();
+  /** The longest claim horizon any config generation asked for: retention keeps every file it reaches. */
+  private horizonMs = 0;
+  private readonly rotation: RotationPolicy | undefined;
 
-  constructor(private readonly options: StreamFilesOptions) {}
+  constructor(private readonly options: StreamFilesOptions) {
+    const { retention, now } = options;
+    this.rotation = retention && rotationPolicy(retention, entryTimeMs, now, () => now() - this.horizonMs);
+  }
 
   /**
    * The file set of `backend` (`fixedName` for a fixed stream name, undefined for a template).
@@ -115,6 +140,7 @@ export class StreamFiles {
    * protection does not serve (fail closed).
    */
   open(backend: string, fixedName: string | undefined, horizonMs: number): Promise<StreamFileSet> {
+    this.horizonMs = Math.max(this.horizonMs, horizonMs);
     const key = `${fixedName === undefined ? "dir" : "file"}:${backend}`;
     let set = this.sets.get(key);
     if (!set) {
@@ -129,45 +155,72 @@ export class StreamFiles {
     const { dataDir, fs, pool } = this.options;
     const dir = fixedName === undefined ? join(dataDir, backend) : dataDir;
     await fs.makeDirectory(dir);
-    const set = new StreamFileSet(pool, backend, dir, fixedName);
+    const set = new StreamFileSet(pool, backend, dir, fixedName, this.rotation);
     const streams =
       fixedName === undefined
-        ? (await fs.listDirectory(dir)).flatMap((name) => STREAM_FILE.exec(name)?.[1] ?? [])
-        : (await fs.fileSize(set.pathOf(fixedName))) === undefined
-          ? []
-          : [fixedName];
+        ? [...new Set((await fs.listDirectory(dir)).flatMap((name) => STREAM_FILE.exec(name)?.[1] ?? []))]
+        : (await fs.fileSize(set.pathOf(fixedName))) !== undefined || (await listRotated(fs, set.pathOf(fixedName))).length > 0
+          ? [fixedName]
+          : [];
     let claims = 0;
-    for (const stream of streams) claims += await this.scanFile(set, stream, horizonMs);
+    for (const stream of streams) claims += await this.scanStream(set, stream, horizonMs);
     if (claims > 0) this.options.log.info("live nonce claims read back from the message files", { backend, claims });
     return set;
   }
 
-  /** Reads one file from its end; resolves with the number of claims put back. */
-  private async scanFile(set: StreamFileSet, stream: string, horizonMs: number): Promise<number> {
-    const { fs, guard, log, now } = this.options;
+  /**
+   * Reads a stream's file from its end, then its rotated files newest first, as far back as
+   * the horizon reaches (a claim spent just before a rotation lives in the rotated file).
+   * Resolves with the number of claims put back.
+   */
+  private async scanStream(set: StreamFileSet, stream: string, horizonMs: number): Promise<number> {
+    const { fs, now } = this.options;
     const path = set.pathOf(stream);
+    const rotated = (await listRotated(fs, path)).reverse();
+    const files = [...((await fs.fileSize(path)) !== undefined ? [{ path, active: true }] : []), ...rotated.map((r) => ({ path: r.path, active: false }))];
+    const scan = { seeded: 0, newest: undefined as string | undefined, holdsMessages: false, done: false };
+    const oldest = now() - horizonMs;
+    for (const file of files) {
+      await this.scanFile(file.path, file.active, oldest, scan);
+      if (scan.done) break;
+    }
+    if (scan.holdsMessages) set.noteStored(stream, scan.newest);
+    return scan.seeded;
+  }
+
+  /** Reads one file from its end into `scan`; `done` once a line beyond the horizon is met. */
+  private async scanFile(
+    path: string,
+    active: boolean,
+    oldest: number,
+    scan: { seeded: number; newest: string | undefined; holdsMessages: boolean; done: boolean },
+  ): Promise<void> {
+    const { fs, guard, log } = this.options;
     const { file } = await fs.openFile(path);
-    let seeded = 0;
     try {
-      const { size, droppedBytes } = await repairTornTail(file);
-      if (droppedBytes > 0) log.warn("cut a torn last line (an append that was never acknowledged)", { path, droppedBytes });
+      let size = await file.size();
+      if (active) {
+        const repaired = await repairTornTail(file);
+        if (repaired.droppedBytes > 0) log.warn("cut a torn last line (an append that was never acknowledged)", { path, droppedBytes: repaired.droppedBytes });
+        size = repaired.size;
+      }
       // An empty file holds no message (a leftover of a failed first write): it does not count.
-      if (size === 0) return 0;
-      let newest: string | undefined;
-      const oldest = now() - horizonMs;
+      if (size === 0) return;
+      scan.holdsMessages = true;
       for await (const line of linesBackward(file, size)) {
         const entry = readStoredEntry(line);
         if (!entry) continue;
-        newest ??= entry.id;
-        // Ids only grow through a file, and an id is never earlier than its message's receipt:
-        // once one is beyond the horizon, no claim before it can be live.
-        if (entry.idMs < oldest) break;
-        if (entry.claim && guard.seed({ ...entry.claim, entryId: entry.id })) seeded += 1;
+        scan.newest ??= entry.id;
+        // Ids only grow through a file and across its rotations, and an id is never earlier
+        // than its message's receipt: once one is beyond the horizon, no claim before it can be live.
+        if (entry.idMs < oldest) {
+          scan.done = true;
+          return;
+        }
+        if (entry.claim && guard.seed({ ...entry.claim, entryId: entry.id })) scan.seeded += 1;
       }
-      set.noteStored(stream, newest);
     } finally {
       await file.close();
     }
-    return seeded;
   }
 }

@@ -52,6 +52,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly storageFailures: Counter<"reason">;
   private storageAvailable: Gauge | undefined;
   private readonly stateLost: Gauge;
+  private readonly expiredCertificates: Gauge;
 
   /** `build` defaults to this package's version and the running Node.js. */
   constructor(options: { defaultMetrics?: boolean; build?: BuildInfo } = {}) {
@@ -107,13 +108,18 @@ export class PrometheusRecorder implements MetricsRecorder {
     const expiries = this.expiries;
     new Gauge({
       name: "postern_expiry_seconds",
-      help: "Seconds until expiry: what=ca|crl|earliest_certificate",
+      help: "Seconds until expiry: what=ca|crl|earliest_certificate (the earliest issued certificate that is neither expired nor revoked)",
       labelNames: ["what"],
       registers,
       // Computed at scrape time, so the countdown is current between updates.
       collect() {
         for (const [what, atMs] of expiries) this.set({ what }, (atMs - Date.now()) / 1000);
       },
+    });
+    this.expiredCertificates = new Gauge({
+      name: "postern_certificates_expired",
+      help: "Issued certificates that have expired without being revoked (not counted in postern_expiry_seconds{what=\"earliest_certificate\"})",
+      registers,
     });
     this.backendDuration = new Histogram({
       name: "postern_backend_duration_seconds",
@@ -240,6 +246,9 @@ export class PrometheusRecorder implements MetricsRecorder {
   }
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void {
     this.expiries.set(what, atMs);
+  }
+  certificatesExpired(count: number): void {
+    this.expiredCertificates.set(count);
   }
 
   /** The exposition text. */

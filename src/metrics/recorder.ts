@@ -47,6 +47,8 @@ export interface MetricsRecorder {
   pkiStateLost(lost: boolean): void;
   /** When the CA, the CRL's nextUpdate and the earliest issued certificate expire (ms since epoch); exported as seconds until then. */
   expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void;
+  /** How many issued certificates have expired without being revoked (they no longer count in `earliest_certificate`). */
+  certificatesExpired(count: number): void;
 }
 
 export const noopRecorder: MetricsRecorder = {
@@ -64,6 +66,7 @@ export const noopRecorder: MetricsRecorder = {
   certificateIssued() {},
   certificateRevoked() {},
   expiresAt() {},
+  certificatesExpired() {},
   pkiStateLost() {},
   backendRequest() {},
   revocationPropagated() {},

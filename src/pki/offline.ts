@@ -49,7 +49,7 @@ export async function openPkiOffline(config: Readonly<PosternConfig>, opts: { re
   const pkiId = createHash("sha256").update(new X509Certificate(rootPem).raw).digest("hex");
   const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
   const ledger = await TrustLedger.open(where.ledgerPath, pkiId);
-  const audit = await AuditLog.open(where.auditPath);
+  const audit = await AuditLog.open(where.auditPath, { retention: config.data.retention.audit });
   let store: PkiStore;
   let storeName: string;
   let closeRedis = async () => undefined as unknown;

@@ -86,7 +86,7 @@ export async function startPki(
       readOnly: config.pki.readOnly,
     };
     let plan = await planPki(planOptions);
-    const audit = await AuditLog.open(where.auditPath, { now });
+    const audit = await AuditLog.open(where.auditPath, { now, retention: config.data.retention.audit });
     undo.push(() => audit.close());
     const commit = async (): Promise<TrustLedger> => {
       const ledger = await openLedger(where.ledgerPath, plan, log);
@@ -190,7 +190,9 @@ export async function startPki(
       for (const entry of await store.listRevoked()) revocations.add(entry.serial);
       metrics.expiresAt("ca", material.issuer.cert.notAfter.getTime());
       if (crl.nextUpdateMs !== undefined) metrics.expiresAt("crl", crl.nextUpdateMs);
-      metrics.expiresAt("earliest_certificate", await earliestExpiry(store));
+      const certificates = await certificateExpiries(store, now());
+      metrics.expiresAt("earliest_certificate", certificates.earliestValidMs);
+      metrics.certificatesExpired(certificates.expiredUnrevoked);
     };
     await refresh();
     const timer = setInterval(() => void refresh().catch(() => undefined), 60_000);
@@ -247,15 +249,25 @@ async function openLedger(path: string, plan: PkiPlan, log: Logger): Promise<Tru
   return TrustLedger.open(path, pkiId);
 }
 
-async function earliestExpiry(store: PkiStore): Promise<number> {
+/**
+ * The earliest notAfter among certificates still valid at `nowMs` (neither revoked nor expired;
+ * a year ahead when there is none, so an alert on it stays quiet), and how many unrevoked ones
+ * have expired. An expired certificate must not hold the countdown below zero for ever: its
+ * client is already refused at the handshake, and the count says it lapsed unrenewed.
+ */
+export async function certificateExpiries(store: PkiStore, nowMs: number): Promise<{ earliestValidMs: number; expiredUnrevoked: number }> {
   let earliest = Number.POSITIVE_INFINITY;
+  let expiredUnrevoked = 0;
   let cursor: string | undefined;
   do {
     const page = await store.listCertificates({ status: "valid", limit: 1000, ...(cursor ? { cursor } : {}) });
-    for (const item of page.items) earliest = Math.min(earliest, item.notAfterMs);
+    for (const item of page.items) {
+      if (item.notAfterMs <= nowMs) expiredUnrevoked += 1;
+      else earliest = Math.min(earliest, item.notAfterMs);
+    }
     cursor = page.nextCursor;
   } while (cursor);
-  return Number.isFinite(earliest) ? earliest : Date.now() + 365 * 86_400_000;
+  return { earliestValidMs: Number.isFinite(earliest) ? earliest : nowMs + 365 * 86_400_000, expiredUnrevoked };
 }
 
 function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

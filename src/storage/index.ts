@@ -11,3 +11,16 @@ export { DEFAULT_PROBE_INTERVAL_MS, MAX_PROBE_BYTES, MIN_PROBE_BYTES, PROBE_FILE
 export { endOfLastLine, linesBackward, repairTornTail, SCAN_CHUNK_BYTES } from "./tail-scan.js";
 export { DurableAppender, fsyncDir, writeFileAtomic } from "./atomic-file.js";
 export { withFileMutex } from "./file-mutex.js";
+export {
+  applyRetention,
+  firstLineTimeMs,
+  listRotated,
+  newestLineTimeMs,
+  rotatedPath,
+  rotateFile,
+  rotationDue,
+  rotationPolicy,
+  type RetentionSettings,
+  type RotatedFile,
+  type RotationPolicy,
+} from "./rotation.js";

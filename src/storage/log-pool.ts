@@ -1,7 +1,8 @@
 import type { Logger } from "../log.js";
 import { AppendLog, classifyStorageFailure } from "./append-log.js";
 import type { StorageFileSystem } from "./file-system.js";
-import { GroupCommitLog, storageUnavailable, type CommitReporter } from "./group-commit.js";
+import { GroupCommitLog, storageUnavailable, type CommitReporter, type GroupRotation } from "./group-commit.js";
+import { firstLineTimeMs, type RotationPolicy } from "./rotation.js";
 
 /** Idle files kept open by default; more are opened on demand and the least recently used idle ones closed. */
 export const DEFAULT_MAX_OPEN_FILES = 64;
@@ -50,15 +51,16 @@ export class LogPool {
   /**
    * Appends one record to `path`, opening or creating the file first; resolves once it is
    * fsynced. `line` is called when the record is queued (see GroupCommitLog.append).
+   * `rotation`, taken when the file is opened, rotates it by size and age (see rotation.ts).
    * @throws PosternError storage-unavailable when it could not be stored.
    */
-  async append(path: string, line: () => string | Uint8Array): Promise<void> {
+  async append(path: string, line: () => string | Uint8Array, rotation?: RotationPolicy): Promise<void> {
     if (this.closed) throw storageUnavailable(new Error("storage is closed"));
     let entry = this.entries.get(path);
     if (entry) {
       this.entries.delete(path);
     } else {
-      const opening = this.openLog(path);
+      const opening = this.openLog(path, rotation);
       const created: Entry = { opening, users: 0 };
       opening.then(
         (log) => void (created.log = log),
@@ -79,19 +81,37 @@ export class LogPool {
     return appended;
   }
 
-  private async openLog(path: string): Promise<GroupCommitLog> {
+  private async openLog(path: string, policy: RotationPolicy | undefined): Promise<GroupCommitLog> {
     await this.retiring.get(path);
     const { fs, reporter, log } = this.options;
+    const open = () => AppendLog.open(fs, path, (droppedBytes) => log.warn("cut a torn last line (an append that was never acknowledged)", { path, droppedBytes }));
     let opened: AppendLog;
+    let startedAtMs: number | undefined;
     try {
-      opened = await AppendLog.open(fs, path, (droppedBytes) => log.warn("cut a torn last line (an append that was never acknowledged)", { path, droppedBytes }));
+      opened = await open();
+      if (policy && opened.committedBytes > 0) startedAtMs = (await firstLineTimeMs(fs, path, policy.lineTimeMs)) ?? policy.now();
     } catch (cause) {
       reporter.failed(classifyStorageFailure(cause), cause, 0);
       throw storageUnavailable(cause);
     }
-    const group: GroupCommitLog = new GroupCommitLog(opened, reporter, (failed) => {
-      if (failed.created && failed.committedBytes === 0) this.retire(path, group);
-    });
+    const rotation: GroupRotation | undefined = policy && {
+      policy,
+      fs,
+      reopen: open,
+      startedAtMs,
+      onRotated: (event) => {
+        if ("error" in event) log.warn("rotating a file failed; writing goes on in the same file", { path, error: String(event.error) });
+        else log.info("file rotated", { path, rotatedTo: event.rotatedPath, ...(event.removed.length > 0 ? { removedByRetention: event.removed } : {}) });
+      },
+    };
+    const group: GroupCommitLog = new GroupCommitLog(
+      opened,
+      reporter,
+      (failed) => {
+        if (failed.created && failed.committedBytes === 0) this.retire(path, group);
+      },
+      rotation,
+    );
     return group;
   }
 

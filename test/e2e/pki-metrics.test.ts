@@ -19,6 +19,7 @@ t.test("PKI metrics: expiry countdowns, issuance and revocation counters", async
   const crl = metric(text, 'postern_expiry_seconds{what="crl"}');
   t.ok(crl > 86_000 && crl <= 86_400, `CRL nextUpdate in about a day (${crl})`);
   t.ok(metric(text, 'postern_expiry_seconds{what="earliest_certificate"}') > 80 * 86_400, "the bootstrap's 90-day certificates");
+  t.equal(metric(text, "postern_certificates_expired"), 0, "no certificate has lapsed");
 
   const admin = await gw.adminClient();
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });

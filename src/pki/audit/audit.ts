@@ -3,12 +3,29 @@
  * exact bytes, so editing, deleting or reordering a line breaks the chain (`verifyAuditLog`).
  * Appends are durable (fsync) before they resolve. Tamper-evident, not tamper-proof: whoever
  * can rewrite the whole file can rebuild the chain, so anchor `head()` somewhere else.
+ *
+ * Rotation (`data.retention.audit`): under the lock, before a batch, a full or old file is
+ * renamed to `<path>.<NNNNNN>` and the new file begins with an `audit.rotate` event chained to
+ * the last line of the rotated one (it names that file and what retention removed), so the
+ * chain runs on across files and `verifyAuditLog` checks them all.
  */
 import { createHash } from "node:crypto";
 import { mkdir, open, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { PosternError } from "../../errors.js";
-import { fsyncDir, withFileMutex } from "../../storage/index.js";
+import {
+  applyRetention,
+  firstLineTimeMs,
+  fsyncDir,
+  listRotated,
+  nodeFileSystem,
+  rotateFile,
+  rotationDue,
+  rotationPolicy,
+  withFileMutex,
+  type RetentionSettings,
+  type RotationPolicy,
+} from "../../storage/index.js";
 
 export { verifyAuditLog, type AuditVerifyResult } from "./verify.js";
 
@@ -35,6 +52,16 @@ export interface AuditEntry {
 /** The `prev` of the first line. */
 export const AUDIT_GENESIS = "0".repeat(64);
 
+/** The action of the first line of a file started by rotation. */
+export const AUDIT_ROTATE_ACTION = "audit.rotate";
+
+/** The time of an audit line (its `at`), or undefined. */
+export function auditLineTimeMs(line: Buffer): number | undefined {
+  const at = /"at":"([^"]+)"/.exec(line.toString("utf8", 0, Math.min(line.length, 200)))?.[1];
+  const ms = at === undefined ? Number.NaN : Date.parse(at);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /** Hex SHA-256 of one line's bytes, as the next line's `prev`. */
 export function auditLineHash(line: Uint8Array | string): string {
   return createHash("sha256").update(line).digest("hex");
@@ -56,11 +83,13 @@ export class AuditLog {
   #flushing: Promise<void> | undefined;
   #failed: unknown;
   #dirReady = false;
+  readonly #rotation: RotationPolicy | undefined;
 
-  private constructor(path: string, seq: number, prev: string, now: () => number) {
+  private constructor(path: string, seq: number, prev: string, now: () => number, retention: RetentionSettings | undefined) {
     this.#path = path;
     this.#head = { seq, hash: prev };
     this.#now = now;
+    this.#rotation = retention && rotationPolicy(retention, auditLineTimeMs, now);
   }
 
   /**
@@ -68,9 +97,9 @@ export class AuditLog {
    * opening writes nothing. An unreadable last complete line is refused with `internal`, since
    * continuing would hide it.
    */
-  static async open(path: string, opts: { now?: () => number } = {}): Promise<AuditLog> {
+  static async open(path: string, opts: { now?: () => number; retention?: RetentionSettings } = {}): Promise<AuditLog> {
     const head = await readHead(path, false);
-    return new AuditLog(path, head.seq, head.hash, opts.now ?? Date.now);
+    return new AuditLog(path, head.seq, head.hash, opts.now ?? Date.now, opts.retention);
   }
 
   /** Appends one event and resolves with it once it is on disk. */
@@ -111,13 +140,15 @@ export class AuditLog {
     this.#flushing = undefined;
   }
 
-  /** Under the lock: continue the chain from the file's own last line. */
+  /** Under the lock: continue the chain from the file's own last line (or the newest rotated file's). */
   async #appendBatch(entries: Required<AuditEntry>[]): Promise<AuditEvent[]> {
     let { seq, hash } = await readHead(this.#path, true);
     const at = new Date(this.#now()).toISOString();
+    const rotate = await this.#rotateIfDue();
     const events: AuditEvent[] = [];
     let text = "";
-    for (const e of entries) {
+    const lines = rotate ? [{ actor: "postern", action: AUDIT_ROTATE_ACTION, subject: rotate.rotated, details: { removed: rotate.removed } }, ...entries] : entries;
+    for (const e of lines) {
       const event: AuditEvent = { seq: seq + 1, at, actor: e.actor, action: e.action, subject: e.subject, details: e.details, prev: hash };
       const line = JSON.stringify(event);
       seq = event.seq;
@@ -128,7 +159,7 @@ export class AuditLog {
     const handle = await open(this.#path, "a", 0o600);
     let created = false;
     try {
-      created = seq === events.length && (await handle.stat()).size === 0;
+      created = (await handle.stat()).size === 0;
       await handle.writeFile(text);
       await handle.datasync();
     } finally {
@@ -136,7 +167,26 @@ export class AuditLog {
     }
     if (created) await fsyncDir(dirname(this.#path));
     this.#head = { seq, hash };
-    return events;
+    return rotate ? events.slice(1) : events;
+  }
+
+  /**
+   * Under the lock, before a batch: rotates a full or old file and applies retention; resolves
+   * with what the new file's first line must say. A new file after rotated ones that holds
+   * nothing yet (a crash came between the rename and the first append) gets that line too.
+   */
+  async #rotateIfDue(): Promise<{ rotated: string; removed: string[] } | undefined> {
+    const fs = nodeFileSystem;
+    const size = (await fs.fileSize(this.#path)) ?? 0;
+    if (size === 0) {
+      const newest = (await listRotated(fs, this.#path)).at(-1);
+      return newest && { rotated: basename(newest.path), removed: [] };
+    }
+    const policy = this.#rotation;
+    if (!policy || !rotationDue(policy, size, await firstLineTimeMs(fs, this.#path, auditLineTimeMs))) return undefined;
+    const rotated = await rotateFile(fs, this.#path);
+    const removed = await applyRetention(fs, this.#path, policy);
+    return { rotated: basename(rotated.path), removed: removed.map((p) => basename(p)) };
   }
 
   /** seq and hash of the last line this process saw: record it elsewhere to detect truncation or a rewrite. */
@@ -152,7 +202,15 @@ export class AuditLog {
 
 /** The chain's head in the file at `path` (genesis when empty or missing). `repair` cuts a torn tail. */
 async function readHead(path: string, repair: boolean): Promise<{ seq: number; hash: string }> {
-  const last = await readLastLine(path, repair);
+  let last = await readLastLine(path, repair);
+  // Just rotated (or a crash came between the rename and the next append): the chain goes on from the rotated file.
+  if (!last) {
+    const newest = (await listRotated(nodeFileSystem, path)).at(-1);
+    if (newest) {
+      last = await readLastLine(newest.path, false);
+      path = newest.path;
+    }
+  }
   if (!last) return { seq: 0, hash: AUDIT_GENESIS };
   try {
     const event = JSON.parse(last.toString("utf8")) as Partial<AuditEvent>;

@@ -9,6 +9,12 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => join(dir, `audit-${++n}.jsonl`);
 
+/** The verdict without the file list and chain start (tested in audit-rotation.test.ts). */
+async function verifyCore(path: string) {
+  const r = await verifyAuditLog(path);
+  return r.ok ? { ok: r.ok, lines: r.lines, head: r.head, actions: r.actions } : { ok: r.ok, line: r.line, reason: r.reason };
+}
+
 async function writeLog(path: string, count: number): Promise<string[]> {
   const log = await AuditLog.open(path, { now: () => Date.UTC(2030, 0, 1) });
   for (let i = 1; i <= count; i++) {
@@ -28,7 +34,7 @@ t.test("lines chain by SHA-256 of the previous line's bytes; file is private", a
   t.equal(events[2]?.["seq"], 3);
   t.equal(events[0]?.["at"], "2030-01-01T00:00:00.000Z");
   t.equal(statSync(path).mode & 0o777, 0o600);
-  t.same(await verifyAuditLog(path), { ok: true, lines: 3, head: auditLineHash(lines[2] ?? ""), actions: { revoke: 3 } });
+  t.same(await verifyCore(path), { ok: true, lines: 3, head: auditLineHash(lines[2] ?? ""), actions: { revoke: 3 } });
 });
 
 t.test("reopen continues the chain; concurrent appends keep call order", async (t) => {
@@ -40,7 +46,7 @@ t.test("reopen continues the chain; concurrent appends keep call order", async (
   t.equal(events.map((e) => e.subject).join(), Array.from({ length: 50 }, (_, i) => String(i)).join());
   const head = log.head();
   await log.close();
-  const result = await verifyAuditLog(path);
+  const result = await verifyCore(path);
   t.same(result, { ok: true, lines: 52, head: head.hash, actions: { revoke: 2, issue: 50 } });
   t.equal(head.seq, 52);
 });
@@ -49,7 +55,7 @@ t.test("a torn final line (crash mid-append) is cut off at reopen and the chain 
   const path = fresh();
   await writeLog(path, 2);
   appendFileSync(path, '{"seq":3,"at":"2030-');
-  t.same(await verifyAuditLog(path), { ok: false, line: 3, reason: "malformed" });
+  t.same(await verifyCore(path), { ok: false, line: 3, reason: "malformed" });
   const log = await AuditLog.open(path);
   t.equal((await log.append({ actor: "a", action: "x", subject: "y" })).seq, 3);
   await log.close();
@@ -66,21 +72,21 @@ t.test("a changed line is reported (its successor's prev no longer matches)", as
   const lines = await writeLog(path, 5);
   lines[1] = (lines[1] ?? "").replace("keyCompromise", "superseded");
   writeFileSync(path, lines.join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 2, reason: "changed" });
+  t.same(await verifyCore(path), { ok: false, line: 2, reason: "changed" });
   const first = await writeLog(fresh(), 2);
   first[0] = (first[0] ?? "").replace(AUDIT_GENESIS, "1".repeat(64));
   const p2 = fresh();
   writeFileSync(p2, first.join("\n") + "\n");
-  t.same(await verifyAuditLog(p2), { ok: false, line: 1, reason: "changed" });
+  t.same(await verifyCore(p2), { ok: false, line: 1, reason: "changed" });
 });
 
 t.test("a deleted line is reported where the sequence has its gap", async (t) => {
   const path = fresh();
   const lines = await writeLog(path, 5);
   writeFileSync(path, [...lines.slice(0, 2), ...lines.slice(3)].join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 3, reason: "deleted" });
+  t.same(await verifyCore(path), { ok: false, line: 3, reason: "deleted" });
   writeFileSync(path, lines.slice(1).join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 1, reason: "deleted" });
+  t.same(await verifyCore(path), { ok: false, line: 1, reason: "deleted" });
 });
 
 t.test("reordered lines are reported", async (t) => {
@@ -88,18 +94,18 @@ t.test("reordered lines are reported", async (t) => {
   const lines = await writeLog(path, 5);
   const [a, b, c, d, e] = lines as [string, string, string, string, string];
   writeFileSync(path, [a, c, b, d, e].join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 2, reason: "reordered" });
+  t.same(await verifyCore(path), { ok: false, line: 2, reason: "reordered" });
   writeFileSync(path, [a, b, c, d, e, c].join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 6, reason: "reordered" }, "a replayed line");
+  t.same(await verifyCore(path), { ok: false, line: 6, reason: "reordered" }, "a replayed line");
 });
 
 t.test("malformed lines are reported; an unreadable last line refuses reopen", async (t) => {
   const path = fresh();
   const lines = await writeLog(path, 3);
   writeFileSync(path, [lines[0], "not json", lines[2]].join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 2, reason: "malformed" });
+  t.same(await verifyCore(path), { ok: false, line: 2, reason: "malformed" });
   writeFileSync(path, [lines[0], JSON.stringify({ seq: 2 })].join("\n") + "\n");
-  t.same(await verifyAuditLog(path), { ok: false, line: 2, reason: "malformed" });
+  t.same(await verifyCore(path), { ok: false, line: 2, reason: "malformed" });
   writeFileSync(path, [lines[0], "garbage"].join("\n") + "\n");
   await t.rejects(AuditLog.open(path), { code: "internal" });
   await t.rejects(verifyAuditLog(join(dir, "missing.jsonl")), { code: "ENOENT" });
