@@ -86,7 +86,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     const tls = new TlsReloader({
       initial: pki.serving,
       read: () => pki.readServing(),
-      watchDir: config.pki.dir,
+      watchDir: config.tls.watchFiles ? config.pki.dir : undefined,
       fileNames: [files.serverCert, files.serverKey, files.caBundle].map((path) => basename(path)),
       metrics,
       log,

@@ -56,8 +56,13 @@ export async function runServe(args: string[]): Promise<number> {
     log.warn("embedded mode: replay protection and the message file live in this one process; run a single instance, or set POSTERN_REDIS_URL for several replicas");
   }
   process.on("SIGHUP", () => {
-    // The TLS material logs its own outcome (and why a candidate was refused).
-    void app.reloadTls().catch((error: unknown) => log.error("TLS reload failed", { error: (error as Error).message }));
+    // A change or a refusal logs itself (with the file and the reason); an unchanged set says so here.
+    void app.reloadTls().then(
+      (outcome) => {
+        if (outcome.status === "unchanged") log.info("TLS material unchanged: new handshakes keep the current certificate", { serial: outcome.serial });
+      },
+      (error: unknown) => log.error("TLS reload failed", { error: (error as Error).message }),
+    );
     void (async () => {
       try {
         const { restartNeeded } = await app.reload(loadConfig(env));
