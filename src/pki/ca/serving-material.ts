@@ -4,7 +4,7 @@
  * applies all three or none: a candidate is refused, naming the file and the reason, when a
  * PEM does not parse, the key does not match the certificate, the certificate is expired or
  * not yet valid, it does not chain to the bundle, or the bundle holds something other than
- * valid CA certificates. `checkServingMaterial` is the pure rule; `readServingMaterial` reads
+ * unexpired CA certificates. `checkServingMaterial` is the pure rule; `readServingMaterial` reads
  * the files for it.
  */
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from "node:crypto";
@@ -80,8 +80,8 @@ export function checkServingMaterial(inputs: ServingInputs, passphrase: string, 
   if (typeof authorities === "string") return refuse("ca_bundle", authorities);
   for (const ca of authorities) {
     if (!ca.ca) return refuse("ca_bundle", `holds a certificate that is not a CA (${ca.subject.replace(/\n/g, ", ")})`);
-    const validity = validityProblem(ca, nowMs);
-    if (validity) return refuse("ca_bundle", `holds a CA certificate that is ${validity} (${ca.subject.replace(/\n/g, ", ")})`);
+    // A CA that is not valid yet may be there on purpose (a rotation announced ahead); an expired one is a mistake.
+    if (Date.parse(ca.validTo) <= nowMs) return refuse("ca_bundle", `holds an expired CA certificate (${ca.subject.replace(/\n/g, ", ")}, notAfter ${ca.validTo})`);
   }
 
   if (serverCertPem === undefined) return refuse("server_certificate", "cannot be read");
