@@ -52,7 +52,7 @@ const CERT_OPTIONS = {
   json: { type: "boolean", default: false },
   serial: { type: "string" },
   reason: { type: "string" },
-  "keep-key": { type: "boolean", default: false },
+  "keep-key": { type: "boolean" },
 } as const;
 
 const ALLOWED: Record<string, readonly string[]> = {
@@ -201,7 +201,7 @@ async function revoke(values: Values): Promise<Prepared> {
 
 async function renewServer(values: Values): Promise<Prepared> {
   return async (client) => {
-    const renewed = await client.renewServerCertificate({ keepKey: values["keep-key"] });
+    const renewed = await client.renewServerCertificate({ keepKey: values["keep-key"] === true });
     process.stdout.write(
       `renewed the server certificate: ${renewed.serial} (${renewed.keptKey ? "same key" : "new key"}), valid until ${renewed.notAfter}; ` +
         `new handshakes get it now (it replaces ${renewed.previousSerial}, which is not revoked and expires by itself)\n`,
