@@ -93,6 +93,13 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     });
     closing.push({ close: async () => tls.stop() });
     const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness, tls });
+    // After the listeners' own: only what they serve goes on record.
+    tls.onApplied((served) => {
+      void pki.adoptServing(served).then(
+        (adopted) => adopted && log.info("the reloaded server certificate is on record now", { serial: served.serial }),
+        (error: unknown) => log.warn("the reloaded server certificate could not be put on record (OCSP answers unknown for it until a restart)", { serial: served.serial, error: String(error) }),
+      );
+    });
     return {
       mode, pki: pki.material, pkiCreated: pki.created, authority: pki.authority, metrics,
       async start() {

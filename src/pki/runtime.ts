@@ -29,7 +29,7 @@ import { FileStore, RedisStore, type PkiStore, type RevokedEntry } from "./store
 import { TrustGuard, LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "./trust/index.js";
 import { withFileMutex } from "../storage/index.js";
 import type { RedisClient } from "../redis/index.js";
-import { renewServerCertificate, type ServerRenewal } from "./server-renewal.js";
+import { adoptServedCertificate, renewServerCertificate, type ServerRenewal } from "./server-renewal.js";
 
 export interface PkiRuntime {
   material: PkiMaterial;
@@ -52,6 +52,8 @@ export interface PkiRuntime {
   readServing(): Promise<ServingCheck>;
   /** Renews the gateway's server certificate (recorded, audited, written atomically); see server-renewal.ts. */
   renewServerCertificate(input: { keepKey: boolean; actor: string }): Promise<ServerRenewal>;
+  /** Puts a reloaded server certificate of this CA on record (`certificate.adopt`) unless it is; resolves with whether it did. */
+  adoptServing(material: ServingMaterial): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -235,6 +237,7 @@ export async function startPki(
       onRevoked: (listener) => listeners.push(listener),
       serving,
       readServing,
+      adoptServing: (served) => adoptServedCertificate({ ledger, store, audit, issuingCertPem: material.issuingCertPem }, served.serverCertChainPem),
       renewServerCertificate: (input) => renewServerCertificate({ planOptions: { ...planOptions, passphrase }, ledger, store, audit, trust }, input),
       async revocationStatus(serial) {
         const record = await store.getCertificate(serial);

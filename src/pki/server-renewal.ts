@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { PosternError } from "../errors.js";
 import { withFileMutex } from "../storage/index.js";
 import type { AuditLog } from "./audit/index.js";
-import { planPki, recordPlan, writePlannedFiles, type EnsurePkiOptions } from "./ca/index.js";
+import { builtinRecord, planPki, recordPlan, writePlannedFiles, type EnsurePkiOptions } from "./ca/index.js";
 import { identityFromCertificate } from "./identity.js";
 import { keyHashOfCertificate } from "./keys/index.js";
 import type { PkiStore } from "./store/index.js";
@@ -69,4 +69,28 @@ export async function renewServerCertificate(deps: ServerRenewalDeps, input: { k
     });
     return { serial: identity.serial, notAfterMs: identity.notAfterMs, previousSerial, keptKey: input.keepKey };
   });
+}
+
+/**
+ * Puts a server certificate that a reload brought (a renewal made elsewhere: a new Secret, an
+ * operator's openssl) on record, as a start would (`certificate.adopt`), so that OCSP answers
+ * for it and it can be revoked. Only a certificate of this CA's issuing CA, and only once.
+ * Resolves with whether it was recorded now.
+ */
+export async function adoptServedCertificate(deps: Pick<ServerRenewalDeps, "ledger" | "store" | "audit"> & { issuingCertPem: string }, leafPem: string): Promise<boolean> {
+  const leaf = new X509Certificate(leafPem);
+  const issuer = new X509Certificate(deps.issuingCertPem);
+  if (!leaf.checkIssued(issuer) || !leaf.verify(issuer.publicKey)) return false;
+  const record = builtinRecord({ kind: "server", pem: leaf.toString() });
+  if (deps.ledger.state.certificates.has(record.serial)) return false;
+  // Store, then ledger: the ledger never expects what the store never had.
+  await deps.store.putCertificate(record);
+  await deps.ledger.recordCertificates([{ serial: record.serial, fingerprint: record.fingerprint }]);
+  await deps.audit.append({
+    actor: "postern",
+    action: "certificate.adopt",
+    subject: record.serial,
+    details: { kind: "server", identity: record.identity, profile: record.profile, notAfterMs: record.notAfterMs, reason: "reload" },
+  });
+  return true;
 }

@@ -14,7 +14,7 @@ import t from "tap";
 import { canonicalSerial } from "../../src/pki/serial.js";
 import { runTool } from "../helpers/process.js";
 import { adminFlags, eventually, postern, startPostern, type PosternProcess } from "../helpers/postern-process.js";
-import { openTls, tlsMaterial } from "../helpers/raw-tls.js";
+import { answerOn, openTls, tlsMaterial } from "../helpers/raw-tls.js";
 import { demoClient } from "../helpers/replica.js";
 import { signRawRequest } from "../helpers/signed-raw.js";
 
@@ -79,32 +79,6 @@ async function keepAliveConnection(certs: string, port: number): Promise<{ socke
       return answerOn(socket, request.text());
     },
   };
-}
-
-/** Writes one request on an open connection and resolves with the status, leaving the connection open. */
-function answerOn(socket: TLSSocket, request: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let raw = "";
-    const onData = (chunk: Buffer) => {
-      raw += chunk.toString("latin1");
-      const end = raw.indexOf("\r\n\r\n");
-      const length = end < 0 ? null : /\r\ncontent-length:\s*(\d+)/i.exec(raw.slice(0, end));
-      if (end < 0 || !length || raw.length - end - 4 < Number(length[1])) return;
-      cleanup();
-      resolve(Number(raw.slice(9, 12)));
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new Error(`the connection closed; read: ${raw}`));
-    };
-    const cleanup = () => {
-      socket.off("data", onData);
-      socket.off("close", onClose);
-    };
-    socket.on("data", onData);
-    socket.once("close", onClose);
-    socket.write(request);
-  });
 }
 
 const peerSerial = (socket: TLSSocket) => canonicalSerial(socket.getPeerCertificate().serialNumber);
@@ -206,6 +180,12 @@ t.test("a gateway that watches pki.dir (the default)", async (t) => {
     t.equal(await metricValue(gw, 'postern_reloads_total{what="tls"}'), applied + 1, "one reload for the key and the certificate written one after the other");
     const client = await demoClient(certs, gw.dataPort);
     t.equal((await client.send("/v1/messages/orders", "{}").finally(() => client.close())).status, 202, "a client verifying the server against ca-bundle.pem is served over the new certificate");
+    const leafPath = join(root, `${fresh.serial}.pem`);
+    await writeFile(leafPath, fresh.chain.slice(0, fresh.chain.indexOf("-----END CERTIFICATE-----") + 26));
+    await eventually("OCSP knows the reloaded certificate (adopted into the inventory)", async () => {
+      const ocsp = await runTool("openssl", ["ocsp", "-issuer", join(certs, "issuing-ca.crt"), "-cert", leafPath, "-url", `${gw.publicUrl}/ocsp`, "-CAfile", join(certs, "ca-bundle.pem")]);
+      return ocsp.stdout.includes(": good");
+    });
     const weak = await runTool("sh", ["-c", `openssl s_client -connect 127.0.0.1:${gw.dataPort} -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA </dev/null 2>&1`]);
     t.not(weak.code, 0, "the reloaded context keeps the cipher policy: no CBC suite");
     t.equal(gw.child.pid, pid);
