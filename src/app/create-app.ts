@@ -88,6 +88,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       read: () => pki.readServing(),
       watchDir: config.tls.watchFiles ? config.pki.dir : undefined,
       fileNames: [files.serverCert, files.serverKey, files.caBundle].map((path) => basename(path)),
+      serverCertFile: files.serverCert,
       metrics,
       log,
     });

@@ -30,6 +30,8 @@ export interface TlsReloaderOptions {
   read: () => Promise<ServingCheck>;
   /** The directory holding the files; undefined: no watch and no poll (reloads on request only). */
   watchDir?: string | undefined;
+  /** Named in the log and the outcome when OpenSSL itself refuses the material. */
+  serverCertFile?: string;
   /** The names in `watchDir` whose change means a reload (Kubernetes' `..data` swaps are always one). */
   fileNames: readonly string[];
   debounceMs?: number;
@@ -127,8 +129,9 @@ export class TlsReloader {
       this.lastRefusedDigest = fresh.inputDigest;
       const reason = `refused by OpenSSL: ${(error as Error).message}`;
       metrics.reloadFailed("server_certificate");
-      log.error("TLS reload refused; new handshakes keep the current certificate and CA bundle", { file: this.options.watchDir ?? "", reason, what: "server_certificate", trigger, serial: before.serial });
-      return { status: "refused", ...served, part: "server_certificate", file: this.options.watchDir ?? "", reason };
+      const file = this.options.serverCertFile ?? "server.crt";
+      log.error("TLS reload refused; new handshakes keep the current certificate and CA bundle", { file, reason, what: "server_certificate", trigger, serial: before.serial });
+      return { status: "refused", ...served, part: "server_certificate", file, reason };
     }
     metrics.reloaded("tls");
     metrics.servingCertificate(fresh.serial, fresh.notAfterMs);
