@@ -1,4 +1,5 @@
 /** The public surface of src/admin/: everything outside it imports from here. */
 export { explainEndpoint } from "./explain-endpoint.js";
 export { pkiEndpoints } from "./pki-endpoints.js";
+export { serverRenewalEndpoint } from "./server-renewal-endpoint.js";
 export { adminHandler } from "./router.js";

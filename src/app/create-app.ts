@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { reloadable, stateLocations, usesRedis, type PosternConfig } from "../config/index.js";
 import type { Backend, ForwardSigner } from "../forward/index.js";
 import { Gateway, RouteTable } from "../gateway/index.js";
@@ -8,6 +9,7 @@ import { MemoryRateLimiter, RedisRateLimiter } from "../ratelimit/index.js";
 import { MemoryReplayGuard, RedisReplayGuard } from "../replay/index.js";
 import { PublicKeyCache } from "../signing/index.js";
 import type { StorageFileSystem } from "../storage/index.js";
+import { TlsReloader, type TlsReloadOutcome } from "../tls/index.js";
 import { buildBackends } from "./backends.js";
 import { buildListeners, type ListeningAddresses } from "./listeners.js";
 import { openRedis } from "./redis.js";
@@ -29,6 +31,12 @@ export interface App {
    * rejects with the reason; sections that need a restart are reported, not applied.
    */
   reload(next: Readonly<PosternConfig>): Promise<{ restartNeeded: string[] }>;
+  /**
+   * Reads the server certificate, key and CA bundle again for new handshakes on the data and
+   * admin listeners (SIGHUP; file changes are picked up by themselves). A candidate that fails
+   * its check keeps the running material; the outcome says which.
+   */
+  reloadTls(): Promise<TlsReloadOutcome>;
   /** Readiness turns 503 while every listener keeps serving (the first step of `stop`). */
   beginShutdown(): void;
   /** Drains in-flight requests, then closes listeners, backends, storage, the PKI and Redis. */
@@ -74,11 +82,30 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
       ...(pki.trust.lost ? { pki: "state-lost" as const, code: "pki-state-lost" } : {}),
     });
-    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness });
+    const files = pki.material.files;
+    const tls = new TlsReloader({
+      initial: pki.serving,
+      read: () => pki.readServing(),
+      watchDir: config.tls.watchFiles ? config.pki.dir : undefined,
+      fileNames: [files.serverCert, files.serverKey, files.caBundle].map((path) => basename(path)),
+      serverCertFile: files.serverCert,
+      metrics,
+      log,
+    });
+    closing.push({ close: async () => tls.stop() });
+    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness, tls });
+    // After the listeners' own: only what they serve goes on record.
+    tls.onApplied((served) => {
+      void pki.adoptServing(served).then(
+        (adopted) => adopted && log.info("the reloaded server certificate is on record now", { serial: served.serial }),
+        (error: unknown) => log.warn("the reloaded server certificate could not be put on record (OCSP answers unknown for it until a restart)", { serial: served.serial, error: String(error) }),
+      );
+    });
     return {
       mode, pki: pki.material, pkiCreated: pki.created, authority: pki.authority, metrics,
       async start() {
         const addresses = await listeners.start();
+        tls.start();
         listening = true;
         return addresses;
       },
@@ -93,6 +120,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
         setTimeout(() => void closeBackends(previous), config.shutdown.drainTimeoutSeconds * 1000).unref();
         return { restartNeeded };
       },
+      reloadTls: () => tls.reload("signal"),
       beginShutdown: () => void (stopping = true),
       async stop() {
         stopping = true;

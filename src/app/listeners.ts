@@ -1,4 +1,4 @@
-import { adminHandler, explainEndpoint, pkiEndpoints } from "../admin/index.js";
+import { adminHandler, explainEndpoint, pkiEndpoints, serverRenewalEndpoint } from "../admin/index.js";
 import type { PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { Gateway } from "../gateway/index.js";
@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import type { PrometheusRecorder } from "../metrics/index.js";
 import type { PkiRuntime } from "../pki/index.js";
 import type { RateLimiter } from "../ratelimit/index.js";
-import { caChainVerifier, trustedSources } from "../tls/index.js";
+import { caChainVerifier, type TlsReloader, trustedSources } from "../tls/index.js";
 
 export interface ListeningAddresses {
   data: { host: string; port: number };
@@ -24,6 +24,8 @@ export interface ListenerDeps {
   log: Logger;
   now: () => number;
   readiness: () => Readiness;
+  /** The server certificate, key and CA bundle of the moment (reloaded without a restart). */
+  tls: TlsReloader;
 }
 
 /** The three listeners: data plane (mTLS), admin plane (mTLS, anonymous enrollment), public. */
@@ -41,12 +43,21 @@ export interface Listeners {
 export function buildListeners(deps: ListenerDeps): Listeners {
   const { gateway, pki, metrics, log, now } = deps;
   const config = deps.config();
-  const material = pki.material;
-  const chainsToCa = caChainVerifier(material.caBundlePem);
+  const { tls } = deps;
+  // Built again only when a reload brings another CA bundle.
+  let trusted = { bundle: tls.current().caBundlePem, chainsToCa: caChainVerifier(tls.current().caBundlePem) };
+  const chainsToCa = (der: Buffer) => {
+    const bundle = tls.current().caBundlePem;
+    if (bundle !== trusted.bundle) trusted = { bundle, chainsToCa: caChainVerifier(bundle) };
+    return trusted.chainsToCa(der);
+  };
   const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean, extras: object = {}) =>
     new MtlsServer({
       name,
-      secureContext: () => ({ key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem }),
+      secureContext: () => {
+        const serving = tls.current();
+        return { key: serving.serverKeyPem, cert: serving.serverCertChainPem, ca: serving.caBundlePem };
+      },
       minVersion: config.tls.minVersion,
       handshakeTimeoutSeconds: config.tls.handshakeTimeoutSeconds,
       ...config.limits,
@@ -74,19 +85,26 @@ export function buildListeners(deps: ListenerDeps): Listeners {
   });
   const explain = explainEndpoint({
     routes: () => gateway.routeTable,
-    caBundlePem: material.caBundlePem,
+    get caBundlePem() {
+      return tls.current().caBundlePem;
+    },
     isRevoked: (serial) => pki.revocationStatus(serial),
     rateLimiter: deps.rateLimiter,
     now,
   });
-  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain], log), true);
+  const renewal = serverRenewalEndpoint({ renew: (input) => pki.renewServerCertificate(input), reload: () => tls.reload("renewal") });
+  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal], log), true);
+  tls.onApplied(() => {
+    data.reloadSecureContext();
+    admin.reloadSecureContext();
+  });
   pki.onRevoked((entry) => {
     const closed = data.closeConnectionsOf(entry.serial) + admin.closeConnectionsOf(entry.serial);
     metrics.revocationPropagated((now() - entry.revokedAtMs) / 1000);
     if (closed > 0) log.info("closed the live connections of a revoked certificate", { serial: entry.serial, closed });
   });
   const publicServer = new PublicServer(
-    publicEndpoints({ metrics, readiness: deps.readiness, caBundlePem: material.caBundlePem, jwks: () => pki.signingKeys.jwks(), crl: pki.crl, authority: pki.authority }),
+    publicEndpoints({ metrics, readiness: deps.readiness, get caBundlePem() { return tls.current().caBundlePem; }, jwks: () => pki.signingKeys.jwks(), crl: pki.crl, authority: pki.authority }),
     log,
   );
   return {

@@ -14,6 +14,7 @@ export const usage = `postern cert issue --csr FILE [--id ID] [--role R]... [--p
 postern cert issue --p12 FILE --id ID (--password-file F | --password-env VAR) [--key-type T] [--role R]... [--profile P] [--lifetime D] [--json]
 postern cert list [--status valid|revoked] [--id ID] [--expiring-within 7d] [--limit N] [--cursor C] [--all] [--json]
 postern cert revoke (--serial HEX | --id IDENTITY) [--reason R] [--json]
+postern cert renew-server [--keep-key]
   issue --csr          certify a CSR (the key stays with its owner); the chain goes to --out or stdout
   issue --p12          the gateway makes the key: a PKCS#12 bundle written to FILE (0600)
   --key-type T         ${KEY_TYPES_TEXT} (default P-256), with --p12
@@ -26,6 +27,11 @@ postern cert revoke (--serial HEX | --id IDENTITY) [--reason R] [--json]
 ${JSON_USAGE}:
                        issue {serial, identity, roles, notAfter, certificate, file}; list {items, nextCursor};
                        revoke {revoked: [{serial, identity, revokedAt}]}
+  renew-server         a new server certificate for the running gateway (1 year, recorded and
+                       audited), written atomically to <pki.dir>/server.crt and server.key and
+                       served to new handshakes at once; open connections stay; other replicas
+                       sharing pki.dir pick the files up by themselves. Not with pki.readOnly
+  --keep-key           certify the current server key again (default: a new key)
 ${ADMIN_USAGE}`;
 
 
@@ -49,12 +55,14 @@ const CERT_OPTIONS = {
   json: { type: "boolean", default: false },
   serial: { type: "string" },
   reason: { type: "string" },
+  "keep-key": { type: "boolean" },
 } as const;
 
 const ALLOWED: Record<string, readonly string[]> = {
   issue: ["id", "role", "profile", "lifetime", "csr", "out", "p12", "password-file", "password-env", "key-type"],
   list: ["id", "status", "expiring-within", "limit", "cursor", "all", "json"],
   revoke: ["id", "serial", "reason"],
+  "renew-server": ["keep-key"],
 };
 
 type Values = ReturnType<typeof parse>;
@@ -65,18 +73,20 @@ function parse(action: string, args: string[]) {
   for (const [key, value] of Object.entries(values)) {
     if (!allowed.has(key) && value !== undefined) throw new UsageError(`--${key} does not apply to cert ${action}`);
   }
+  if (action !== "renew-server" && values["keep-key"]) throw new UsageError("--keep-key applies to cert renew-server only");
   if (action !== "list" && values.all) throw new UsageError("--all applies to cert list only");
   return values;
 }
 
-/** `postern cert issue|list|revoke`: exit 0 on success, 1 when the admin API refuses. */
+/** `postern cert issue|list|revoke|renew-server`: exit 0 on success, 1 when the admin API refuses. */
 export async function runCert(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  if (action !== "issue" && action !== "list" && action !== "revoke") {
-    throw new UsageError(action === undefined ? "give an action: issue, list or revoke" : `unknown action ${JSON.stringify(action)}`);
+  if (action !== "issue" && action !== "list" && action !== "revoke" && action !== "renew-server") {
+    throw new UsageError(action === undefined ? "give an action: issue, list, revoke or renew-server" : `unknown action ${JSON.stringify(action)}`);
   }
   const values = parse(action, rest);
-  const run = action === "issue" ? (values.p12 !== undefined ? issuePkcs12 : issueCsr) : action === "list" ? list : revoke;
+  const actions = { list, revoke, "renew-server": renewServer };
+  const run = action === "issue" ? (values.p12 !== undefined ? issuePkcs12 : issueCsr) : actions[action];
   const prepared = await run(values);
   const client = await adminClient(values);
   try {
@@ -206,6 +216,17 @@ async function revoke(values: Values): Promise<Prepared> {
       return 0;
     }
     process.stdout.write(`revoked ${answer.revoked.length} certificate(s) of ${values.id}${answer.revoked.map((s) => `\n  ${s}`).join("")}\n`);
+    return 0;
+  };
+}
+
+async function renewServer(values: Values): Promise<Prepared> {
+  return async (client) => {
+    const renewed = await client.renewServerCertificate({ keepKey: values["keep-key"] === true });
+    process.stdout.write(
+      `renewed the server certificate: ${renewed.serial} (${renewed.keptKey ? "same key" : "new key"}), valid until ${renewed.notAfter}; ` +
+        `new handshakes get it now (it replaces ${renewed.previousSerial}, which is not revoked and expires by itself)\n`,
+    );
     return 0;
   };
 }

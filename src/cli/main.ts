@@ -59,7 +59,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   cert: {
-    summary: "issue, list and revoke client certificates (admin API)",
+    summary: "issue, list and revoke client certificates; renew the gateway's own server certificate (admin API)",
     load: async () => {
       const m = await import("./cert.js");
       return { usage: m.usage, run: m.runCert };

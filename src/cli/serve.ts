@@ -9,7 +9,8 @@ export const usage = `postern start [--config FILE]
 Everything else comes from the configuration file and the POSTERN_* environment variables
 (see README, Configuration); "postern config check" checks them without starting.
 Stops on SIGINT (drain) or SIGTERM (not ready for shutdown.readinessDelaySeconds, then drain).
-SIGHUP reloads routes, backends, the signature policy and the signing keys.`;
+SIGHUP reloads routes, backends, the signature policy and the signing keys, and the server
+certificate, its key and the CA bundle for new handshakes (file changes are picked up anyway).`;
 
 /** Runs the gateway until SIGINT or SIGTERM, then drains and resolves with the exit code. */
 export async function runServe(args: string[]): Promise<number> {
@@ -55,13 +56,22 @@ export async function runServe(args: string[]): Promise<number> {
     log.warn("embedded mode: replay protection and the message file live in this one process; run a single instance, or set POSTERN_REDIS_URL for several replicas");
   }
   process.on("SIGHUP", () => {
+    // A change or a refusal logs itself (with the file and the reason); an unchanged set says so here.
+    void app.reloadTls().then(
+      (outcome) => {
+        if (outcome.status === "unchanged") log.info("TLS material unchanged: new handshakes keep the current certificate", { serial: outcome.serial });
+      },
+      (error: unknown) => log.error("TLS reload failed", { error: (error as Error).message }),
+    );
     void (async () => {
       try {
         const { restartNeeded } = await app.reload(loadConfig(env));
         log.info("configuration reloaded: routes, backends, signature policy and signing keys", {
           ...(restartNeeded.length ? { notApplied: restartNeeded, note: "these sections need a restart" } : {}),
         });
+        app.metrics.reloaded("config");
       } catch (error) {
+        app.metrics.reloadFailed("config");
         log.error("configuration reload failed; the running configuration stays", { error: (error as Error).message });
       }
     })();

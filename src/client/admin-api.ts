@@ -57,3 +57,16 @@ export interface IdentityRevokedJson {
   identity: string;
   revoked: string[];
 }
+
+/** The gateway's own server certificate, renewed (201) and served to new handshakes. */
+export interface ServerRenewalJson {
+  serial: string;
+  /** ISO 8601. */
+  notAfter: string;
+  /** The certificate it replaces (not revoked: it expires by itself). */
+  previousSerial: string;
+  /** Whether the key was kept (`keepKey`) rather than a new one made. */
+  keptKey: boolean;
+  /** Always true in a 201: the gateway that answered serves the new certificate now. */
+  served: true;
+}

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from "undici";
-import type { CertificateJson, CertificatePageJson, IdentityRevokedJson, IssuedCertificateJson, IssuedPkcs12Json, TokenJson } from "./admin-api.js";
+import type { CertificateJson, CertificatePageJson, IdentityRevokedJson, IssuedCertificateJson, IssuedPkcs12Json, ServerRenewalJson, TokenJson } from "./admin-api.js";
 import { PosternRequestError } from "./errors.js";
 
 export interface AdminClientOptions {
@@ -35,6 +35,11 @@ export class AdminClient {
       throw new PosternRequestError(response.statusCode, (typeof parsed === "object" && parsed !== null && !Buffer.isBuffer(parsed) ? parsed : {}) as Record<string, unknown>);
     }
     return parsed;
+  }
+
+  /** POST /v1/server-certificate/renew: a new server certificate for the gateway, served at once. */
+  renewServerCertificate(body: { keepKey?: boolean } = {}): Promise<ServerRenewalJson> {
+    return this.call("POST", "/v1/server-certificate/renew", body) as Promise<ServerRenewalJson>;
   }
 
   /** POST /v1/tokens: a one-time enrollment token bound to `identity`. */

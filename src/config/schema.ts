@@ -87,6 +87,12 @@ export const configSchema = z
          */
         handshakesPerSecondPerAddress: z.number().min(0).max(100_000).default(50),
         handshakeBurstPerAddress: z.number().int().min(1).max(1_000_000).default(100),
+        /**
+         * Reload the server certificate, its key and the CA bundle for new handshakes when their
+         * files in pki.dir change (atomic renames and Kubernetes Secret updates included). false:
+         * only on SIGHUP and `postern cert renew-server`.
+         */
+        watchFiles: z.boolean().default(true),
       })
       .prefault({}),
     pki: z

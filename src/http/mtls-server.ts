@@ -101,11 +101,9 @@ export class MtlsServer {
     this.gate = new ConnectionGate({ ...limits, ...options, headerTimeoutMs: options.handshakeTimeoutSeconds * 1000 });
     this.server = createHttpsServer(
       {
-        ...options.secureContext(),
-        ...SERVER_TLS_OPTIONS,
+        ...this.contextOptions(),
         requestCert: true,
         rejectUnauthorized: false,
-        minVersion: options.minVersion,
         handshakeTimeout: options.handshakeTimeoutSeconds * 1000,
         ALPNProtocols: options.http2 ? ["h2", "http/1.1"] : ["http/1.1"],
         maxHeaderSize: options.maxHeaderBytes,
@@ -130,6 +128,24 @@ export class MtlsServer {
     this.server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) => this.onHandshakeError(error, socket));
     this.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
     this.h2 = options.http2 ? new Http2Side({ ...options, ...options.http2 }, (req, res, connection) => this.serve(req, res, connection)) : undefined;
+  }
+
+  /**
+   * Everything that goes into the secure context: the material of the moment and the fixed
+   * policy (suites, no renegotiation, minimum version). `setSecureContext` resets what it is not
+   * given, so a reload passes the whole set again.
+   */
+  private contextOptions(): SecureContextOptions {
+    return { ...this.options.secureContext(), ...SERVER_TLS_OPTIONS, minVersion: this.options.minVersion };
+  }
+
+  /**
+   * Builds the secure context again from `secureContext()` (a TLS reload): new handshakes get
+   * it, connections already open keep theirs. Throws (and keeps the old context) when OpenSSL
+   * refuses the material.
+   */
+  reloadSecureContext(): void {
+    this.server.setSecureContext(this.contextOptions());
   }
 
   /** Takes Node's own listener off `event` (to call it later, once this server has decided); there must be one. */

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { POSTERN_VERSION } from "../version.js";
-import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, StorageFailure, TimedStage } from "./recorder.js";
+import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, ReloadFailure, ReloadKind, StorageFailure, TimedStage } from "./recorder.js";
 
 /** The labels of `postern_build_info`. */
 export interface BuildInfo {
@@ -53,6 +53,9 @@ export class PrometheusRecorder implements MetricsRecorder {
   private storageAvailable: Gauge | undefined;
   private readonly stateLost: Gauge;
   private readonly expiredCertificates: Gauge;
+  private readonly reloadFailures: Counter<"what">;
+  private readonly reloads: Counter<"what">;
+  private readonly serverCertificate: Gauge<"serial" | "not_after">;
 
   /** `build` defaults to this package's version and the running Node.js. */
   constructor(options: { defaultMetrics?: boolean; build?: BuildInfo } = {}) {
@@ -108,7 +111,7 @@ export class PrometheusRecorder implements MetricsRecorder {
     const expiries = this.expiries;
     new Gauge({
       name: "postern_expiry_seconds",
-      help: "Seconds until expiry: what=ca|crl|earliest_certificate (the earliest issued certificate that is neither expired nor revoked)",
+      help: "Seconds until expiry: what=ca|crl|earliest_certificate (the earliest issued certificate that is neither expired nor revoked)|server_certificate",
       labelNames: ["what"],
       registers,
       // Computed at scrape time, so the countdown is current between updates.
@@ -126,6 +129,21 @@ export class PrometheusRecorder implements MetricsRecorder {
       help: "Backend hand-overs by backend and outcome (ok, error, timeout, rejected)",
       labelNames: ["backend", "outcome"],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.reloadFailures = new Counter({
+      name: "postern_reload_failures_total",
+      help: "Reloads refused, the running state kept: what=server_certificate|server_key|ca_bundle|config",
+      labelNames: ["what"],
+      registers,
+    });
+    // Present at 0 from the start, so an alert on increase() sees the first failure.
+    for (const what of ["server_certificate", "server_key", "ca_bundle", "config"] as const) this.reloadFailures.inc({ what }, 0);
+    this.reloads = new Counter({ name: "postern_reloads_total", help: "Reloads that applied new material: what=tls|config", labelNames: ["what"], registers });
+    this.serverCertificate = new Gauge({
+      name: "postern_server_certificate_info",
+      help: "Always 1; the labels name the server certificate new handshakes get (serial, notAfter)",
+      labelNames: ["serial", "not_after"],
       registers,
     });
     this.propagation = new Histogram({
@@ -244,11 +262,23 @@ export class PrometheusRecorder implements MetricsRecorder {
   pkiStateLost(lost: boolean): void {
     this.stateLost.set(lost ? 1 : 0);
   }
-  expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void {
+  expiresAt(what: "ca" | "crl" | "earliest_certificate" | "server_certificate", atMs: number): void {
     this.expiries.set(what, atMs);
   }
   certificatesExpired(count: number): void {
     this.expiredCertificates.set(count);
+  }
+  reloadFailed(what: ReloadFailure): void {
+    this.reloadFailures.inc({ what });
+  }
+  reloaded(what: ReloadKind): void {
+    this.reloads.inc({ what });
+  }
+  /** One series at a time: the previous certificate's goes when another is served. */
+  servingCertificate(serial: string, notAfterMs: number): void {
+    this.serverCertificate.reset();
+    this.serverCertificate.set({ serial, not_after: new Date(notAfterMs).toISOString() }, 1);
+    this.expiries.set("server_certificate", notAfterMs);
   }
 
   /** The exposition text. */

@@ -13,6 +13,12 @@ export type ConnectionEnd = "expired" | "revoked";
 /** Why an embedded-mode write failed: ENOSPC/EDQUOT, EIO, a write that made no progress, anything else. */
 export type StorageFailure = "no_space" | "io_error" | "no_progress" | "other";
 
+/** What a reload failed on: a part of the TLS material (the file it names), or the configuration file. */
+export type ReloadFailure = "server_certificate" | "server_key" | "ca_bundle" | "config";
+
+/** What a reload applied: the TLS material (server certificate, key, CA bundle) or the configuration. */
+export type ReloadKind = "tls" | "config";
+
 export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
 
 export interface MetricsRecorder {
@@ -46,7 +52,13 @@ export interface MetricsRecorder {
   /** Whether the PKI store lost state its trust ledger recorded (Postern fails closed meanwhile). */
   pkiStateLost(lost: boolean): void;
   /** When the CA, the CRL's nextUpdate and the earliest issued certificate expire (ms since epoch); exported as seconds until then. */
-  expiresAt(what: "ca" | "crl" | "earliest_certificate", atMs: number): void;
+  expiresAt(what: "ca" | "crl" | "earliest_certificate" | "server_certificate", atMs: number): void;
+  /** A reload that was refused: the running state stays. */
+  reloadFailed(what: ReloadFailure): void;
+  /** A reload that applied something new. */
+  reloaded(what: ReloadKind): void;
+  /** The server certificate new handshakes get now (serial, notAfter). */
+  servingCertificate(serial: string, notAfterMs: number): void;
   /** How many issued certificates have expired without being revoked (they no longer count in `earliest_certificate`). */
   certificatesExpired(count: number): void;
 }
@@ -73,4 +85,7 @@ export const noopRecorder: MetricsRecorder = {
   breakerState() {},
   storageFailure() {},
   storageUp() {},
+  reloadFailed() {},
+  reloaded() {},
+  servingCertificate() {},
 };

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { X509Certificate, createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { stateLocations, type PosternConfig } from "../config/index.js";
@@ -7,15 +7,29 @@ import type { Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import { AuditLog } from "./audit/index.js";
 import { CertificateAuthority } from "./authority.js";
-import { planPki, type EnsurePkiOptions, type PkiMaterial, type PkiPlan, recordPlan, seedLedger, resolvePassphrase, writePlannedFiles } from "./ca/index.js";
+import {
+  planPki,
+  type EnsurePkiOptions,
+  type PkiMaterial,
+  type PkiPlan,
+  readServingMaterial,
+  recordPlan,
+  seedLedger,
+  resolvePassphrase,
+  type ServingCheck,
+  type ServingMaterial,
+  writePlannedFiles,
+} from "./ca/index.js";
 import { defineProfile, type CertificateProfile } from "./issue/index.js";
 import { keyHashOfCertificate } from "./keys/index.js";
+import { canonicalSerial } from "./serial.js";
 import { SigningKeyRing } from "./signing-keys/index.js";
 import { CrlPublisher, RevocationIndex } from "./status/index.js";
 import { FileStore, RedisStore, type PkiStore, type RevokedEntry } from "./store/index.js";
 import { TrustGuard, LEDGER_FILE, TrustLedger, ledgerPkiId, setAsideForeignLedger } from "./trust/index.js";
 import { withFileMutex } from "../storage/index.js";
 import type { RedisClient } from "../redis/index.js";
+import { adoptServedCertificate, renewServerCertificate, type ServerRenewal } from "./server-renewal.js";
 
 export interface PkiRuntime {
   material: PkiMaterial;
@@ -32,6 +46,14 @@ export interface PkiRuntime {
   onRevoked(listener: (entry: RevokedEntry) => void): void;
   /** Whether a serial is revoked: the store's record (reason, time), else the revocation index. */
   revocationStatus(serial: string): Promise<{ revoked: boolean; reason?: string; atMs?: number }>;
+  /** What the TLS listeners serve as this start left it (server chain and key, CA bundle). */
+  serving: ServingMaterial;
+  /** Reads server.crt, server.key and ca-bundle.pem again and checks them (a TLS reload); never throws. */
+  readServing(): Promise<ServingCheck>;
+  /** Renews the gateway's server certificate (recorded, audited, written atomically); see server-renewal.ts. */
+  renewServerCertificate(input: { keepKey: boolean; actor: string }): Promise<ServerRenewal>;
+  /** Puts a reloaded server certificate of this CA on record (`certificate.adopt`) unless it is; resolves with whether it did. */
+  adoptServing(material: ServingMaterial): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -114,6 +136,10 @@ export async function startPki(
     const material = plan.material;
 
     const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
+    const servingFiles = { serverCert: material.files.serverCert, serverKey: material.files.serverKey, caBundle: material.files.caBundle };
+    const readServing = () => readServingMaterial(servingFiles, passphrase, now());
+    const servingAtStart = await readServing();
+    const serving: ServingMaterial = servingAtStart.ok ? servingAtStart.material : servingFromPlan(material);
     const signingKeys = await SigningKeyRing.open({ pkiDir: config.pki.dir, dir: where.signingKeysDir, passphrase, now });
 
     const trust = new TrustGuard({
@@ -211,6 +237,10 @@ export async function startPki(
       revocations,
       trust,
       onRevoked: (listener) => listeners.push(listener),
+      serving,
+      readServing,
+      adoptServing: (served) => adoptServedCertificate({ ledger, store, audit, issuingCertPem: material.issuingCertPem }, served.serverCertChainPem),
+      renewServerCertificate: (input) => renewServerCertificate({ planOptions: { ...planOptions, passphrase }, ledger, store, audit, trust }, input),
       async revocationStatus(serial) {
         const record = await store.getCertificate(serial);
         if (record?.status !== "revoked") return { revoked: revocations.has(serial) };
@@ -247,6 +277,19 @@ async function openLedger(path: string, plan: PkiPlan, log: Logger): Promise<Tru
     log.warn("a new CA was created; the previous CA's trust ledger was set aside", { ledger: aside });
   }
   return TrustLedger.open(path, pkiId);
+}
+
+/** The plan's material when the files cannot be read back (the first reload then replaces it). */
+function servingFromPlan(material: PkiMaterial): ServingMaterial {
+  const leaf = new X509Certificate(material.serverCertChainPem);
+  return {
+    serverCertChainPem: material.serverCertChainPem,
+    serverKeyPem: material.serverKeyPem,
+    caBundlePem: material.caBundlePem,
+    serial: canonicalSerial(leaf.serialNumber),
+    notAfterMs: Date.parse(leaf.validTo),
+    inputDigest: "",
+  };
 }
 
 /**

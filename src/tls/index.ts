@@ -7,3 +7,4 @@ export { trustedSources } from "./proxy-protocol.js";
 export { ConnectionGate } from "./connection-gate.js";
 export { handshakeFacts } from "./handshake-facts.js";
 export { SERVER_TLS_OPTIONS } from "./server-options.js";
+export { type TlsReloadOutcome, type TlsReloadTrigger, TlsReloader, type TlsReloaderOptions } from "./tls-reloader.js";

@@ -74,3 +74,29 @@ function parseAnswer(raw: string): RawAnswer {
   }
   return { status: Number(match[1]), headers, body: match[3]!, raw };
 }
+
+/** Writes one request on an open connection and resolves with the status, leaving the connection open. */
+export function answerOn(socket: TLSSocket, request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let raw = "";
+    const onData = (chunk: Buffer) => {
+      raw += chunk.toString("latin1");
+      const end = raw.indexOf("\r\n\r\n");
+      const length = end < 0 ? null : /\r\ncontent-length:\s*(\d+)/i.exec(raw.slice(0, end));
+      if (end < 0 || !length || raw.length - end - 4 < Number(length[1])) return;
+      cleanup();
+      resolve(Number(raw.slice(9, 12)));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error(`the connection closed; read: ${raw}`));
+    };
+    const cleanup = () => {
+      socket.off("data", onData);
+      socket.off("close", onClose);
+    };
+    socket.on("data", onData);
+    socket.once("close", onClose);
+    socket.write(request);
+  });
+}

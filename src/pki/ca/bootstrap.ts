@@ -91,6 +91,11 @@ export interface EnsurePkiOptions {
    * that URL instead of the recorded one.
    */
   reissue?: readonly ("server" | "demo" | "admin")[];
+  /**
+   * With `reissue`: certify the key already on disk again instead of making a new one (`postern
+   * cert renew-server --keep-key`); only the certificate file is written. Default: a new key.
+   */
+  reissueKeepingKey?: boolean;
   moveToPublicBaseUrl?: string;
   /** Defaults to the process environment; only POSTERN_CA_PASSPHRASE is read. */
   env?: Readonly<Record<string, string | undefined>>;
@@ -239,8 +244,8 @@ async function completePlan(opts: EnsurePkiOptions, c: PlanContext): Promise<Pki
   const certificates: BuiltinCertificate[] = [];
   const warnings: string[] = [];
   const requested = new Set<BuiltinKind>(opts.reissue ?? []);
-  const leaf = (kind: BuiltinKind, spec: Omit<LeafSpec, "fresh" | "writes" | "kind" | "requested" | "readOnly">) =>
-    planLeaf({ ...spec, kind, fresh: c.created, writes: c.writes, requested: requested.has(kind), readOnly: opts.readOnly ? { nowMs: c.nowMs, warnings } : undefined }).then((r) => {
+  const leaf = (kind: BuiltinKind, spec: Omit<LeafSpec, "fresh" | "writes" | "kind" | "requested" | "keepKey" | "readOnly">) =>
+    planLeaf({ ...spec, kind, fresh: c.created, writes: c.writes, requested: requested.has(kind), keepKey: opts.reissueKeepingKey === true, readOnly: opts.readOnly ? { nowMs: c.nowMs, warnings } : undefined }).then((r) => {
       certificates.push(r.certificate);
       return r;
     });
@@ -331,6 +336,8 @@ interface LeafSpec {
   fresh: boolean;
   /** Re-issue whatever its state (an operator asked). */
   requested: boolean;
+  /** A requested re-issue certifies the key on disk again (it must be readable and match). */
+  keepKey: boolean;
   needsReissue: (cert: X509Certificate) => IssueReason | undefined;
   /** Never issue: keep what is there with a warning, or refuse by name (read-only.ts). */
   readOnly: { nowMs: number; warnings: string[] } | undefined;
@@ -361,6 +368,7 @@ async function planLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: str
   }
   // Nothing on disk to keep (or a re-issue asked for): this throws, naming the file.
   if (spec.readOnly) keepReadOnlyLeaf({ path: spec.certPath, reason, notAfterMs: undefined, nowMs: spec.readOnly.nowMs });
+  if (reason === "requested" && spec.keepKey) return reissueWithKeptKey(spec);
   // Always a new key: the old one's certificate may have been revoked.
   const key = generateKeyPairNow("P-256").privateKey;
   const chainPem = spec.issue(key);
@@ -371,3 +379,13 @@ async function planLeaf(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: str
   return { key, chainPem, certificate: { kind: spec.kind, pem: new X509Certificate(chainPem).toString(), issuedBecause: reason } };
 }
 
+
+/** A requested re-issue for the key already on disk: only the certificate is written. */
+async function reissueWithKeptKey(spec: LeafSpec): Promise<{ key: KeyObject; chainPem: string; certificate: BuiltinCertificate }> {
+  if (!(await exists(spec.keyPath))) throw new PosternError("not-found", `${spec.keyPath} is missing: there is no key to keep (renew with a new key)`);
+  const keyPem = await readText(spec.keyPath);
+  const key = spec.passphrase === undefined ? createPrivateKey(keyPem) : decryptPrivateKeyPem(keyPem, spec.passphrase, spec.keyPath);
+  const chainPem = spec.issue(key);
+  spec.writes.push({ path: spec.certPath, data: chainPem, mode: PUBLIC_MODE });
+  return { key, chainPem, certificate: { kind: spec.kind, pem: new X509Certificate(chainPem).toString(), issuedBecause: "requested" } };
+}
