@@ -13,6 +13,7 @@ import { buildListeners, type ListeningAddresses } from "./listeners.js";
 import { openRedis } from "./redis.js";
 import { CloseStack } from "./close-stack.js";
 import { openEmbeddedStorage } from "./storage.js";
+import { startClusterPrimary } from "./cluster-primary.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -31,6 +32,10 @@ export interface App {
   reload(next: Readonly<PosternConfig>): Promise<{ restartNeeded: string[] }>;
   /** Readiness turns 503 while every listener keeps serving (the first step of `stop`). */
   beginShutdown(): void;
+  /** Sends a signal to every cluster worker (SIGHUP: each runs its own reload); nothing without workers. */
+  signalWorkers(signal: NodeJS.Signals): void;
+  /** Process ids of the cluster workers serving now (empty without workers). */
+  workerPids(): number[];
   /** Drains in-flight requests, then closes listeners, backends, storage, the PKI and Redis. */
   stop(): Promise<void>;
 }
@@ -40,6 +45,12 @@ export interface AppDeps {
   now?: () => number;
   /** Embedded mode's file system; tests inject faults here. */
   fileSystem?: StorageFileSystem;
+  /**
+   * Cluster workers that serve the data listener (the resolved `workers`). Above 1 this
+   * process is the primary: it forks them at `start`, keeps the admin and public listeners,
+   * the PKI and the embedded state, and serves them to the workers.
+   */
+  workers?: number;
 }
 
 /** The composition root: builds every component from the frozen config and explicit deps, and only wires them. */
@@ -74,13 +85,25 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
       ...(pki.trust.lost ? { pki: "state-lost" as const, code: "pki-state-lost" } : {}),
     });
-    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness });
+    const workerCount = deps.workers ?? 1;
+    const cluster = workerCount > 1 ? startClusterPrimary({ count: workerCount, log, metrics, pki, backends: () => backends, storage, rateLimiter }) : undefined;
+    if (cluster) closing.push({ close: async () => cluster.stop() });
+    const workersReady = () => !cluster || cluster.pool.live > 0;
+    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness: () => {
+      const state = readiness();
+      return cluster ? { ...state, ready: state.ready && workersReady(), workers: { live: cluster.pool.live, configured: workerCount } } : state;
+    }, dataPlane: !cluster });
     return {
       mode, pki: pki.material, pkiCreated: pki.created, authority: pki.authority, metrics,
       async start() {
         const addresses = await listeners.start();
+        let data = addresses.data;
+        if (cluster) {
+          await cluster.pool.start();
+          data = { host: config.listeners.data.host, port: cluster.pool.dataPort ?? config.listeners.data.port };
+        }
         listening = true;
-        return addresses;
+        return { ...addresses, data: data! };
       },
       async reload(next) {
         await pki.signingKeys.reload();
@@ -94,8 +117,12 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
         return { restartNeeded };
       },
       beginShutdown: () => void (stopping = true),
+      signalWorkers: (signal) => cluster?.pool.signal(signal),
+      workerPids: () => cluster?.pool.pids ?? [],
       async stop() {
         stopping = true;
+        // Workers first: while they drain, their messages still reach this process's state.
+        await cluster?.pool.drain(config.shutdown.drainTimeoutSeconds * 1000);
         await listeners.close(config.shutdown.drainTimeoutSeconds * 1000);
         await closing.closeAll();
       },
