@@ -142,8 +142,9 @@ t.test("embedded mode, 2 workers: one 202 and one stored entry per message, repl
   t.equal(code, 0, "the primary exits 0");
   const stoppedWorkers = gw.lines().filter((l) => l.msg === "worker stopped" && l.reason === "drain").map((l) => l.pid);
   t.equal(stoppedWorkers.length, 2, "both workers drained on the primary's word");
-  const stoppedAt = gw.lines().findIndex((l) => l.msg === "stopped");
-  t.ok(stoppedAt > gw.lines().findLastIndex((l) => l.msg === "worker stopped"), "the primary stopped after its workers");
+  const lines = gw.lines();
+  const lastWorkerStop = lines.map((l) => l.msg).lastIndexOf("worker stopped");
+  t.ok(lines.findIndex((l) => l.msg === "stopped") > lastWorkerStop, "the primary stopped after its workers");
   for (const pid of stoppedWorkers) t.throws(() => process.kill(pid as number, 0), "the worker process is gone");
 });
 
