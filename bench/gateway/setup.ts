@@ -140,7 +140,10 @@ export async function startTargets(
     // use every core (the generator's too), so its msg/s is what a second core buys here.
     say("starting Postern (embedded mode, workers: 2, not pinned) ...");
     await mkdir(join(dir, "workers2"));
-    targets.push(await startTarget("workers2", "Postern embedded, 2 workers", () => startPostern({ main, dir: join(dir, "workers2"), pkiDir, config: { ...benchConfig(), workers: 2 }, cpu: undefined, cpuProfDir: options.cpuProfDir }), cleanups));
+    // The embedded target holds the PKI store's lock: this one keeps a store and ledger of its own.
+    const own = join(dir, "workers2");
+    const config = { ...benchConfig(), workers: 2, pki: { storeDir: join(own, "pki-store"), stateDir: join(own, "pki-state") } };
+    targets.push(await startTarget("workers2", "Postern embedded, 2 workers", () => startPostern({ main, dir: own, pkiDir, config, cpu: undefined, cpuProfDir: options.cpuProfDir }), cleanups));
     notes.push("Postern embedded, 2 workers: not pinned (primary and both workers may run on every core, the load generator's included); CPU counts the whole process tree");
   }
   if (wanted.has("redis")) {
