@@ -43,7 +43,7 @@ export class WorkerPool {
   private stopping = false;
   private started = false;
   private failStart: ((error: Error) => void) | undefined;
-  private readonly exited = new Set<() => void>();
+  private readonly onListening = new Set<() => void>();
   /** The data listener's port as the workers report it (one shared handle: the same for all). */
   dataPort: number | undefined;
 
@@ -63,11 +63,11 @@ export class WorkerPool {
       const check = () => {
         if (this.slots.every((s) => s.listening)) {
           clearTimeout(timer);
-          this.exited.delete(check);
+          this.onListening.delete(check);
           resolve();
         }
       };
-      this.exited.add(check);
+      this.onListening.add(check);
       for (const slot of this.slots) this.fork(slot);
     });
     this.started = true;
@@ -140,7 +140,7 @@ export class WorkerPool {
       slot.listening = true;
       this.dataPort ??= port;
       this.options.onLiveCount(this.live);
-      for (const check of this.exited) check();
+      for (const check of this.onListening) check();
     });
     worker.once("exit", (code, signal) => this.onExit(slot, worker, code, signal));
   }

@@ -105,7 +105,10 @@ export async function runServe(args: string[]): Promise<number> {
  */
 async function runWorker(config: Awaited<ReturnType<typeof loadConfig>>, env: ReturnType<typeof processEnvironment>, log: ReturnType<typeof createLogger>): Promise<number> {
   const channel = new ClusterChannel({
-    send: (message) => process.send?.(message),
+    // After the primary has gone, a send would be an 'error' event with nobody listening.
+    send: (message) => {
+      if (process.connected) process.send?.(message);
+    },
     onMessage: (listener) => process.on("message", listener),
     onClose: (listener) => process.once("disconnect", listener),
   });

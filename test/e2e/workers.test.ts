@@ -5,7 +5,7 @@
  * the other worker refused, a revocation closing the certificate's connections on both, one
  * metrics scrape for all, a killed worker replaced, and SIGTERM draining both before exit 0.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
 import type { PosternClient, PreparedMessage } from "../../src/client/index.js";
@@ -13,6 +13,10 @@ import { TEST_REDIS_URL, useTestRedis } from "../helpers/redis.js";
 import { adminClient, type ClusterGateway, demoClient, eventually, exchange, issueClient, openTls, pidOfRequest, startClusterGateway } from "../helpers/workers.js";
 
 const DISTINCT = 150;
+const ROUTES_YAML = `routes:
+  - { name: messages, method: POST, path: "/v1/messages/:topic", backend: messages, allow: { roles: [client] } }
+  - { name: extra, method: POST, path: "/v1/extra/:topic", backend: messages, allow: { roles: [client] } }
+`;
 const COPIES = 3;
 
 /** Sends every message COPIES times at once over many keep-alive connections; returns the answers per message. */
@@ -148,9 +152,10 @@ t.test("embedded mode, 2 workers: one 202 and one stored entry per message, repl
   for (const pid of stoppedWorkers) t.throws(() => process.kill(pid as number, 0), "the worker process is gone");
 });
 
-t.test("Redis mode, 2 workers: one 202 and one stream entry per message, a replay refused by the other worker", async (t) => {
+t.test("Redis mode, 2 workers: one 202 and one stream entry per message, a replay refused by the other worker, SIGHUP reloads both", async (t) => {
   const { redis, keyPrefix } = await useTestRedis(t);
-  const gw = await startClusterGateway(t, { workers: 2, configYaml: `redis:\n  url: ${TEST_REDIS_URL}\n  keyPrefix: "${keyPrefix}"\n` });
+  const redisYaml = `redis:\n  url: ${TEST_REDIS_URL}\n  keyPrefix: "${keyPrefix}"\n`;
+  const gw = await startClusterGateway(t, { workers: 2, configYaml: redisYaml });
   const load = await demoClient(gw, 32);
   t.teardown(() => load.close());
   const { answers } = await spreadLoad(load, DISTINCT);
@@ -170,6 +175,17 @@ t.test("Redis mode, 2 workers: one 202 and one stream entry per message, a repla
   const message = one!.client.prepare("/v1/messages/replay", JSON.stringify({ once: true }));
   t.equal((await one!.client.dispatch(message)).status, 202);
   t.equal((await other!.client.dispatch(resend(message))).status, 409, "the other worker refuses the replay");
+
+  // SIGHUP to the primary reaches every worker: each applies the new routes.
+  const extra = () => Promise.all([one!, other!].map(({ client }) => client.dispatch(client.prepare("/v1/extra/x", JSON.stringify({ extra: true })))));
+  t.same((await extra()).map((a) => a.status), [404, 404], "no such route yet, on either worker");
+  await writeFile(join(gw.dir, "postern.yaml"), `${redisYaml}${ROUTES_YAML}`);
+  gw.child.kill("SIGHUP");
+  await eventually(() => {
+    const reloaded = new Set(gw.lines().filter((l) => l.msg === "worker configuration reloaded").map((l) => l.pid));
+    return gw.workerPids.every((pid) => reloaded.has(pid)) ? true : undefined;
+  });
+  t.same((await extra()).map((a) => a.status), [202, 202], "both workers serve the new route");
 
   gw.child.kill("SIGTERM");
   t.equal((await gw.done).code, 0, "SIGTERM: exit 0");
