@@ -12,6 +12,9 @@ import type { PosternClient, PreparedMessage } from "../../src/client/index.js";
 import { TEST_REDIS_URL, useTestRedis } from "../helpers/redis.js";
 import { adminClient, type ClusterGateway, demoClient, eventually, exchange, issueClient, openTls, pidOfRequest, startClusterGateway } from "../helpers/workers.js";
 
+// Three gateways of three processes each, on a machine that may be busy.
+t.setTimeout(600_000);
+
 const DISTINCT = 150;
 const ROUTES_YAML = `routes:
   - { name: messages, method: POST, path: "/v1/messages/:topic", backend: messages, allow: { roles: [client] } }
