@@ -199,3 +199,23 @@ t.test("a worker that cannot start fails the start, naming it", async (t) => {
   const gw = startClusterGateway(t, { workers: 2, env: { POSTERN_DATA_HOST: "192.0.2.1" } });
   await t.rejects(gw, /exited before/, "no banner");
 });
+
+t.test("embedded mode, 2 workers: a route's rate limit holds across both (one bucket, in the primary)", async (t) => {
+  const gw = await startClusterGateway(t, {
+    workers: 2,
+    configYaml: `routes:\n  - { name: messages, method: POST, path: "/v1/messages/:topic", backend: messages, allow: { roles: [client] }, rateLimit: { requestsPerSecond: 0.001, burst: 4 } }\n`,
+  });
+  const [one, other] = await clientsOnBothWorkers(gw).catch(() => []);
+  t.teardown(() => Promise.all([one?.client.close(), other?.client.close()]));
+  // clientsOnBothWorkers spent tokens of its own while finding the two connections: count them.
+  const probes = gw.lines().filter((l) => l.msg === "request" && l.listener === "data" && l.status === 202).length;
+  t.ok(one && other && one.pid !== other.pid, "two connections on two workers");
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const { client } = i % 2 ? other! : one!;
+    statuses.push((await client.dispatch(client.prepare("/v1/messages/limited", JSON.stringify({ i })))).status);
+  }
+  const accepted = statuses.filter((s) => s === 202).length;
+  t.equal(accepted + probes, 4, `the identity's burst of 4, once over both workers: ${statuses.join(",")} after ${probes} probes`);
+  t.ok(statuses.filter((s) => s !== 202).every((s) => s === 429), "the rest are 429");
+});
