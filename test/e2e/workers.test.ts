@@ -5,10 +5,13 @@
  * the other worker refused, a revocation closing the certificate's connections on both, one
  * metrics scrape for all, a killed worker replaced, and SIGTERM draining both before exit 0.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import type { PosternClient, PreparedMessage } from "../../src/client/index.js";
+import { finished, spawnTs } from "../helpers/process.js";
+import { findPromtool, PROMTOOL_HINT, runPromtool } from "../helpers/promtool.js";
 import { TEST_REDIS_URL, useTestRedis } from "../helpers/redis.js";
 import { adminClient, type ClusterGateway, demoClient, eventually, exchange, issueClient, openTls, pidOfRequest, startClusterGateway } from "../helpers/workers.js";
 
@@ -103,6 +106,11 @@ t.test("embedded mode, 2 workers: one 202 and one stored entry per message, repl
   t.match(metrics, /^postern_workers 2$/m, "two workers live");
   t.equal(metrics.match(/^# TYPE postern_requests_total /gm)?.length, 1, "one family, not one per worker");
   t.match(metrics, /^postern_build_info\{[^}]*\} 1$/m, "build info is not summed");
+  const promtool = await findPromtool();
+  if (promtool) {
+    const lint = await runPromtool(promtool, ["check", "metrics"], metrics);
+    t.equal(lint.code, 0, `promtool check metrics passes on the merged scrape: ${lint.output}`);
+  } else t.comment(`promtool check of the merged scrape skipped: ${PROMTOOL_HINT}`);
 
   // A revocation closes the certificate's connections on both workers.
   const admin = await adminClient(gw);
@@ -196,8 +204,19 @@ t.test("Redis mode, 2 workers: one 202 and one stream entry per message, a repla
 });
 
 t.test("a worker that cannot start fails the start, naming it", async (t) => {
-  const gw = startClusterGateway(t, { workers: 2, env: { POSTERN_DATA_HOST: "192.0.2.1" } });
-  await t.rejects(gw, /exited before/, "no banner");
+  const dir = await mkdtemp(join(tmpdir(), "postern-workers-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // 192.0.2.1 (TEST-NET-1) is on no interface here: listening there fails in every worker.
+  const child = spawnTs("src/main.ts", [], {
+    cwd: dir,
+    env: { POSTERN_WORKERS: "2", POSTERN_DATA_HOST: "192.0.2.1", POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0" },
+  });
+  const { code, stdout, stderr } = await finished(child);
+  t.equal(code, 1, "the start fails");
+  t.notMatch(stdout, /npx postern send/, "no banner");
+  t.match(stderr, /postern: worker cannot start: .*192\.0\.2\.1/, "the worker says why");
+  t.match(stderr, /postern: cannot start: worker \d ended during start/, "the primary names the worker");
+  t.notMatch(stderr, /^\s+at /m, "no stack");
 });
 
 t.test("embedded mode, 2 workers: a route's rate limit holds across both (one bucket, in the primary)", async (t) => {
