@@ -6,6 +6,8 @@
  * metrics scrape for all, a killed worker replaced, and SIGTERM draining both before exit 0.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -48,11 +50,11 @@ function acceptingPids(gw: ClusterGateway): Set<number> {
 }
 
 /** Two one-connection clients whose connections landed on different workers. */
-async function clientsOnBothWorkers(gw: ClusterGateway): Promise<Array<{ client: PosternClient; pid: number }>> {
+async function clientsOnBothWorkers(gw: ClusterGateway, path = "/v1/messages/probe"): Promise<Array<{ client: PosternClient; pid: number }>> {
   const found = new Map<number, PosternClient>();
   for (let i = 0; i < 20 && found.size < 2; i++) {
     const client = await demoClient(gw);
-    const answer = await client.dispatch(client.prepare("/v1/messages/probe", JSON.stringify({ probe: i })));
+    const answer = await client.dispatch(client.prepare(path, JSON.stringify({ probe: i })));
     const pid = await pidOfRequest(gw, String(answer.headers["x-request-id"]));
     if (found.has(pid)) await client.close();
     else found.set(pid, client);
@@ -237,4 +239,35 @@ t.test("embedded mode, 2 workers: a route's rate limit holds across both (one bu
   const accepted = statuses.filter((s) => s === 202).length;
   t.equal(accepted + probes, 4, `the identity's burst of 4, once over both workers: ${statuses.join(",")} after ${probes} probes`);
   t.ok(statuses.filter((s) => s !== 202).every((s) => s === 429), "the rest are 429");
+});
+
+t.test("embedded mode, 2 workers, an HTTP backend: one forward per message, its nonce journalled once by the primary", async (t) => {
+  const seen: string[] = [];
+  const upstream = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d));
+    req.on("end", () => {
+      seen.push(body);
+      res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
+  const port = (upstream.address() as AddressInfo).port;
+  const gw = await startClusterGateway(t, {
+    workers: 2,
+    configYaml: `backends:\n  svc: { type: http, url: "http://127.0.0.1:${port}" }\nroutes:\n  - { name: svc, method: POST, path: "/v1/svc/:topic", backend: svc, allow: { roles: [client] } }\n`,
+  });
+  const [one, other] = await clientsOnBothWorkers(gw, "/v1/svc/probe");
+  t.ok(one && other && one.pid !== other.pid, "two connections on two workers");
+  t.teardown(() => Promise.all([one!.client.close(), other!.client.close()]));
+  const probes = seen.length;
+  const messages = Array.from({ length: 20 }, (_, i) => one!.client.prepare("/v1/svc/x", JSON.stringify({ i })));
+  const answers = await Promise.all(messages.flatMap((m) => [one!.client.dispatch(m), other!.client.dispatch(resend(m))]));
+  const forwarded = answers.filter((a) => a.status === 200).length;
+  t.equal(forwarded, 20, "one of each pair forwarded");
+  t.equal(answers.filter((a) => a.status === 409).length, 20, "the copy on the other worker refused");
+  t.equal(seen.length - probes, 20, "the upstream saw each message once");
+  const journal = (await readFile(join(gw.dir, "data", "nonces.jsonl"), "utf8")).trim().split("\n");
+  t.equal(journal.length, 20 + probes, "one claim per forwarded message in the primary's nonce journal");
 });
