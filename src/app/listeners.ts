@@ -36,9 +36,15 @@ export interface Listeners {
   close(drainMs: number): Promise<void>;
 }
 
-/** What an mTLS listener needs of the PKI: the served material and the handshake's revocation index. */
+/** The certificate, key and CA bundle a listener serves. */
+export type ServingMaterial = Pick<PkiMaterial, "serverKeyPem" | "serverCertChainPem" | "caBundlePem">;
+
+/**
+ * What an mTLS listener needs of the PKI: the material of the moment (the PKI's in one
+ * process, the primary's as a worker received it) and the handshake's revocation index.
+ */
 export interface ServedPki {
-  material: Pick<PkiMaterial, "serverKeyPem" | "serverCertChainPem" | "caBundlePem">;
+  current(): ServingMaterial;
   revocations: RevocationIndex;
 }
 
@@ -55,17 +61,26 @@ export interface MtlsListenerDeps {
 /** An mTLS listener with the configured TLS options, limits and admission (data or admin). */
 export function mtlsListener(deps: MtlsListenerDeps, name: string, handler: OptionalPeerHandler, anonymous: boolean, extras: object = {}): MtlsServer {
   const { config, pki, metrics, log, now } = deps;
-  const material = pki.material;
   const share = deps.handshakeShare ?? 1;
+  // Built again only when the material brings another CA bundle.
+  let trusted = { bundle: pki.current().caBundlePem, chainsToCa: caChainVerifier(pki.current().caBundlePem) };
+  const chainsToCa = (der: Buffer) => {
+    const bundle = pki.current().caBundlePem;
+    if (bundle !== trusted.bundle) trusted = { bundle, chainsToCa: caChainVerifier(bundle) };
+    return trusted.chainsToCa(der);
+  };
   return new MtlsServer({
     name,
-    secureContext: () => ({ key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem }),
+    secureContext: () => {
+      const material = pki.current();
+      return { key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem };
+    },
     minVersion: config.tls.minVersion,
     handshakeTimeoutSeconds: config.tls.handshakeTimeoutSeconds,
     ...config.limits,
     connections: config.limits,
     revocations: pki.revocations,
-    chainsToCa: caChainVerifier(material.caBundlePem),
+    chainsToCa,
     ...(config.tls.handshakesPerSecondPerAddress > 0
       ? { handshakeLimit: { ratePerSecond: config.tls.handshakesPerSecondPerAddress / share, burst: Math.max(1, Math.ceil(config.tls.handshakeBurstPerAddress / share)) } }
       : {}),
@@ -104,7 +119,7 @@ export function buildListeners(deps: ListenerDeps): Listeners {
   const { gateway, pki, metrics, log, now } = deps;
   const config = deps.config();
   const material = pki.material;
-  const served = { config, pki, metrics, log, now };
+  const served = { config, pki: { current: () => material, revocations: pki.revocations }, metrics, log, now };
   const data = deps.dataPlane ? dataListener({ ...served, gateway, stateLost: () => pki.trust.lost }) : undefined;
   const explain = explainEndpoint({
     routes: () => gateway.routeTable,

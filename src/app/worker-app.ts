@@ -82,7 +82,7 @@ export async function createWorkerApp(initial: Readonly<PosternConfig>, deps: { 
     const gateway = new Gateway({ routes: new RouteTable(config.routes), backends, signature: config.signature, keys: new PublicKeyCache(), rateLimiter, metrics, now });
     const data = dataListener({
       config,
-      pki: { material: init.material, revocations },
+      pki: { current: () => init.material, revocations },
       metrics,
       log,
       now,
