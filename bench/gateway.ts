@@ -66,10 +66,10 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
     };
 
     // Idle connections first, while the servers hold little garbage to blur their RSS. Redis mode
-    // holds connections with the same code as embedded mode: measured only when embedded is not.
+    // (and a cluster) holds connections with the same code as embedded mode: measured only when embedded is not.
     if (options.idleConnections > 0) {
       await each("the idle phase", async (r) => {
-        if (r.target.name === "redis" && results.has("embedded")) return;
+        if ((r.target.name === "redis" || r.target.name === "workers2") && results.has("embedded")) return;
         r.idle = await measureIdle(generator, r.target, options.idleConnections);
         progress(`idle  ${r.target.label}: ${r.idle.connections} connections, ${idleKbPerConnection(r.idle).toFixed(1)} KB RSS each`);
         // A fresh process for the message phases, so their RSS is not this phase's high-water mark.

@@ -8,7 +8,7 @@ import { KEY_ALGORITHMS, type KeyAlgorithm } from "../src/pki/keys/keys.js";
 export const SECTIONS = ["signing", "gateway", "pki", "cli"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
-export const TARGETS = ["bare", "nginx", "embedded", "redis"] as const;
+export const TARGETS = ["bare", "nginx", "embedded", "workers2", "redis"] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export interface GatewayBenchOptions {
@@ -41,7 +41,8 @@ gateway flags:
   --connections N         keep-alive mTLS connections (default 32)
   --body-bytes N          JSON body size (default 1024)
   --algorithm A           client key: ${KEY_ALGORITHMS.join(", ")} (default P-256)
-  --only T[,T...]         targets: ${TARGETS.join(", ")} (default all; ratios need bare)
+  --only T[,T...]         targets: ${TARGETS.join(", ")} (default all; ratios need bare;
+                          workers2: embedded mode with workers: 2, on every core, not pinned)
   --repeats N             runs of each keep-alive and handshake phase (default 3)
   --handshakes N          handshakes per handshake run (default 300)
   --idle-connections N    idle connections for the memory phase (default 2000; 0 skips it;

@@ -135,6 +135,17 @@ export async function startTargets(
   }
   if (wanted.has("embedded")) targets.push(embedded);
   else await embedded.server.stop();
+  if (wanted.has("workers2")) {
+    // Two workers on one core would only measure the cluster channel's cost: this target may
+    // use every core (the generator's too), so its msg/s is what a second core buys here.
+    say("starting Postern (embedded mode, workers: 2, not pinned) ...");
+    await mkdir(join(dir, "workers2"));
+    // The embedded target holds the PKI store's lock: this one keeps a store and ledger of its own.
+    const own = join(dir, "workers2");
+    const config = { ...benchConfig(), workers: 2, pki: { storeDir: join(own, "pki-store"), stateDir: join(own, "pki-state") } };
+    targets.push(await startTarget("workers2", "Postern embedded, 2 workers", () => startPostern({ main, dir: own, pkiDir, config, cpu: undefined, cpuProfDir: options.cpuProfDir }), cleanups));
+    notes.push("Postern embedded, 2 workers: not pinned (primary and both workers may run on every core, the load generator's included); CPU counts the whole process tree");
+  }
   if (wanted.has("redis")) {
     const probe = await RedisProbe.connect(options.redisUrl);
     if (typeof probe === "string") {

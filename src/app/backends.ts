@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { PosternConfig } from "../config/index.js";
-import { type Backend, FileStreamBackend, HttpBackend, RedisStreamBackend, type StreamBackendConfig, compileStreamTemplate, type ForwardSigner } from "../forward/index.js";
+import { type Backend, type Delivery, FileStreamBackend, HttpBackend, type PreparedEntry, RedisStreamBackend, RemoteFileStreamBackend, type StreamBackendConfig, compileStreamTemplate, type ForwardSigner } from "../forward/index.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { PkiMaterial } from "../pki/index.js";
 import type { RedisClient } from "../redis/index.js";
-import type { MemoryReplayGuard, RedisReplayGuard } from "../replay/index.js";
+import type { MemoryReplayGuard, NonceGuard, RedisReplayGuard } from "../replay/index.js";
 import type { EmbeddedStorage } from "./storage.js";
 
 /** What backends share across config reloads: the nonce guard must outlive any backend. */
@@ -17,8 +17,13 @@ export interface BackendDeps {
   /** Embedded mode's files and nonce journal (undefined in Redis mode). */
   storage: EmbeddedStorage | undefined;
   metrics: MetricsRecorder;
-  pki: PkiMaterial;
+  pki: Pick<PkiMaterial, "caBundlePem" | "serverCertChainPem" | "serverKeyPem">;
   now: () => number;
+  /**
+   * A cluster worker in embedded mode: the nonce set and the message files belong to the
+   * primary, reached through these (HTTP backends' claims, stream backends' claim-and-append).
+   */
+  remote?: { guard: NonceGuard; store: (backend: string, entry: PreparedEntry) => Promise<Delivery> } | undefined;
 }
 
 /**
@@ -36,7 +41,7 @@ export async function buildBackends(config: Readonly<PosternConfig>, deps: Backe
           new HttpBackend({
             name,
             config: backend,
-            guard: deps.redisGuard ?? deps.storage?.nonces ?? deps.memoryGuard,
+            guard: deps.redisGuard ?? deps.remote?.guard ?? deps.storage?.nonces ?? deps.memoryGuard,
             signer: deps.signer(),
             metrics: deps.metrics,
             caBundlePem: backend.tls.caFile === undefined ? deps.pki.caBundlePem : readFileSync(backend.tls.caFile, "utf8"),
@@ -61,6 +66,7 @@ async function buildStreamBackend(config: Readonly<PosternConfig>, name: string,
   if (deps.redisGuard && deps.redis) {
     return RedisStreamBackend.open({ name, keyPrefix: config.redis.keyPrefix, config: backend, template, guard: deps.redisGuard, redis: deps.redis, signer: deps.signer() });
   }
+  if (deps.remote) return new RemoteFileStreamBackend({ name, template, signer: deps.signer(), store: deps.remote.store });
   if (!deps.storage) throw new Error("embedded mode has no storage");
   const files = await deps.storage.streams.open(name, template.fixedName, deps.storage.horizonMs(config));
   return new FileStreamBackend({ name, template, maxStreams: backend.maxStreams, files, guard: deps.memoryGuard, signer: deps.signer() });

@@ -15,6 +15,7 @@ import { buildListeners, type ListeningAddresses } from "./listeners.js";
 import { openRedis } from "./redis.js";
 import { CloseStack } from "./close-stack.js";
 import { openEmbeddedStorage } from "./storage.js";
+import { startClusterPrimary } from "./cluster-primary.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -39,6 +40,10 @@ export interface App {
   reloadTls(): Promise<TlsReloadOutcome>;
   /** Readiness turns 503 while every listener keeps serving (the first step of `stop`). */
   beginShutdown(): void;
+  /** Sends a signal to every cluster worker (SIGHUP: each runs its own reload); nothing without workers. */
+  signalWorkers(signal: NodeJS.Signals): void;
+  /** Process ids of the cluster workers serving now (empty without workers). */
+  workerPids(): number[];
   /** Drains in-flight requests, then closes listeners, backends, storage, the PKI and Redis. */
   stop(): Promise<void>;
 }
@@ -48,6 +53,12 @@ export interface AppDeps {
   now?: () => number;
   /** Embedded mode's file system; tests inject faults here. */
   fileSystem?: StorageFileSystem;
+  /**
+   * Cluster workers that serve the data listener (the resolved `workers`). Above 1 this
+   * process is the primary: it forks them at `start`, keeps the admin and public listeners,
+   * the PKI and the embedded state, and serves them to the workers.
+   */
+  workers?: number;
 }
 
 /** The composition root: builds every component from the frozen config and explicit deps, and only wires them. */
@@ -93,7 +104,14 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       log,
     });
     closing.push({ close: async () => tls.stop() });
-    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness, tls });
+    const workerCount = deps.workers ?? 1;
+    const cluster = workerCount > 1 ? startClusterPrimary({ count: workerCount, log, metrics, pki, backends: () => backends, storage, rateLimiter }) : undefined;
+    if (cluster) closing.push({ close: async () => cluster.stop() });
+    const workersReady = () => !cluster || cluster.pool.live > 0;
+    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness: () => {
+      const state = readiness();
+      return cluster ? { ...state, ready: state.ready && workersReady(), workers: { live: cluster.pool.live, configured: workerCount } } : state;
+    }, dataPlane: !cluster, tls });
     // After the listeners' own: only what they serve goes on record.
     tls.onApplied((served) => {
       void pki.adoptServing(served).then(
@@ -106,8 +124,13 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       async start() {
         const addresses = await listeners.start();
         tls.start();
+        let data = addresses.data;
+        if (cluster) {
+          await cluster.pool.start();
+          data = { host: config.listeners.data.host, port: cluster.pool.dataPort ?? config.listeners.data.port };
+        }
         listening = true;
-        return addresses;
+        return { ...addresses, data: data! };
       },
       async reload(next) {
         await pki.signingKeys.reload();
@@ -122,8 +145,12 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       },
       reloadTls: () => tls.reload("signal"),
       beginShutdown: () => void (stopping = true),
+      signalWorkers: (signal) => cluster?.pool.signal(signal),
+      workerPids: () => cluster?.pool.pids ?? [],
       async stop() {
         stopping = true;
+        // Workers first: while they drain, their messages still reach this process's state.
+        await cluster?.pool.drain(config.shutdown.drainTimeoutSeconds * 1000);
         await listeners.close(config.shutdown.drainTimeoutSeconds * 1000);
         await closing.closeAll();
       },

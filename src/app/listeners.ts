@@ -4,8 +4,8 @@ import { PosternError } from "../errors.js";
 import type { Gateway } from "../gateway/index.js";
 import { dataPlaneHandler, MtlsServer, type OptionalPeerHandler, publicEndpoints, PublicServer, refuseWhile, type Readiness } from "../http/index.js";
 import type { Logger } from "../log.js";
-import type { PrometheusRecorder } from "../metrics/index.js";
-import type { PkiRuntime } from "../pki/index.js";
+import type { MetricsRecorder, PrometheusRecorder } from "../metrics/index.js";
+import type { PkiMaterial, PkiRuntime, RevocationIndex } from "../pki/index.js";
 import type { RateLimiter } from "../ratelimit/index.js";
 import { caChainVerifier, type TlsReloader, trustedSources } from "../tls/index.js";
 
@@ -26,13 +26,90 @@ export interface ListenerDeps {
   readiness: () => Readiness;
   /** The server certificate, key and CA bundle of the moment (reloaded without a restart). */
   tls: TlsReloader;
+  /** False when cluster workers serve the data listener (`workers` > 1): only admin and public here. */
+  dataPlane: boolean;
 }
 
 /** The three listeners: data plane (mTLS), admin plane (mTLS, anonymous enrollment), public. */
 export interface Listeners {
-  start(): Promise<ListeningAddresses>;
+  /** Listens; `data` is undefined when the workers serve the data listener. */
+  start(): Promise<Omit<ListeningAddresses, "data"> & { data: ListeningAddresses["data"] | undefined }>;
   /** Drains the mTLS listeners for up to `drainMs`, then closes all three. */
   close(drainMs: number): Promise<void>;
+}
+
+/** The certificate, key and CA bundle a listener serves. */
+export type ServingMaterial = Pick<PkiMaterial, "serverKeyPem" | "serverCertChainPem" | "caBundlePem">;
+
+/**
+ * What an mTLS listener needs of the PKI: the material of the moment (the PKI's in one
+ * process, the primary's as a worker received it) and the handshake's revocation index.
+ */
+export interface ServedPki {
+  current(): ServingMaterial;
+  revocations: RevocationIndex;
+}
+
+export interface MtlsListenerDeps {
+  config: Readonly<PosternConfig>;
+  pki: ServedPki;
+  metrics: MetricsRecorder;
+  log: Logger;
+  now: () => number;
+  /** A worker's share of the per-address handshake limit: the limit divided by the worker count. */
+  handshakeShare?: number;
+}
+
+/** An mTLS listener with the configured TLS options, limits and admission (data or admin). */
+export function mtlsListener(deps: MtlsListenerDeps, name: string, handler: OptionalPeerHandler, anonymous: boolean, extras: object = {}): MtlsServer {
+  const { config, pki, metrics, log, now } = deps;
+  const share = deps.handshakeShare ?? 1;
+  // Built again only when the material brings another CA bundle.
+  let trusted = { bundle: pki.current().caBundlePem, chainsToCa: caChainVerifier(pki.current().caBundlePem) };
+  const chainsToCa = (der: Buffer) => {
+    const bundle = pki.current().caBundlePem;
+    if (bundle !== trusted.bundle) trusted = { bundle, chainsToCa: caChainVerifier(bundle) };
+    return trusted.chainsToCa(der);
+  };
+  return new MtlsServer({
+    name,
+    secureContext: () => {
+      const material = pki.current();
+      return { key: material.serverKeyPem, cert: material.serverCertChainPem, ca: material.caBundlePem };
+    },
+    minVersion: config.tls.minVersion,
+    handshakeTimeoutSeconds: config.tls.handshakeTimeoutSeconds,
+    ...config.limits,
+    connections: config.limits,
+    revocations: pki.revocations,
+    chainsToCa,
+    ...(config.tls.handshakesPerSecondPerAddress > 0
+      ? { handshakeLimit: { ratePerSecond: config.tls.handshakesPerSecondPerAddress / share, burst: Math.max(1, Math.ceil(config.tls.handshakeBurstPerAddress / share)) } }
+      : {}),
+    anonymous,
+    ...(anonymous ? { expiredGraceSeconds: config.pki.renewalGraceSeconds } : {}),
+    metrics,
+    log,
+    now,
+    accessLog: config.log.access,
+    ...extras,
+    handler,
+  });
+}
+
+/**
+ * The data listener: the pipeline behind mTLS, answering 503 pki-state-lost while `stateLost()`
+ * says the PKI's trust state is lost. The same in a single process and in each cluster worker.
+ */
+export function dataListener(deps: MtlsListenerDeps & { gateway: Gateway; stateLost: () => boolean }): MtlsServer {
+  const { gateway, metrics, log, config } = deps;
+  const stateLost = new PosternError("pki-state-lost", "the gateway's PKI state was lost; an operator must restore it", { extensions: { retryAfterSeconds: 30 } });
+  const handler = refuseWhile(dataPlaneHandler({ gateway, metrics, log }), () => (deps.stateLost() ? stateLost : undefined), { metrics, log });
+  const listener = config.listeners.data;
+  return mtlsListener(deps, "data", handler as OptionalPeerHandler, false, {
+    ...(listener.http2 ? { http2: listener } : {}),
+    ...(listener.proxyProtocol ? { proxyProtocol: { isTrusted: trustedSources(listener.proxyProtocol.trustedSources) } } : {}),
+  });
 }
 
 /**
@@ -44,45 +121,8 @@ export function buildListeners(deps: ListenerDeps): Listeners {
   const { gateway, pki, metrics, log, now } = deps;
   const config = deps.config();
   const { tls } = deps;
-  // Built again only when a reload brings another CA bundle.
-  let trusted = { bundle: tls.current().caBundlePem, chainsToCa: caChainVerifier(tls.current().caBundlePem) };
-  const chainsToCa = (der: Buffer) => {
-    const bundle = tls.current().caBundlePem;
-    if (bundle !== trusted.bundle) trusted = { bundle, chainsToCa: caChainVerifier(bundle) };
-    return trusted.chainsToCa(der);
-  };
-  const mtls = (name: string, handler: OptionalPeerHandler, anonymous: boolean, extras: object = {}) =>
-    new MtlsServer({
-      name,
-      secureContext: () => {
-        const serving = tls.current();
-        return { key: serving.serverKeyPem, cert: serving.serverCertChainPem, ca: serving.caBundlePem };
-      },
-      minVersion: config.tls.minVersion,
-      handshakeTimeoutSeconds: config.tls.handshakeTimeoutSeconds,
-      ...config.limits,
-      connections: config.limits,
-      revocations: pki.revocations,
-      chainsToCa,
-      ...(config.tls.handshakesPerSecondPerAddress > 0
-        ? { handshakeLimit: { ratePerSecond: config.tls.handshakesPerSecondPerAddress, burst: config.tls.handshakeBurstPerAddress } }
-        : {}),
-      anonymous,
-      ...(anonymous ? { expiredGraceSeconds: config.pki.renewalGraceSeconds } : {}),
-      metrics,
-      log,
-      now,
-      accessLog: config.log.access,
-      ...extras,
-      handler,
-    });
-  const stateLost = new PosternError("pki-state-lost", "the gateway's PKI state was lost; an operator must restore it", { extensions: { retryAfterSeconds: 30 } });
-  const dataHandler = refuseWhile(dataPlaneHandler({ gateway, metrics, log }), () => (pki.trust.lost ? stateLost : undefined), { metrics, log });
-  const listener = config.listeners.data;
-  const data = mtls("data", dataHandler as OptionalPeerHandler, false, {
-    ...(listener.http2 ? { http2: listener } : {}),
-    ...(listener.proxyProtocol ? { proxyProtocol: { isTrusted: trustedSources(listener.proxyProtocol.trustedSources) } } : {}),
-  });
+  const served = { config, pki: { current: () => tls.current(), revocations: pki.revocations }, metrics, log, now };
+  const data = deps.dataPlane ? dataListener({ ...served, gateway, stateLost: () => pki.trust.lost }) : undefined;
   const explain = explainEndpoint({
     routes: () => gateway.routeTable,
     get caBundlePem() {
@@ -93,13 +133,13 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     now,
   });
   const renewal = serverRenewalEndpoint({ renew: (input) => pki.renewServerCertificate(input), reload: () => tls.reload("renewal") });
-  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal], log), true);
+  const admin = mtlsListener(served, "admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal], log), true);
   tls.onApplied(() => {
-    data.reloadSecureContext();
+    data?.reloadSecureContext();
     admin.reloadSecureContext();
   });
   pki.onRevoked((entry) => {
-    const closed = data.closeConnectionsOf(entry.serial) + admin.closeConnectionsOf(entry.serial);
+    const closed = (data?.closeConnectionsOf(entry.serial) ?? 0) + admin.closeConnectionsOf(entry.serial);
     metrics.revocationPropagated((now() - entry.revokedAtMs) / 1000);
     if (closed > 0) log.info("closed the live connections of a revoked certificate", { serial: entry.serial, closed });
   });
@@ -110,11 +150,11 @@ export function buildListeners(deps: ListenerDeps): Listeners {
   return {
     async start() {
       const l = config.listeners;
-      const [d, a, p] = await Promise.all([data.listen(l.data.host, l.data.port), admin.listen(l.admin.host, l.admin.port), publicServer.listen(l.public.host, l.public.port)]);
-      return { data: { host: l.data.host, port: d.port }, admin: { host: l.admin.host, port: a.port }, public: { host: l.public.host, port: p.port } };
+      const [d, a, p] = await Promise.all([data?.listen(l.data.host, l.data.port), admin.listen(l.admin.host, l.admin.port), publicServer.listen(l.public.host, l.public.port)]);
+      return { data: d ? { host: l.data.host, port: d.port } : undefined, admin: { host: l.admin.host, port: a.port }, public: { host: l.public.host, port: p.port } };
     },
     async close(drainMs) {
-      await Promise.all([data.close(drainMs), admin.close(drainMs)]);
+      await Promise.all([data?.close(drainMs), admin.close(drainMs)]);
       await publicServer.close();
     },
   };

@@ -41,6 +41,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ variable: string; key: readonly stri
   { variable: "POSTERN_PKI_SIGNING_KEYS_DIR", key: ["pki", "signingKeysDir"], kind: "string" },
   { variable: "POSTERN_PKI_READ_ONLY", key: ["pki", "readOnly"], kind: "boolean" },
   { variable: "POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS", key: ["tls", "handshakesPerSecondPerAddress"], kind: "number" },
+  { variable: "POSTERN_WORKERS", key: ["workers"], kind: "number" },
 ];
 
 export const DEFAULT_CONFIG_PATH = "config/postern.yaml";

@@ -1,7 +1,7 @@
 import type { PosternConfig } from "./schema.js";
 
 /** Sections a reload cannot change in a running process: they need a restart. */
-export const RESTART_SECTIONS = ["listeners", "tls", "pki", "redis", "data", "limits", "shutdown", "log"] as const;
+export const RESTART_SECTIONS = ["listeners", "tls", "pki", "redis", "data", "limits", "shutdown", "log", "workers"] as const;
 
 /**
  * What a reload may apply: `next` with every restart-only section kept as it runs now, and the

@@ -233,6 +233,13 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    /**
+     * Processes that serve the data listener: 1 (the default) is one process and no cluster;
+     * N > 1 forks N node:cluster workers that share the data port, while the primary keeps the
+     * admin and public listeners, the PKI and, in embedded mode, the replay set and the message
+     * files (workers reach them over the cluster channel). `auto`: one worker per core.
+     */
+    workers: z.union([z.literal("auto"), z.number().int().min(1).max(256)]).default(1),
     log: z
       .strictObject({
         /** Lines below this level are not written. */

@@ -1,6 +1,7 @@
 /** The public surface of src/forward/: everything outside it imports from here. */
 export { type AcceptedMessage, type Backend, type Delivery } from "./backend.js";
-export { FileStreamBackend } from "./file-stream.js";
+export { FileStreamBackend, type PreparedEntry } from "./file-stream.js";
+export { RemoteFileStreamBackend } from "./remote-file-stream.js";
 export { HttpBackend } from "./http-backend.js";
 export { clientCertificatesKey } from "./redis-append.js";
 export { RedisStreamBackend, type StreamBackendConfig } from "./redis-stream.js";

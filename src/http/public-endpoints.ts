@@ -11,6 +11,8 @@ export interface Readiness {
   storage?: "up" | "down";
   pki?: "state-lost";
   code?: string;
+  /** With cluster workers: how many serve the data listener now, of how many configured (ready while at least one does). */
+  workers?: { live: number; configured: number };
 }
 
 export interface PublicEndpointDeps {

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { POSTERN_VERSION } from "../version.js";
 import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, ReloadFailure, ReloadKind, StorageFailure, TimedStage } from "./recorder.js";
 
@@ -56,6 +56,10 @@ export class PrometheusRecorder implements MetricsRecorder {
   private readonly reloadFailures: Counter<"what">;
   private readonly reloads: Counter<"what">;
   private readonly serverCertificate: Gauge<"serial" | "not_after">;
+  private workerRestarts: Counter<"reason"> | undefined;
+  private liveWorkers: Gauge | undefined;
+  /** The cluster workers' registries (as `snapshot()` gives them), merged into this one's scrape. */
+  private peers: (() => Promise<unknown[]>) | undefined;
 
   /** `build` defaults to this package's version and the running Node.js. */
   constructor(options: { defaultMetrics?: boolean; build?: BuildInfo } = {}) {
@@ -68,6 +72,7 @@ export class PrometheusRecorder implements MetricsRecorder {
       help: "Always 1; the labels name the running Postern version and Node.js version",
       labelNames: ["version", "node"],
       registers,
+      aggregator: "first",
     }).set(options.build ?? { version: POSTERN_VERSION, node: process.version }, 1);
     this.requests = new Counter({
       name: "postern_requests_total",
@@ -114,6 +119,7 @@ export class PrometheusRecorder implements MetricsRecorder {
       help: "Seconds until expiry: what=ca|crl|earliest_certificate (the earliest issued certificate that is neither expired nor revoked)|server_certificate",
       labelNames: ["what"],
       registers,
+      aggregator: "min",
       // Computed at scrape time, so the countdown is current between updates.
       collect() {
         for (const [what, atMs] of expiries) this.set({ what }, (atMs - Date.now()) / 1000);
@@ -184,6 +190,7 @@ export class PrometheusRecorder implements MetricsRecorder {
       name: "postern_pki_state_lost",
       help: "1 while the PKI store lacks certificates or revocations its trust ledger recorded (Postern refuses until restored)",
       registers,
+      aggregator: "max",
     });
     this.stateLost.set(0);
     this.breaker = new Gauge({
@@ -191,6 +198,7 @@ export class PrometheusRecorder implements MetricsRecorder {
       help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open",
       labelNames: ["backend"],
       registers,
+      aggregator: "max",
     });
   }
 
@@ -236,7 +244,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   }
   /** The gauge exists only once Redis is in use, so embedded mode never reports Redis down. */
   redisAvailable(up: boolean): void {
-    this.redisUp ??= new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers: [this.registry] });
+    this.redisUp ??= new Gauge({ name: "postern_redis_up", help: "1 when Redis answers, 0 when not (absent in embedded mode)", registers: [this.registry], aggregator: "min" });
     this.redisUp.set(up ? 1 : 0);
   }
   storageFailure(failure: StorageFailure): void {
@@ -248,6 +256,7 @@ export class PrometheusRecorder implements MetricsRecorder {
       name: "postern_storage_up",
       help: "1 while embedded-mode storage takes writes, 0 from a failed write until a write or probe succeeds (absent in Redis mode)",
       registers: [this.registry],
+      aggregator: "min",
     });
     this.storageAvailable.set(up ? 1 : 0);
   }
@@ -281,8 +290,41 @@ export class PrometheusRecorder implements MetricsRecorder {
     this.expiries.set("server_certificate", notAfterMs);
   }
 
+  /** A cluster worker replaced after it exited (`crash`: without being told to stop). Primary only. */
+  workerReplaced(reason: "crash" | "exit"): void {
+    this.workerRestarts ??= new Counter({
+      name: "postern_worker_restarts_total",
+      help: "Cluster workers replaced after they died: crash (a signal or a non-zero exit), exit (exit 0 without being told)",
+      labelNames: ["reason"],
+      registers: [this.registry],
+    });
+    this.workerRestarts.inc({ reason });
+  }
+
+  /** Cluster workers serving the data listener now. Primary only; absent without workers. */
+  workersLive(count: number): void {
+    this.liveWorkers ??= new Gauge({ name: "postern_workers", help: "Cluster workers serving the data listener now (absent with workers: 1)", registers: [this.registry] });
+    this.liveWorkers.set(count);
+  }
+
+  /** This process's metrics as data (prom-client's JSON form), for the cluster primary to merge. */
+  snapshot(): Promise<unknown> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /**
+   * Makes `metrics()` one scrape for the whole cluster: this registry plus what `gather`
+   * returns (each worker's `snapshot()`); counters and histograms add up, gauges follow their
+   * aggregator (sum unless set: live connections add up, expiries take the earliest).
+   */
+  aggregateWith(gather: () => Promise<unknown[]>): void {
+    this.peers = gather;
+  }
+
   /** The exposition text. */
-  metrics(): Promise<string> {
-    return this.registry.metrics();
+  async metrics(): Promise<string> {
+    if (!this.peers) return this.registry.metrics();
+    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.peers()]);
+    return AggregatorRegistry.aggregate([own, ...(others as object[])]).metrics();
   }
 }

@@ -10,7 +10,7 @@ export { DEFAULT_OVERLAP_SECONDS, type RingKeyEntry, SigningKeyRing } from "./si
 export { CrlPublisher, MAX_OCSP_REQUEST_BYTES, RevocationIndex, decodeOcspGetPath } from "./status/index.js";
 export { type CertificateRecord, type CertificateStatus, FileStore, type PkiStore, REVOCATION_REASONS, RedisStore, type RevocationReason, type RevokedEntry } from "./store/index.js";
 export { LEDGER_FILE, TrustGuard, TrustLedger, ledgerPkiId, openArchive, restoreBackup, sealArchive, setAsideForeignLedger, takeBackup } from "./trust/index.js";
-export { type PkiRuntime, startPki } from "./runtime.js";
+export { openSigningKeys, type PkiRuntime, startPki } from "./runtime.js";
 export { type ServerRenewal } from "./server-renewal.js";
 export { type ServingCheck, type ServingMaterial, type ServingPart, checkServingMaterial } from "./ca/index.js";
 export { openPkiOffline, reissueBuiltins } from "./offline.js";

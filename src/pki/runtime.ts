@@ -81,6 +81,17 @@ export function pkiIdOf(material: Pick<PkiMaterial, "root">): string {
 }
 
 /**
+ * The forward-signing key ring of this configuration, opened with the CA passphrase. The PKI
+ * opens it at start; a cluster worker opens its own afterwards (the ring is made to be shared
+ * and follows rotations with `reload()`). @throws when the passphrase or a key cannot be read.
+ */
+export async function openSigningKeys(config: Readonly<PosternConfig>, now: () => number): Promise<SigningKeyRing> {
+  const where = pkiLocations(config);
+  const { passphrase } = await resolvePassphrase(where.passphraseSource, false);
+  return SigningKeyRing.open({ pkiDir: config.pki.dir, dir: where.signingKeysDir, passphrase, now });
+}
+
+/**
  * Builds the PKI side of the gateway, in an order that keeps a failed start from changing
  * anything: the store first (in embedded mode its lock, so a second instance stops before it
  * writes), then the plan of the PKI directory (in memory), then, holding the directory's lock,

@@ -7,10 +7,24 @@ import { canonicalSerial } from "../index.js";
  */
 export class RevocationIndex {
   private readonly serials = new Set<string>();
+  private readonly listeners: Array<(serial: string) => void> = [];
 
   /** Serials in any hex form node or openssl prints; compared in their canonical DER form. */
   add(serial: string): void {
-    this.serials.add(canonicalSerial(serial));
+    const canonical = canonicalSerial(serial);
+    if (this.serials.has(canonical)) return;
+    this.serials.add(canonical);
+    for (const listener of this.listeners) listener(canonical);
+  }
+
+  /** Called with each serial newly added (in canonical form), whatever its source: cluster workers follow the primary's index this way. */
+  onAdded(listener: (serial: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Every revoked serial, canonical. */
+  list(): string[] {
+    return [...this.serials];
   }
 
   has(serial: string): boolean {
