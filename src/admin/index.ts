@@ -1,4 +1,4 @@
 /** The public surface of src/admin/: everything outside it imports from here. */
 export { explainEndpoint } from "./explain-endpoint.js";
 export { pkiEndpoints } from "./pki-endpoints.js";
-export { adminHandler } from "./router.js";
+export { type AdminEndpoint, type AdminReply, type AdminRequest, adminHandler } from "./router.js";

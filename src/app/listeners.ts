@@ -1,6 +1,7 @@
 import { adminHandler, explainEndpoint, pkiEndpoints } from "../admin/index.js";
 import type { PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
+import { estEndpoints } from "../est/index.js";
 import type { Gateway } from "../gateway/index.js";
 import { dataPlaneHandler, MtlsServer, type OptionalPeerHandler, publicEndpoints, PublicServer, refuseWhile, type Readiness } from "../http/index.js";
 import type { Logger } from "../log.js";
@@ -79,7 +80,7 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     rateLimiter: deps.rateLimiter,
     now,
   });
-  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain], log), true);
+  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain, ...estEndpoints({ ca: pki.authority, metrics })], log), true);
   pki.onRevoked((entry) => {
     const closed = data.closeConnectionsOf(entry.serial) + admin.closeConnectionsOf(entry.serial);
     metrics.revocationPropagated((now() - entry.revokedAtMs) / 1000);

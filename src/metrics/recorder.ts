@@ -13,6 +13,9 @@ export type ConnectionEnd = "expired" | "revoked";
 /** Why an embedded-mode write failed: ENOSPC/EDQUOT, EIO, a write that made no progress, anything else. */
 export type StorageFailure = "no_space" | "io_error" | "no_progress" | "other";
 
+/** The EST (RFC 7030) operations Postern serves. */
+export type EstOperation = "cacerts" | "simpleenroll" | "simplereenroll" | "csrattrs" | "serverkeygen";
+
 export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
 
 export interface MetricsRecorder {
@@ -33,6 +36,8 @@ export interface MetricsRecorder {
   redisAvailable(up: boolean): void;
   certificateIssued(kind: "issued" | "renewed", notAfterMs: number): void;
   certificateRevoked(reason: string): void;
+  /** One EST request: the operation and its outcome ("ok" or an error code). */
+  estRequest(operation: EstOperation, outcome: string): void;
   /** One hand-over to a backend: outcome "ok", "error", "timeout", "rejected" (breaker open). */
   backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void;
   /** A backend's circuit breaker state: 0 closed, 1 half-open, 2 open. */
@@ -63,6 +68,7 @@ export const noopRecorder: MetricsRecorder = {
   redisAvailable() {},
   certificateIssued() {},
   certificateRevoked() {},
+  estRequest() {},
   expiresAt() {},
   pkiStateLost() {},
   backendRequest() {},

@@ -6,7 +6,7 @@ import type { PkiMaterial } from "./ca/index.js";
 import { type CrlPublisher, respondOcsp } from "./status/index.js";
 import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
-import { type KeyAlgorithm, issuePkcs12, keyHashOfCertificate, keyHashOfSpki } from "./keys/index.js";
+import { type KeyAlgorithm, issuePkcs12, keyHashOfCertificate, keyHashOfSpki, pemCertificatesToDer } from "./keys/index.js";
 import { parseSerial } from "./serial.js";
 import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store/index.js";
 import type { TrustGuard, TrustLedger } from "./trust/index.js";
@@ -45,6 +45,9 @@ export interface IssuedResult {
 /** Who asks: an admin's identity, `token:<identity>` for enrollment, or a renewing client. */
 export type Actor = string;
 
+/** The door a request came through, when not the admin API: recorded as `via` in the audit line. */
+export type Channel = "est";
+
 const TOKEN_PATTERN = /^pt_[A-Za-z0-9_-]{43}$/;
 const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
 /** Built-in CA certificates: in the inventory, but revoked only in their issuer's (the root's) CRL. */
@@ -59,6 +62,16 @@ const CA_PROFILES = new Set(["root-ca", "issuing-ca"]);
  */
 export class CertificateAuthority {
   constructor(private readonly o: AuthorityOptions) {}
+
+  /** Whether a profile of this name is configured. */
+  hasProfile(name: string): boolean {
+    return this.o.profiles.has(name);
+  }
+
+  /** The CA chain clients trust (the issuing CA, then the root), as DER. */
+  caCertificatesDer(): Uint8Array[] {
+    return pemCertificatesToDer(this.o.material.caBundlePem);
+  }
 
   profile(name: string | undefined): CertificateProfile {
     const profile = this.o.profiles.get(name ?? this.o.defaultProfile);
@@ -95,18 +108,21 @@ export class CertificateAuthority {
   /**
    * Token enrollment: the key stays on the client. Only a certificate issued spends the token;
    * a refused attempt (bad CSR, other identity, weak key) is counted, and the token is deleted
-   * at the `maxTokenFailures`-th. Two enrollments racing with one token: one wins.
+   * at the `maxTokenFailures`-th. Two enrollments racing with one token: one wins. `profile`,
+   * when given (an EST label), must be the token's profile (`forbidden` otherwise, counted).
    */
-  async enroll(input: { token: string; csrPem: string }): Promise<IssuedResult> {
+  async enroll(input: { token: string; csrPem: string; profile?: string; via?: Channel }): Promise<IssuedResult> {
     if (!TOKEN_PATTERN.test(input.token)) throw new PosternError("token-invalid");
     const hash = hashToken(input.token);
     const record = await this.o.store.peekToken(hash, this.o.now());
     if (!record) throw new PosternError("token-invalid");
     this.o.trust.assertIntact();
     const actor = `token:${record.identity}`;
+    const via = input.via ? { via: input.via } : {};
     let issued: IssuedCertificate;
     try {
       const profile = this.profile(record.profile);
+      checkProfileLabel(input.profile, profile);
       const csr = parseCsr(input.csrPem);
       checkBoundIdentity(csr, record.identity);
       this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
@@ -114,7 +130,7 @@ export class CertificateAuthority {
     } catch (error) {
       const max = this.o.maxTokenFailures ?? 5;
       const failures = await this.o.store.failToken(hash, max);
-      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error), failures, tokenDeleted: failures >= max } });
+      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error), failures, tokenDeleted: failures >= max, ...via } });
       if (error instanceof PosternError && error.code !== "internal") {
         const left = max - failures;
         throw new PosternError(error.code, `${error.detail ?? error.message} (${left > 0 ? `the token survives ${left} more refused attempt(s)` : "the token is now deleted"})`, { cause: error });
@@ -123,7 +139,26 @@ export class CertificateAuthority {
     }
     // Spent only now, and only once: a concurrent enrollment that won keeps its certificate.
     if (!(await this.o.store.consumeToken(hash, this.o.now()))) throw new PosternError("token-invalid");
-    return this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued");
+    return this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued", via);
+  }
+
+  /**
+   * Enrollment authenticated by a valid certificate from this CA's inventory (EST simpleenroll
+   * over mTLS): the CSR must name that certificate's identity or none, and the new certificate
+   * gets its identity, roles and profile. Unknown, revoked (`certificate-revoked`) and expired
+   * (`certificate-expired`, no grace period here) certificates are refused.
+   */
+  async enrollWithCertificate(input: { peerCertDer: Uint8Array; csrPem: string; profile?: string; via?: Channel }): Promise<IssuedResult> {
+    this.o.trust.assertIntact();
+    const { current } = await this.#inventoryRecordOf(input.peerCertDer);
+    if (this.o.now() > current.notAfterMs) throw new PosternError("certificate-expired", "an expired certificate may only renew");
+    const profile = this.profile(current.profile);
+    checkProfileLabel(input.profile, profile);
+    const csr = parseCsr(input.csrPem);
+    checkBoundIdentity(csr, current.identity);
+    this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
+    const issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles });
+    return this.record(issued, profile.name, current.identity, "certificate.enroll", "issued", { authenticatedBy: current.serial, ...(input.via ? { via: input.via } : {}) });
   }
 
   /**
@@ -167,22 +202,22 @@ export class CertificateAuthority {
   /**
    * Renews the caller's own certificate (same identity, roles and profile), with the same key
    * or, given a CSR, a new one. A revoked certificate never renews; an expired one only
-   * within the configured grace period.
+   * within the configured grace period. A CSR must name the same identity or none
+   * (`csr-forbidden-name`); `profile`, when given (an EST label), must be the certificate's.
    */
-  async renew(input: { peerCertDer: Uint8Array; csrPem?: string }): Promise<IssuedResult> {
+  async renew(input: { peerCertDer: Uint8Array; csrPem?: string; profile?: string; via?: Channel }): Promise<IssuedResult> {
     this.o.trust.assertIntact();
-    const peer = new X509Certificate(input.peerCertDer);
-    const identity: ClientIdentity = identityFromCertificate(peer);
-    const current = await this.o.store.getCertificate(identity.serial);
-    if (!current || current.fingerprint !== identity.fingerprint) throw new PosternError("forbidden", "this certificate was not issued by this CA's inventory");
-    if (current.status === "revoked") throw new PosternError("certificate-revoked", "a revoked certificate cannot renew");
+    const { peer, current } = await this.#inventoryRecordOf(input.peerCertDer);
     const graceEndsMs = current.notAfterMs + this.o.renewalGraceSeconds * 1000;
     if (this.o.now() > graceEndsMs) throw new PosternError("certificate-expired", "the certificate expired beyond the renewal grace period");
     const profile = this.profile(current.profile);
+    checkProfileLabel(input.profile, profile);
     const actor = current.identity;
     let issued: IssuedCertificate;
     if (input.csrPem) {
-      this.#refuseRevokedKey(keyHashOfSpki(parseCsr(input.csrPem).spki));
+      const csr = parseCsr(input.csrPem);
+      checkBoundIdentity(csr, current.identity);
+      this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
       issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles });
     } else {
       this.#refuseRevokedKey(keyHashOfCertificate(peer.toString()));
@@ -195,7 +230,21 @@ export class CertificateAuthority {
         usage: "client",
       });
     }
-    return this.record(issued, profile.name, actor, "certificate.renew", "renewed", { previousSerial: current.serial, newKey: Boolean(input.csrPem) });
+    return this.record(issued, profile.name, actor, "certificate.renew", "renewed", {
+      previousSerial: current.serial,
+      newKey: Boolean(input.csrPem),
+      ...(input.via ? { via: input.via } : {}),
+    });
+  }
+
+  /** The inventory's record of a presented certificate; refuses (`forbidden`) one it never issued, and a revoked one. */
+  async #inventoryRecordOf(certDer: Uint8Array): Promise<{ peer: X509Certificate; current: CertificateRecord }> {
+    const peer = new X509Certificate(certDer);
+    const identity: ClientIdentity = identityFromCertificate(peer);
+    const current = await this.o.store.getCertificate(identity.serial);
+    if (!current || current.fingerprint !== identity.fingerprint) throw new PosternError("forbidden", "this certificate was not issued by this CA's inventory");
+    if (current.status === "revoked") throw new PosternError("certificate-revoked", "a revoked certificate cannot renew or enroll");
+    return { peer, current };
   }
 
   /**
@@ -323,6 +372,13 @@ function checkBoundIdentity(csr: ParsedCsr, bound: string): void {
   const cnOk = csr.commonNames.every((cn) => cn === bound || cn === lastSegment);
   if (!uriOk || !cnOk) {
     throw new PosternError("csr-forbidden-name", `this token is bound to ${bound}; the CSR asks for ${asked === undefined ? "another name" : shown(asked)}`);
+  }
+}
+
+/** An EST label names the profile to enroll under; it must be the one the credential is bound to. */
+function checkProfileLabel(label: string | undefined, profile: CertificateProfile): void {
+  if (label !== undefined && label !== profile.name) {
+    throw new PosternError("forbidden", `this credential enrolls under profile ${profile.name}, not ${shown(label)}`);
   }
 }
 
