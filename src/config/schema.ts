@@ -23,6 +23,8 @@ const profileSchema = z.strictObject({
   roles: z.array(z.string().min(1)).optional(),
   allowedKeyTypes: z.array(z.enum(["P-256", "P-384", "Ed25519", "RSA"])).min(1).optional(),
   minRsaBits: z.number().int().min(2048).max(8192).optional(),
+  /** EST serverkeygen: the CA makes the key and returns it with the certificate. Off unless set. */
+  serverKeygen: z.boolean().optional(),
 });
 
 export const configSchema = z

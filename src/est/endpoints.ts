@@ -1,9 +1,9 @@
 import type { AdminEndpoint, AdminReply, AdminRequest } from "../admin/index.js";
 import { PosternError } from "../errors.js";
 import type { EstOperation, MetricsRecorder } from "../metrics/index.js";
-import { type CertificateAuthority, certsOnlyCms, csrAttributes, type IssuedResult } from "../pki/index.js";
+import { type CertificateAuthority, certsOnlyCms, csrAttributes, type EnrolledResult, type IssuedResult } from "../pki/index.js";
 import { credentialOf, EST_CHALLENGE } from "./credentials.js";
-import { base64Lines, csrPemFromBody, leafDerOf, MAX_EST_BODY_BYTES } from "./wire.js";
+import { base64Lines, csrPemFromBody, leafDerOf, MAX_EST_BODY_BYTES, multipartMixed } from "./wire.js";
 
 export interface EstDeps {
   ca: CertificateAuthority;
@@ -22,14 +22,14 @@ type Operation = { method: "GET" | "POST"; handle(request: AdminRequest, label: 
  * EST (RFC 7030) on the admin listener, at `/.well-known/est/<operation>` and, for a named
  * profile, `/.well-known/est/<profile>/<operation>`: cacerts, simpleenroll (an enrollment
  * token as the Basic password or a Bearer token, or a valid client certificate of the same
- * identity), simplereenroll (the current certificate over mTLS, as `postern renew`) and
- * csrattrs. Every check is the PKI's: the same CSR policy, token rules (a refusal never spends
+ * identity), simplereenroll (the current certificate over mTLS, as `postern renew`),
+ * csrattrs, and serverkeygen where the profile sets `serverKeygen`. Every check is the PKI's: the same CSR policy, token rules (a refusal never spends
  * the token) and audit lines, with `via: "est"`. Each request is counted by operation and
  * outcome; the listener's connection caps and handshake rate apply as to all enrollment.
  */
 export function estEndpoints(deps: EstDeps): AdminEndpoint[] {
   const { ca } = deps;
-  const operations: Record<Exclude<EstOperation, "serverkeygen">, Operation> = {
+  const operations: Record<EstOperation, Operation> = {
     cacerts: {
       method: "GET",
       async handle() {
@@ -39,17 +39,7 @@ export function estEndpoints(deps: EstDeps): AdminEndpoint[] {
     simpleenroll: {
       method: "POST",
       async handle(request, label) {
-        const credential = credentialOf(single(request.headers.authorization));
-        if (credential.kind === "none" && !request.peer) {
-          throw new PosternError("unauthenticated", "send an enrollment token (the HTTP Basic password, or Bearer) or a valid client certificate of the same identity");
-        }
-        const csrPem = csrPemFromBody(request.headers, await request.bytes(MAX_EST_BODY_BYTES));
-        const common = { csrPem, ...(label !== undefined ? { profile: label } : {}), via: "est" as const };
-        const issued =
-          credential.kind === "token"
-            ? await ca.enroll({ token: credential.token, ...common })
-            : await ca.enrollWithCertificate({ peerCertDer: request.peer!.certDer, ...common });
-        return issuedReply(issued);
+        return issuedReply(await enroll(ca, request, label, false));
       },
     },
     simplereenroll: {
@@ -67,6 +57,19 @@ export function estEndpoints(deps: EstDeps): AdminEndpoint[] {
         // An empty SEQUENCE says nothing: RFC 7030 §4.5.2 answers that with 204.
         if (der.length <= 2) return { status: 204 };
         return { status: 200, contentType: "application/csrattrs", body: base64Lines(der), headers: BASE64 };
+      },
+    },
+    serverkeygen: {
+      method: "POST",
+      async handle(request, label) {
+        const issued = await enroll(ca, request, label, true);
+        if (!issued.privateKeyPkcs8Der) throw new PosternError("internal", "the PKI made no key");
+        // RFC 7030 §4.4.2: the key (PKCS#8, protected by TLS alone) first, then the certificate.
+        const { contentType, body } = multipartMixed([
+          { contentType: "application/pkcs8", der: issued.privateKeyPkcs8Der },
+          { contentType: CERTS_ONLY, der: certsOnlyCms([leafDerOf(issued.certificate)]) },
+        ]);
+        return { status: 200, contentType, body };
       },
     },
   };
@@ -101,6 +104,22 @@ function measured(name: EstOperation, operation: Operation, { ca, metrics }: Est
       throw error;
     }
   };
+}
+
+/**
+ * simpleenroll and serverkeygen: by the enrollment token in Authorization when there is one,
+ * else by the TLS client certificate (same identity), else 401.
+ */
+async function enroll(ca: CertificateAuthority, request: AdminRequest, label: string | undefined, serverKeygen: boolean): Promise<EnrolledResult> {
+  const credential = credentialOf(single(request.headers.authorization));
+  if (credential.kind === "none" && !request.peer) {
+    throw new PosternError("unauthenticated", "send an enrollment token (the HTTP Basic password, or Bearer) or a valid client certificate of the same identity");
+  }
+  const csrPem = csrPemFromBody(request.headers, await request.bytes(MAX_EST_BODY_BYTES));
+  const common = { csrPem, ...(label !== undefined ? { profile: label } : {}), via: "est" as const, ...(serverKeygen ? { serverKeygen } : {}) };
+  return credential.kind === "token"
+    ? ca.enroll({ token: credential.token, ...common })
+    : ca.enrollWithCertificate({ peerCertDer: request.peer!.certDer, ...common });
 }
 
 function certsOnly(certificatesDer: readonly Uint8Array[]): AdminReply {

@@ -6,7 +6,7 @@ import type { PkiMaterial } from "./ca/index.js";
 import { type CrlPublisher, respondOcsp } from "./status/index.js";
 import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
-import { type KeyAlgorithm, issuePkcs12, keyHashOfCertificate, keyHashOfSpki, pemCertificatesToDer } from "./keys/index.js";
+import { type KeyAlgorithm, generateKeyPair, issuePkcs12, keyAlgorithmOf, keyHashOfCertificate, keyHashOfSpki, pemCertificatesToDer } from "./keys/index.js";
 import { parseSerial } from "./serial.js";
 import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store/index.js";
 import type { TrustGuard, TrustLedger } from "./trust/index.js";
@@ -40,6 +40,11 @@ export interface IssuedResult {
   fingerprint: string;
   /** Leaf PEM followed by the issuing CA. */
   certificate: string;
+}
+
+/** An enrollment's answer; with server-side key generation, also the key the CA made (PKCS#8 DER, unencrypted). */
+export interface EnrolledResult extends IssuedResult {
+  privateKeyPkcs8Der?: Uint8Array;
 }
 
 /** Who asks: an admin's identity, `token:<identity>` for enrollment, or a renewing client. */
@@ -110,23 +115,26 @@ export class CertificateAuthority {
    * a refused attempt (bad CSR, other identity, weak key) is counted, and the token is deleted
    * at the `maxTokenFailures`-th. Two enrollments racing with one token: one wins. `profile`,
    * when given (an EST label), must be the token's profile (`forbidden` otherwise, counted).
+   * `serverKeygen`: the CA makes the key (see `#serverKey`), and the answer carries it.
    */
-  async enroll(input: { token: string; csrPem: string; profile?: string; via?: Channel }): Promise<IssuedResult> {
+  async enroll(input: { token: string; csrPem: string; profile?: string; via?: Channel; serverKeygen?: boolean }): Promise<EnrolledResult> {
     if (!TOKEN_PATTERN.test(input.token)) throw new PosternError("token-invalid");
     const hash = hashToken(input.token);
     const record = await this.o.store.peekToken(hash, this.o.now());
     if (!record) throw new PosternError("token-invalid");
     this.o.trust.assertIntact();
     const actor = `token:${record.identity}`;
-    const via = input.via ? { via: input.via } : {};
+    const via = { ...(input.via ? { via: input.via } : {}), ...(input.serverKeygen ? { serverKeygen: true } : {}) };
     let issued: IssuedCertificate;
+    let key: ServerKey | undefined;
     try {
       const profile = this.profile(record.profile);
       checkProfileLabel(input.profile, profile);
       const csr = parseCsr(input.csrPem);
       checkBoundIdentity(csr, record.identity);
-      this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
-      issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: record.identity, roles: record.roles });
+      key = input.serverKeygen ? await this.#serverKey(profile, csr) : undefined;
+      this.#refuseRevokedKey(keyHashOfSpki(key?.spki ?? csr.spki));
+      issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: record.identity, roles: record.roles, spki: key?.spki });
     } catch (error) {
       const max = this.o.maxTokenFailures ?? 5;
       const failures = await this.o.store.failToken(hash, max);
@@ -139,7 +147,8 @@ export class CertificateAuthority {
     }
     // Spent only now, and only once: a concurrent enrollment that won keeps its certificate.
     if (!(await this.o.store.consumeToken(hash, this.o.now()))) throw new PosternError("token-invalid");
-    return this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued", via);
+    const result = await this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued", via);
+    return key ? { ...result, privateKeyPkcs8Der: key.pkcs8Der } : result;
   }
 
   /**
@@ -148,7 +157,7 @@ export class CertificateAuthority {
    * gets its identity, roles and profile. Unknown, revoked (`certificate-revoked`) and expired
    * (`certificate-expired`, no grace period here) certificates are refused.
    */
-  async enrollWithCertificate(input: { peerCertDer: Uint8Array; csrPem: string; profile?: string; via?: Channel }): Promise<IssuedResult> {
+  async enrollWithCertificate(input: { peerCertDer: Uint8Array; csrPem: string; profile?: string; via?: Channel; serverKeygen?: boolean }): Promise<EnrolledResult> {
     this.o.trust.assertIntact();
     const { current } = await this.#inventoryRecordOf(input.peerCertDer);
     if (this.o.now() > current.notAfterMs) throw new PosternError("certificate-expired", "an expired certificate may only renew");
@@ -156,9 +165,33 @@ export class CertificateAuthority {
     checkProfileLabel(input.profile, profile);
     const csr = parseCsr(input.csrPem);
     checkBoundIdentity(csr, current.identity);
-    this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
-    const issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles });
-    return this.record(issued, profile.name, current.identity, "certificate.enroll", "issued", { authenticatedBy: current.serial, ...(input.via ? { via: input.via } : {}) });
+    const key = input.serverKeygen ? await this.#serverKey(profile, csr) : undefined;
+    this.#refuseRevokedKey(keyHashOfSpki(key?.spki ?? csr.spki));
+    const issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles, spki: key?.spki });
+    const result = await this.record(issued, profile.name, current.identity, "certificate.enroll", "issued", {
+      authenticatedBy: current.serial,
+      ...(input.via ? { via: input.via } : {}),
+      ...(key ? { serverKeygen: true } : {}),
+    });
+    return key ? { ...result, privateKeyPkcs8Der: key.pkcs8Der } : result;
+  }
+
+  /**
+   * Server-side key generation (EST serverkeygen), where the profile allows it (`forbidden`
+   * otherwise). The CSR's key only says which kind to make: P-256, P-384, Ed25519, or RSA of
+   * 2048, 3072 or 4096 bits, as the profile allows (`csr-weak-key` otherwise). RFC 7030 §4.4.1
+   * has the server ignore the CSR's key and signature; Postern still wants the signature to
+   * verify, which every CSR tool's output does.
+   */
+  async #serverKey(profile: CertificateProfile, csr: ParsedCsr): Promise<ServerKey> {
+    if (!profile.serverKeygen) throw new PosternError("forbidden", `profile ${profile.name} does not allow server-side key generation (serverKeygen)`);
+    const algorithm = keyAlgorithmOf(csr.publicKey);
+    if (algorithm === undefined) throw new PosternError("csr-weak-key", "server-side keys are P-256, P-384, Ed25519 or RSA of 2048, 3072 or 4096 bits: send a CSR of that kind");
+    const pair = await generateKeyPair(algorithm);
+    return {
+      spki: new Uint8Array(pair.publicKey.export({ type: "spki", format: "der" })),
+      pkcs8Der: new Uint8Array(pair.privateKey.export({ type: "pkcs8", format: "der" })),
+    };
   }
 
   /**
@@ -373,6 +406,12 @@ function checkBoundIdentity(csr: ParsedCsr, bound: string): void {
   if (!uriOk || !cnOk) {
     throw new PosternError("csr-forbidden-name", `this token is bound to ${bound}; the CSR asks for ${asked === undefined ? "another name" : shown(asked)}`);
   }
+}
+
+/** A key the CA made: its public half to certify, its private half for the client. */
+interface ServerKey {
+  spki: Uint8Array;
+  pkcs8Der: Uint8Array;
 }
 
 /** An EST label names the profile to enroll under; it must be the one the credential is bound to. */

@@ -1,6 +1,6 @@
 /** The public surface of src/pki/: everything outside it imports from here. */
 export { AuditLog, verifyAuditLog } from "./audit/index.js";
-export { type Channel, CertificateAuthority, type IssuedResult } from "./authority.js";
+export { type Channel, CertificateAuthority, type EnrolledResult, type IssuedResult } from "./authority.js";
 export { certsOnlyCms } from "./der/index.js";
 export { type EnsurePkiOptions, PKI_FILES, POD_PKI_FILES, type PkiMaterial, type PkiPlan, caExists, initCa, pkiPaths, planPki, recordPlan, resolvePassphrase, seedLedger, writePlannedFiles } from "./ca/index.js";
 export { type ClientIdentity, identityFromCertificate } from "./identity.js";
