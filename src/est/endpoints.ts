@@ -23,9 +23,10 @@ type Operation = { method: "GET" | "POST"; handle(request: AdminRequest, label: 
  * profile, `/.well-known/est/<profile>/<operation>`: cacerts, simpleenroll (an enrollment
  * token as the Basic password or a Bearer token, or a valid client certificate of the same
  * identity), simplereenroll (the current certificate over mTLS, as `postern renew`),
- * csrattrs, and serverkeygen where the profile sets `serverKeygen`. Every check is the PKI's: the same CSR policy, token rules (a refusal never spends
- * the token) and audit lines, with `via: "est"`. Each request is counted by operation and
- * outcome; the listener's connection caps and handshake rate apply as to all enrollment.
+ * csrattrs, and serverkeygen where the profile sets `serverKeygen` (off by default). Every
+ * check is the PKI's: the same CSR policy, token rules (a refusal never spends the token) and
+ * audit lines, with `via: "est"`. Each request is counted by operation and outcome; the
+ * listener's connection caps and handshake rate apply as to all enrollment.
  */
 export function estEndpoints(deps: EstDeps): AdminEndpoint[] {
   const { ca } = deps;

@@ -236,3 +236,15 @@ t.test("metrics by operation and outcome; audit lines say via est", async (t) =>
   t.ok(est.includes("certificate.renew"), "renewals");
   await writeFile(join(work, "done"), "");
 });
+
+t.test("EST shares the admin listener's limits with all enrollment: past one address's handshake burst, curl gets no answer", async (t) => {
+  const limited = await startGateway({ tls: { handshakesPerSecondPerAddress: 0.01, handshakeBurstPerAddress: 3 } });
+  t.teardown(() => limited.stop());
+  const codes: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    codes.push((await runTool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", limited.caBundle, `${limited.adminUrl}/.well-known/est/cacerts`])).stdout);
+  }
+  t.same(codes, ["200", "200", "200", "000", "000"], "three handshakes, then refused before any request");
+  const metrics = await (await fetch(`${limited.publicUrl}/metrics`)).text();
+  t.match(metrics, /postern_tls_handshake_failures_total\{reason="rate_limited"\} 2/);
+});
