@@ -111,6 +111,7 @@ export const configSchema = z
             roles: ["client"],
             allowedKeyTypes: ["P-256", "P-384", "Ed25519", "RSA"],
             minRsaBits: 2048,
+            serverKeygen: false,
           },
           admin: { allowedIdentityPatterns: ["spiffe://postern.local/admin/*"], roles: ["admin"] },
         }),
