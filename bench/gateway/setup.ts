@@ -148,7 +148,9 @@ export async function startTargets(
       });
       say(`starting Postern (Redis mode, ${options.redisUrl}, key prefix ${keyPrefix}) ...`);
       await mkdir(join(dir, "redis"));
-      const config = benchConfig({ url: options.redisUrl, keyPrefix });
+      // Its own trust ledger: the shared PKI directory's ledger records the embedded store's
+      // certificates, which a Redis store that starts empty would read as lost state.
+      const config = { ...benchConfig({ url: options.redisUrl, keyPrefix }), pki: { stateDir: join(dir, "redis", "pki-state") } };
       targets.push(await startTarget("redis", "Postern Redis mode", () => startPostern({ main, dir: join(dir, "redis"), pkiDir, config, cpu, cpuProfDir: options.cpuProfDir }), cleanups, probe));
       notes.push(
         `Redis ${probe.version} at ${options.redisUrl}` +

@@ -1,5 +1,5 @@
 export { loadJwks, parseJwks, type GatewayKeys } from "./jwks.js";
-export { fieldsOf, readStreamEntry } from "./redis-entries.js";
+export { fieldsOf, readClientCertificate, readStreamEntry } from "./redis-entries.js";
 export { verifyStreamEntry, type EntryVerification, type StreamEntryFields, type VerifyEntryOptions } from "./verify-entry.js";
 export {
   claimStale,

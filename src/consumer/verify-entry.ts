@@ -29,9 +29,9 @@ export function verifyStreamEntry(fields: StreamEntryFields, options: VerifyEntr
   };
   const unknown = Object.keys(fields).find((name) => !STREAM_FIELDS.has(name));
   if (unknown !== undefined) return { ok: false, code: "bad-request", detail: `unexpected field ${JSON.stringify(unknown.slice(0, 40))}` };
-  const parts = streamEntryToRequest(text);
-  if (!parts) return { ok: false, code: "bad-request", detail: "the entry lacks a field of the forwarded request" };
-  const result: VerifyResult = verifyMessage(parts, {
+  const rebuilt = streamEntryToRequest(text);
+  if (!rebuilt) return { ok: false, code: "bad-request", detail: "the entry lacks a field of the forwarded request" };
+  const result: VerifyResult = verifyMessage(rebuilt.request, {
     resolveKey: (keyid) => {
       const key = options.keys.get(keyid);
       return key ? { key } : undefined;
@@ -40,7 +40,7 @@ export function verifyStreamEntry(fields: StreamEntryFields, options: VerifyEntr
     maxAgeSeconds: options.maxAgeSeconds ?? 7 * 86_400,
     clockSkewSeconds: 60,
     tag: FORWARD_TAG,
-    requiredComponents: STREAM_COMPONENTS,
+    requiredComponents: STREAM_COMPONENTS[rebuilt.certificate],
     requiredParameters: ["created", "nonce", "keyid", "tag"],
     allowedAlgorithms: ["ed25519", "ecdsa-p256-sha256", "ecdsa-p384-sha384", "rsa-pss-sha512"],
   });
@@ -51,15 +51,26 @@ export function verifyStreamEntry(fields: StreamEntryFields, options: VerifyEntr
   const body = rawBody === undefined ? Buffer.alloc(0) : Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody, "utf8");
   const digest = verifyContentDigest([text("content-digest")!], body);
   if (!digest.ok) return { ok: false, code: digest.code, detail: digest.detail };
-  const clientCert = text("client-cert")!;
-  const der = Buffer.from(clientCert.slice(1, -1), "base64");
-  if (clientCertField(der) !== clientCert) return { ok: false, code: "bad-request", detail: "client-cert is not a byte sequence" };
+  const clientCertSha256 = certificateThumbprint(text, rebuilt.certificate);
+  if (clientCertSha256 === undefined) return { ok: false, code: "bad-request", detail: `${rebuilt.certificate === "inline" ? "client-cert" : "client-cert-sha256"} is not a byte sequence` };
   return {
     ok: true,
     messageId: messageId!,
     identity: text("identity") ?? "",
     body,
     contentType: text("content-type")!,
-    clientCertSha256: createHash("sha256").update(der).digest("base64url"),
+    clientCertSha256,
   };
+}
+
+/** The client certificate's SHA-256 (base64url) from the entry's signed field; undefined when the field is not a canonical Byte Sequence of the right kind. */
+function certificateThumbprint(text: (name: string) => string | undefined, certificate: "inline" | "reference"): string | undefined {
+  if (certificate === "inline") {
+    const field = text("client-cert")!;
+    const der = Buffer.from(field.slice(1, -1), "base64");
+    return clientCertField(der) === field ? createHash("sha256").update(der).digest("base64url") : undefined;
+  }
+  const field = text("client-cert-sha256")!;
+  const digest = Buffer.from(field.slice(1, -1), "base64");
+  return digest.length === 32 && `:${digest.toString("base64")}:` === field ? digest.toString("base64url") : undefined;
 }

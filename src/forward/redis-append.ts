@@ -14,11 +14,15 @@ import { CLAIM_CHECK_LUA, CLAIM_COMMIT_LUA, type ClaimScript } from "../replay/i
  * exist yet, before the XADD, so the group sees the new entry. MINID is Redis's TIME minus the
  * max age: the same clock as the `*` entry ids it is compared with. A new name joins the set
  * after the XADD, so a refused or replayed message adds nothing.
- * KEYS[1] nonce key, KEYS[2] stream key, KEYS[3] stream-name set (templated names only).
- * ARGV[1..3] as the claim's; ARGV[4] trim strategy (none|maxlen|minid), ARGV[5] trim value
- * (entries | max age ms), ARGV[6] trim operator (~ or =), ARGV[7] group ('' = none), ARGV[8] max
- * backlog (0 = none), ARGV[9] max group lag (0 = none), ARGV[10] stream name ('' without
- * KEYS[3]), ARGV[11] max streams (0 without KEYS[3]), then field, value, ...
+ * With the entry, the client certificate's DER is kept once per thumbprint in the backend's
+ * hash of certificates (HSETNX), when the gateway sends it (only the first time it names a
+ * thumbprint): entries carry `client-cert-sha256`, not the certificate.
+ * KEYS[1] nonce key, KEYS[2] stream key, KEYS[3] certificate hash, KEYS[4] stream-name set
+ * (templated names only). ARGV[1..3] as the claim's; ARGV[4] trim strategy (none|maxlen|minid),
+ * ARGV[5] trim value (entries | max age ms), ARGV[6] trim operator (~ or =), ARGV[7] group
+ * ('' = none), ARGV[8] max backlog (0 = none), ARGV[9] max group lag (0 = none), ARGV[10]
+ * stream name ('' without KEYS[4]), ARGV[11] max streams (0 without KEYS[4]), ARGV[12]
+ * certificate thumbprint, ARGV[13] its DER ('' = already kept), then field, value, ...
  */
 const STREAM_APPEND_LUA = `
 local function idAfter(a, b)
@@ -28,9 +32,9 @@ local function idAfter(a, b)
   return tonumber(aseq) > tonumber(bseq)
 end
 local stream, group = KEYS[2], ARGV[7]
-local newName = #KEYS == 3 and redis.call('SISMEMBER', KEYS[3], ARGV[10]) == 0
+local newName = #KEYS == 4 and redis.call('SISMEMBER', KEYS[4], ARGV[10]) == 0
 if newName then
-  local count = redis.call('SCARD', KEYS[3])
+  local count = redis.call('SCARD', KEYS[4])
   if count >= tonumber(ARGV[11]) then return {'limit', tostring(count), ''} end
 end
 local maxBacklog, maxLag = tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -68,10 +72,19 @@ elseif ARGV[4] == 'minid' then
   args = {stream, 'MINID', ARGV[6], string.format('%.0f', nowMs - tonumber(ARGV[5]))}
 end
 args[#args + 1] = '*'
-for i = 12, #ARGV do args[#args + 1] = ARGV[i] end
+for i = 14, #ARGV do args[#args + 1] = ARGV[i] end
 entry = redis.call('XADD', unpack(args))
-if newName then redis.call('SADD', KEYS[3], ARGV[10]) end
+if ARGV[13] ~= '' then redis.call('HSETNX', KEYS[3], ARGV[12], ARGV[13]) end
+if newName then redis.call('SADD', KEYS[4], ARGV[10]) end
 `;
+
+/**
+ * The Redis key of a backend's hash of client certificates (thumbprint, base64url SHA-256 of
+ * the DER -> DER) that its stream entries name by `client-cert-sha256`; in the backend's hash slot.
+ */
+export function clientCertificatesKey(prefix: string, backend: string): string {
+  return `${prefix}{${backend}}:meta:client-certs`;
+}
 
 /** The claim-and-append script of stream backends. */
 export const CLAIM_AND_APPEND: ClaimScript = { name: "posternClaimAppend", lua: CLAIM_CHECK_LUA + STREAM_APPEND_LUA + CLAIM_COMMIT_LUA };
@@ -79,6 +92,8 @@ export const CLAIM_AND_APPEND: ClaimScript = { name: "posternClaimAppend", lua: 
 /** Where and how a message is appended: the stream key and its trim, group, backpressure and name cap. */
 export interface StreamAppend {
   key: string;
+  /** The backend's hash of client certificates by thumbprint. */
+  certificatesKey: string;
   trim:
     | { strategy: "none" }
     | { strategy: "maxlen"; maxLength: number; approximate: boolean }
@@ -90,13 +105,17 @@ export interface StreamAppend {
   names?: { key: string; stream: string; maxStreams: number } | undefined;
 }
 
-/** The script's keys after the nonce key (KEYS[2..3]). */
+/** The script's keys after the nonce key (KEYS[2..4]). */
 export function streamAppendKeys(stream: StreamAppend): string[] {
-  return [stream.key, ...(stream.names ? [stream.names.key] : [])];
+  return [stream.key, stream.certificatesKey, ...(stream.names ? [stream.names.key] : [])];
 }
 
-/** The script's arguments after the claim's (ARGV[4..11]), before the entry's fields. */
-export function streamAppendArguments(stream: StreamAppend): Array<string | number> {
+/**
+ * The script's arguments after the claim's (ARGV[4..13]), before the entry's fields:
+ * `certificate` is the client certificate's thumbprint and its DER, or an empty DER when the
+ * hash already holds it.
+ */
+export function streamAppendArguments(stream: StreamAppend, certificate: { thumbprint: string; der: Uint8Array | "" }): Array<string | number | Buffer> {
   const trim = stream.trim;
   const [strategy, value, operator] =
     trim.strategy === "maxlen"
@@ -106,7 +125,8 @@ export function streamAppendArguments(stream: StreamAppend): Array<string | numb
         : ["none", 0, "="];
   const bp = stream.backpressure;
   const names = stream.names;
-  return [strategy, value, operator, stream.consumerGroup ?? "", bp?.maxBacklog ?? 0, bp?.maxGroupLag ?? 0, names?.stream ?? "", names?.maxStreams ?? 0];
+  const der = certificate.der === "" ? "" : Buffer.from(certificate.der.buffer, certificate.der.byteOffset, certificate.der.byteLength);
+  return [strategy, value, operator, stream.consumerGroup ?? "", bp?.maxBacklog ?? 0, bp?.maxGroupLag ?? 0, names?.stream ?? "", names?.maxStreams ?? 0, certificate.thumbprint, der];
 }
 
 /** The script's own refusals as the client hears them; nothing was claimed or appended. */

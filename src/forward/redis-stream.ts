@@ -1,9 +1,9 @@
 import type { BackendConfig } from "../config/index.js";
 import type { RedisClient } from "../redis/index.js";
 import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
-import { appendRefusal, CLAIM_AND_APPEND, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
+import { appendRefusal, CLAIM_AND_APPEND, clientCertificatesKey, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
-import { buildStreamEntry, type ForwardSigner } from "./stream-entry.js";
+import { buildStreamEntry, certificateSha256, type ForwardSigner } from "./stream-entry.js";
 import type { StreamNameTemplate } from "./stream-template.js";
 
 export type StreamBackendConfig = Extract<BackendConfig, { type: "stream" }>;
@@ -32,6 +32,8 @@ export class RedisStreamBackend implements Backend {
   readonly kind = "redis-stream";
   readonly name: string;
   private readonly options: RedisStreamBackendOptions;
+  /** Thumbprints whose certificate this process has seen kept in Redis (a claim answered), until when it sends the DER again. */
+  private readonly keptCertificates = new Map<string, number>();
 
   private constructor(options: RedisStreamBackendOptions) {
     this.name = options.name;
@@ -56,19 +58,40 @@ export class RedisStreamBackend implements Backend {
     const name = template.resolve(message.route, message.params);
     const stream: StreamAppend = {
       key: streamKey(keyPrefix, this.name, name),
+      certificatesKey: clientCertificatesKey(keyPrefix, this.name),
       trim: config.trim,
       consumerGroup: config.consumerGroup,
       backpressure: config.backpressure,
       // Clients choose templated names: the claim script caps how many there are.
       ...(template.fixedName === undefined ? { names: { key: streamNamesKey(keyPrefix, this.name), stream: name, maxStreams: config.maxStreams } } : {}),
     };
-    const fields = buildStreamEntry(message, signer);
-    const result = await guard.claimWith(CLAIM_AND_APPEND, streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream), ...fields.flat()]);
+    const sha256 = certificateSha256(message.clientCertDer);
+    const thumbprint = sha256.toString("base64url");
+    const now = Date.now();
+    const kept = (this.keptCertificates.get(thumbprint) ?? 0) > now;
+    const fields = buildStreamEntry(message, signer, { sha256 });
+    const certificate = { thumbprint, der: kept ? ("" as const) : message.clientCertDer };
+    const result = await guard.claimWith(CLAIM_AND_APPEND, streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream, certificate), ...fields.flat()]);
     if (result.outcome === "refused") throw appendRefusal(result.reason, result.values, stream, this.name);
+    if (result.outcome === "claimed" && !kept) this.rememberKept(thumbprint, now);
     if (result.outcome === "replayed") return { kind: "replayed" };
     const ids = { messageId: result.messageId, ...(result.entryId ? { entryId: result.entryId } : {}) };
     return result.outcome === "claimed" ? { kind: "accepted", ...ids } : { kind: "duplicate", ...ids };
   }
 
+  /**
+   * Notes that Redis holds this certificate. The note lasts a while, not for good: a Redis that
+   * lost its data gets the certificate again within that time.
+   */
+  private rememberKept(thumbprint: string, now: number): void {
+    if (this.keptCertificates.size >= MAX_KEPT_CERTIFICATES) this.keptCertificates.clear();
+    this.keptCertificates.set(thumbprint, now + KEPT_CERTIFICATE_MS);
+  }
+
   async close(): Promise<void> {}
 }
+
+/** How long the backend trusts that Redis still holds a certificate it sent. */
+const KEPT_CERTIFICATE_MS = 10 * 60_000;
+/** Thumbprints remembered at most (then forgotten at once: each is sent once more). */
+const MAX_KEPT_CERTIFICATES = 10_000;

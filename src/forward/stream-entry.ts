@@ -1,4 +1,4 @@
-import type { KeyObject } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { FORWARD_TAG, signMessage, type HttpMessageParts } from "../signing/index.js";
 import type { AcceptedMessage } from "./backend.js";
 
@@ -16,18 +16,37 @@ export function clientCertField(der: Uint8Array): string {
   return `:${Buffer.from(der).toString("base64")}:`;
 }
 
-/** Entry fields that travel as header fields of the rebuilt request, each one signed. */
-const STREAM_HEADER_FIELDS = ["content-type", "content-digest", "client-cert", "identity", "route", "received-at"] as const;
+/** The SHA-256 of a certificate's DER: the `client-cert-sha256` field holds it as a Structured Field Byte Sequence. */
+export function certificateSha256(der: Uint8Array): Buffer {
+  return createHash("sha256").update(der).digest();
+}
+
+/**
+ * How an entry names the client's certificate: `inline` carries the DER (RFC 9440
+ * `client-cert`, about 1 KB of every entry); `reference` carries its SHA-256
+ * (`client-cert-sha256`), and the backend keeps the DER once per thumbprint beside its streams.
+ */
+export type CertificateInEntry = "inline" | "reference";
+
+/** Entry fields that travel as header fields of the rebuilt request, each one signed; by how the certificate is named. */
+const STREAM_HEADER_FIELDS: Readonly<Record<CertificateInEntry, readonly string[]>> = {
+  inline: ["content-type", "content-digest", "client-cert", "identity", "route", "received-at"],
+  reference: ["content-type", "content-digest", "client-cert-sha256", "identity", "route", "received-at"],
+};
 
 /** What the gateway signs on a stream entry: the request line and every header field above. */
-export const STREAM_COMPONENTS: readonly string[] = ["@method", "@authority", "@path", "@query", ...STREAM_HEADER_FIELDS];
+export const STREAM_COMPONENTS: Readonly<Record<CertificateInEntry, readonly string[]>> = {
+  inline: ["@method", "@authority", "@path", "@query", ...STREAM_HEADER_FIELDS.inline],
+  reference: ["@method", "@authority", "@path", "@query", ...STREAM_HEADER_FIELDS.reference],
+};
 
 /** Every field a stream entry may hold; a consumer refuses any other. */
 export const STREAM_FIELDS: ReadonlySet<string> = new Set([
   "message-id",
   "method",
   "target-uri",
-  ...STREAM_HEADER_FIELDS,
+  ...STREAM_HEADER_FIELDS.inline,
+  "client-cert-sha256",
   "body",
   "signature-input",
   "signature",
@@ -38,11 +57,17 @@ export const STREAM_FIELDS: ReadonlySet<string> = new Set([
  * gateway's RFC 9421 signature over all of them (`nonce` = message id), so a consumer can
  * rebuild the request with `streamEntryToRequest` and verify it; changing any field fails.
  */
-export function buildStreamEntry(message: AcceptedMessage, signer: ForwardSigner): Array<[string, string | Buffer]> {
+export function buildStreamEntry(
+  message: AcceptedMessage,
+  signer: ForwardSigner,
+  /** `inline`, or the certificate's SHA-256 (`certificateSha256`) for a `reference`. */
+  certificate: "inline" | { sha256: Uint8Array } = "inline",
+): Array<[string, string | Buffer]> {
+  const form: CertificateInEntry = certificate === "inline" ? "inline" : "reference";
   const headers: Array<[string, string]> = [
     ["content-type", message.contentType],
     ["content-digest", message.contentDigest],
-    ["client-cert", clientCertField(message.clientCertDer)],
+    certificate === "inline" ? ["client-cert", clientCertField(message.clientCertDer)] : ["client-cert-sha256", `:${Buffer.from(certificate.sha256).toString("base64")}:`],
     ["identity", message.identity.id],
     ["route", message.route],
     ["received-at", new Date(message.receivedAtMs).toISOString()],
@@ -52,7 +77,7 @@ export function buildStreamEntry(message: AcceptedMessage, signer: ForwardSigner
     {
       key: signer.key,
       keyid: signer.keyid,
-      components: STREAM_COMPONENTS,
+      components: STREAM_COMPONENTS[form],
       created: Math.floor(message.receivedAtMs / 1000),
       nonce: message.messageId,
       tag: FORWARD_TAG,
@@ -70,14 +95,16 @@ export function buildStreamEntry(message: AcceptedMessage, signer: ForwardSigner
 }
 
 /**
- * Rebuilds the signed request from an entry's text fields; undefined when a field is missing
- * or the target URI is not an http(s) URI.
+ * Rebuilds the signed request from an entry's text fields, with how the entry names its
+ * certificate (an entry with `client-cert-sha256` is `reference`, else `inline`); undefined
+ * when a field is missing or the target URI is not an http(s) URI.
  */
-export function streamEntryToRequest(field: (name: string) => string | undefined): HttpMessageParts | undefined {
+export function streamEntryToRequest(field: (name: string) => string | undefined): { request: HttpMessageParts; certificate: CertificateInEntry } | undefined {
   const method = field("method");
   const target = field("target-uri");
+  const certificate: CertificateInEntry = field("client-cert-sha256") !== undefined ? "reference" : "inline";
   const headers: Array<[string, string]> = [];
-  for (const name of [...STREAM_HEADER_FIELDS, "signature-input", "signature"]) {
+  for (const name of [...STREAM_HEADER_FIELDS[certificate], "signature-input", "signature"]) {
     const value = field(name);
     if (value === undefined) return undefined;
     headers.push([name, value]);
@@ -87,11 +114,7 @@ export function streamEntryToRequest(field: (name: string) => string | undefined
   const parsed = /^(https?):\/\/([^/?#\s]+)(\/[^?#\s]*)?(\?[^#\s]*)?$/.exec(target);
   if (!parsed) return undefined;
   return {
-    method,
-    scheme: parsed[1] === "https" ? "https" : "http",
-    authority: parsed[2]!,
-    path: parsed[3] ?? "",
-    query: parsed[4] ?? "",
-    headers,
+    request: { method, scheme: parsed[1] === "https" ? "https" : "http", authority: parsed[2]!, path: parsed[3] ?? "", query: parsed[4] ?? "", headers },
+    certificate,
   };
 }

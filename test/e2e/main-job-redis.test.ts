@@ -1,3 +1,4 @@
+import { createHash, X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -5,6 +6,7 @@ import t from "tap";
 import { useTestRedis } from "../helpers/redis.js";
 import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { PosternClient } from "../../src/client/index.js";
+import { fieldsOf, parseJwks, readClientCertificate, verifyStreamEntry } from "../../src/consumer/index.js";
 import { startGateway, TEST_REDIS_URL } from "../helpers/gateway.js";
 
 t.test("redis mode: nonce claim and XADD in one script", async (t) => {
@@ -24,7 +26,28 @@ t.test("redis mode: nonce claim and XADD in one script", async (t) => {
     );
     t.equal(fields["message-id"], result.id);
     t.equal(fields.body, '{"n":1}');
-    t.match(fields["signature-input"], /"client-cert"/);
+    t.match(fields["signature-input"], /"client-cert-sha256"/);
+    t.equal(fields["client-cert"], undefined, "the certificate is not copied into every entry");
+  });
+
+  t.test("the entry names the certificate by its SHA-256, kept once beside the stream; consumers verify it", async (t) => {
+    const keys = parseJwks(await (await fetch(`${gw.publicUrl}/.well-known/postern-keys`)).json());
+    const sent = await Promise.all([1, 2, 3].map((n) => client.send("/v1/messages/orders", `{"n":${n}}`)));
+    t.same(sent.map((s) => s.status), [202, 202, 202]);
+    const entries = await redis.xrangeBuffer(stream, "-", "+");
+    const verdicts = entries.slice(-3).map(([, flat]) => verifyStreamEntry(fieldsOf(flat), { keys }));
+    const demo = new X509Certificate(await readFile(join(gw.dir, "certs", "demo-client.crt")));
+    const thumbprint = createHash("sha256").update(demo.raw).digest("base64url");
+    for (const verdict of verdicts) t.same(verdict.ok && verdict.clientCertSha256, thumbprint);
+    t.equal(await redis.hlen(`${keyPrefix}{messages}:meta:client-certs`), 1, "one certificate, however many entries");
+    const der = await readClientCertificate(redis, keyPrefix, "messages", thumbprint);
+    t.ok(der?.equals(demo.raw), "the consumer gets the certificate back by thumbprint");
+    await redis.hset(`${keyPrefix}{messages}:meta:client-certs`, thumbprint, "not the certificate");
+    t.equal(await readClientCertificate(redis, keyPrefix, "messages", thumbprint), undefined, "bytes that do not hash to the thumbprint are refused");
+    await redis.hset(`${keyPrefix}{messages}:meta:client-certs`, thumbprint, demo.raw);
+    const fields = fieldsOf(entries.at(-1)![1]);
+    const other = `:${Buffer.alloc(32, 1).toString("base64")}:`;
+    t.notOk(verifyStreamEntry({ ...fields, "client-cert-sha256": other }, { keys }).ok, "another thumbprint breaks the signature");
   });
 
   t.test("a replay is refused and adds no entry", async (t) => {

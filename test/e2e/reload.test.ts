@@ -37,7 +37,7 @@ t.test("SIGHUP applies new routes without a restart; a broken config keeps the o
   t.teardown(() => client.close());
   const status = async (path: string) => (await client.dispatch(client.prepare(path, "{}"))).status;
   const waitFor = async (pattern: RegExp) => {
-    for (let i = 0; i < 100 && !pattern.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    for (const deadline = Date.now() + 30_000; !pattern.test(stderr) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
     return pattern.test(stderr);
   };
 

@@ -38,19 +38,27 @@ t.test("stream templates, consumer group and backpressure are checked", async (t
   t.same(issuePaths({ consumerGroup: "a b" }), ["consumerGroup"]);
 });
 
-t.test("script arguments: trim strategy, value, operator, group, limits", async (t) => {
+t.test("script arguments: trim strategy, value, operator, group, limits, the certificate once", async (t) => {
   const key = "p:{b}:s";
-  t.same(streamAppendArguments({ key, trim: { strategy: "maxlen", maxLength: 7, approximate: true } }), ["maxlen", 7, "~", "", 0, 0, "", 0]);
-  t.same(streamAppendArguments({ key, trim: { strategy: "minid", maxAgeSeconds: 3, approximate: false } }), ["minid", 3000, "=", "", 0, 0, "", 0]);
+  const certificatesKey = "p:{b}:meta:client-certs";
+  const kept = { thumbprint: "T", der: "" as const };
+  t.same(streamAppendArguments({ key, certificatesKey, trim: { strategy: "maxlen", maxLength: 7, approximate: true } }, kept), ["maxlen", 7, "~", "", 0, 0, "", 0, "T", ""]);
+  t.same(streamAppendArguments({ key, certificatesKey, trim: { strategy: "minid", maxAgeSeconds: 3, approximate: false } }, kept), ["minid", 3000, "=", "", 0, 0, "", 0, "T", ""]);
+  t.same(
+    streamAppendArguments({ key, certificatesKey, trim: { strategy: "none" } }, { thumbprint: "T", der: new Uint8Array([1, 2]) }).slice(-2),
+    ["T", Buffer.from([1, 2])],
+    "a certificate not yet kept travels as its DER",
+  );
   t.same(
     streamAppendArguments({
       key,
+      certificatesKey,
       trim: { strategy: "none" },
       consumerGroup: "workers",
       backpressure: { maxBacklog: 5, maxGroupLag: 9, retryAfterSeconds: 2 },
       names: { key: "p:{b}:meta:streams", stream: "s", maxStreams: 3 },
-    }),
-    ["none", 0, "=", "workers", 5, 9, "s", 3],
+    }, kept),
+    ["none", 0, "=", "workers", 5, 9, "s", 3, "T", ""],
   );
 });
 

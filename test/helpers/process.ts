@@ -37,8 +37,8 @@ export function finished(child: ChildProcess): Promise<{ code: number | null; st
   return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
-/** Resolves with stdout so far once it matches `pattern`, or rejects after `timeoutMs`. */
-export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+/** Resolves with stdout so far once it matches `pattern`, or rejects after `timeoutMs` (generous: a start on a loaded machine can take many seconds). */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; got: ${seen}`)), timeoutMs);

@@ -14,6 +14,11 @@ function recordingMetrics() {
   return { metrics, failures, up };
 }
 
+/** Polls `condition` every 10 ms for up to 20 s (a probe timer may run late on a loaded machine). */
+async function until(condition: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !condition() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+}
+
 async function setup(t: Test, maxOpenFiles?: number, probeIntervalMs = 20) {
   const dir = await mkdtemp(join(tmpdir(), "postern-log-pool-"));
   const fs = new FaultyFileSystem();
@@ -73,7 +78,7 @@ t.test("with no traffic, a probe brings storage back once writes work again", as
   t.equal(s.health.up, false, "probes fail while the disk is full");
   t.ok(s.fs.counts.write > 2, "and they do try");
   s.fs.heal();
-  for (let i = 0; i < 50 && !s.health.up; i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => s.health.up);
   t.equal(s.health.up, true);
   t.notOk((await readdir(s.dir)).includes(PROBE_FILE), "the probe file is removed");
   t.same(s.failures, ["no_space"], "probes are not counted as failed batches");
@@ -87,7 +92,7 @@ t.test("the probe must fit the batch that failed, not just a page", async (t) =>
   await new Promise((r) => setTimeout(r, 100));
   t.equal(s.health.up, false, "a 16 KB probe would pass; a 30 KB one does not");
   s.fs.heal();
-  for (let i = 0; i < 50 && !s.health.up; i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => s.health.up);
   t.equal(s.health.up, true);
 });
 
