@@ -4,7 +4,7 @@ import type { MetricsRecorder } from "../metrics/index.js";
 import type { AuditLog } from "./audit/index.js";
 import type { PkiMaterial } from "./ca/index.js";
 import { type CrlPublisher, respondOcsp } from "./status/index.js";
-import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
+import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, keyAllowed, keyFamilyOf, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
 import { type KeyAlgorithm, generateKeyPair, issuePkcs12, keyAlgorithmOf, keyHashOfCertificate, keyHashOfSpki, pemCertificatesToDer } from "./keys/index.js";
 import { parseSerial } from "./serial.js";
@@ -186,7 +186,10 @@ export class CertificateAuthority {
   async #serverKey(profile: CertificateProfile, csr: ParsedCsr): Promise<ServerKey> {
     if (!profile.serverKeygen) throw new PosternError("forbidden", `profile ${profile.name} does not allow server-side key generation (serverKeygen)`);
     const algorithm = keyAlgorithmOf(csr.publicKey);
-    if (algorithm === undefined) throw new PosternError("csr-weak-key", "server-side keys are P-256, P-384, Ed25519 or RSA of 2048, 3072 or 4096 bits: send a CSR of that kind");
+    // Checked before generating: an RSA key can take a second to make.
+    if (algorithm === undefined || !keyAllowed(profile, keyFamilyOf(algorithm))) {
+      throw new PosternError("csr-weak-key", `server-side keys are P-256, P-384, Ed25519 or RSA of 2048, 3072 or 4096 bits, as profile ${profile.name} allows (${profile.allowedKeyTypes.join(", ")}): send a CSR of that kind`);
+    }
     const pair = await generateKeyPair(algorithm);
     return {
       spki: new Uint8Array(pair.publicKey.export({ type: "spki", format: "der" })),
