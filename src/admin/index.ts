@@ -2,4 +2,4 @@
 export { explainEndpoint } from "./explain-endpoint.js";
 export { pkiEndpoints } from "./pki-endpoints.js";
 export { serverRenewalEndpoint } from "./server-renewal-endpoint.js";
-export { adminHandler } from "./router.js";
+export { type AdminEndpoint, type AdminReply, type AdminRequest, adminHandler } from "./router.js";

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { PosternError } from "../errors.js";
 import { mediaType, PathRouter } from "../gateway/index.js";
 import { readBody, type AnyRequest, type AnyResponse, type Peer, sendBytes, sendJson, sendProblem } from "../http/index.js";
@@ -13,13 +14,18 @@ export interface AdminRequest {
   peer: Peer | undefined;
   params: Readonly<Record<string, string>>;
   query: URLSearchParams;
+  /** The request's header fields, as Node parsed them (names in lower case). */
+  headers: Readonly<IncomingHttpHeaders>;
   /** The JSON body (an object), at most 1 MiB. */
   json(): Promise<Record<string, unknown>>;
+  /** The raw body, at most `maxBytes` (`body-too-large` beyond). */
+  bytes(maxBytes: number): Promise<Buffer>;
 }
 
 export type AdminReply =
   | { status: number; json: unknown }
-  | { status: number; contentType: string; body: Uint8Array | string; filename?: string };
+  | { status: number; contentType: string; body: Uint8Array | string; filename?: string; headers?: Readonly<Record<string, string>> }
+  | { status: 204 };
 
 export interface AdminEndpoint {
   method: "GET" | "POST" | "DELETE";
@@ -42,7 +48,7 @@ export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger) {
         const { value: endpoint, params } = router.find(req.method ?? "", url.pathname);
         authorize(endpoint.auth, peer);
         if (peer?.expired && !endpoint.allowExpired) throw new PosternError("certificate-expired", "an expired certificate may only renew");
-        send(req, res, await endpoint.handle({ peer, params, query: url.searchParams, json: () => readJson(req) }));
+        send(req, res, await endpoint.handle({ peer, params, query: url.searchParams, headers: req.headers, json: () => readJson(req), bytes: (max) => readBody(req, max) }));
       } catch (error) {
         sendProblem(res, error, log, url.pathname);
       }
@@ -73,8 +79,14 @@ async function readJson(req: AnyRequest): Promise<Record<string, unknown>> {
 
 function send(req: AnyRequest, res: AnyResponse, reply: AdminReply): void {
   if ("json" in reply) return sendJson(res, reply.status, reply.json);
+  if (!("body" in reply)) {
+    res.writeHead(204, { "cache-control": "no-store" });
+    res.end();
+    return;
+  }
   sendBytes(req, res, reply.status, reply.contentType, reply.body, {
     "cache-control": "no-store",
+    ...reply.headers,
     ...(reply.filename ? { "content-disposition": `attachment; filename="${reply.filename}"` } : {}),
   });
 }

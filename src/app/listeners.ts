@@ -1,6 +1,7 @@
 import { adminHandler, explainEndpoint, pkiEndpoints, serverRenewalEndpoint } from "../admin/index.js";
 import type { PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
+import { estEndpoints } from "../est/index.js";
 import type { Gateway } from "../gateway/index.js";
 import { dataPlaneHandler, MtlsServer, type OptionalPeerHandler, publicEndpoints, PublicServer, refuseWhile, type Readiness } from "../http/index.js";
 import type { Logger } from "../log.js";
@@ -133,7 +134,7 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     now,
   });
   const renewal = serverRenewalEndpoint({ renew: (input) => pki.renewServerCertificate(input), reload: () => tls.reload("renewal") });
-  const admin = mtlsListener(served, "admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal], log), true);
+  const admin = mtlsListener(served, "admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal, ...estEndpoints({ ca: pki.authority, metrics })], log), true);
   tls.onApplied(() => {
     data?.reloadSecureContext();
     admin.reloadSecureContext();

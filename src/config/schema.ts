@@ -23,6 +23,8 @@ const profileSchema = z.strictObject({
   roles: z.array(z.string().min(1)).optional(),
   allowedKeyTypes: z.array(z.enum(["P-256", "P-384", "Ed25519", "RSA"])).min(1).optional(),
   minRsaBits: z.number().int().min(2048).max(8192).optional(),
+  /** EST serverkeygen: the CA makes the key and returns it with the certificate. Off unless set. */
+  serverKeygen: z.boolean().optional(),
 });
 
 /** When a growing file is rotated: 64 MiB or a day by default. */
@@ -136,6 +138,7 @@ export const configSchema = z
             roles: ["client"],
             allowedKeyTypes: ["P-256", "P-384", "Ed25519", "RSA"],
             minRsaBits: 2048,
+            serverKeygen: false,
           },
           admin: { allowedIdentityPatterns: ["spiffe://postern.local/admin/*"], roles: ["admin"] },
         }),

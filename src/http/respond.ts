@@ -30,6 +30,9 @@ export function sendProblem(res: ServerResponse | Http2ServerResponse, error: un
   if (typeof retryAfter === "number") headers["retry-after"] = Math.ceil(retryAfter);
   const allow = problem.extensions.allow;
   if (Array.isArray(allow)) headers.allow = allow.join(", ");
+  // RFC 9110 §11.6.1: a 401 names the schemes the client may answer with (EST clients wait for it).
+  const challenge = problem.extensions.wwwAuthenticate;
+  if (problem.status === 401 && typeof challenge === "string") headers["www-authenticate"] = challenge;
   res.writeHead(problem.status, headers);
   res.end(body);
   return problem;

@@ -1,6 +1,6 @@
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { POSTERN_VERSION } from "../version.js";
-import type { ConnectionEnd, ConnectionRefusal, HandshakeFailure, MetricsRecorder, ReloadFailure, ReloadKind, StorageFailure, TimedStage } from "./recorder.js";
+import type { ConnectionEnd, ConnectionRefusal, EstOperation, HandshakeFailure, MetricsRecorder, ReloadFailure, ReloadKind, StorageFailure, TimedStage } from "./recorder.js";
 
 /** The labels of `postern_build_info`. */
 export interface BuildInfo {
@@ -41,6 +41,7 @@ export class PrometheusRecorder implements MetricsRecorder {
   private redisUp: Gauge | undefined;
   private readonly certificates: Counter<"kind">;
   private readonly revocations: Counter<"reason">;
+  private readonly est: Counter<"operation" | "outcome">;
   private readonly expiries = new Map<string, number>();
   private readonly backendDuration: Histogram<"backend" | "outcome">;
   private readonly breaker: Gauge<"backend">;
@@ -111,6 +112,12 @@ export class PrometheusRecorder implements MetricsRecorder {
       name: "postern_certificates_revoked_total",
       help: "Certificates revoked by reason",
       labelNames: ["reason"],
+      registers,
+    });
+    this.est = new Counter({
+      name: "postern_est_requests_total",
+      help: "EST (RFC 7030) requests by operation and outcome (ok or an error code)",
+      labelNames: ["operation", "outcome"],
       registers,
     });
     const expiries = this.expiries;
@@ -214,6 +221,9 @@ export class PrometheusRecorder implements MetricsRecorder {
 
   request(route: string, outcome: string, status: number): void {
     this.requests.inc({ route, outcome, status: String(status) });
+  }
+  estRequest(operation: EstOperation, outcome: string): void {
+    this.est.inc({ operation, outcome });
   }
   observeSeconds(stage: TimedStage, seconds: number): void {
     this.durations[stage].observe(seconds);

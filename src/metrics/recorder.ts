@@ -19,6 +19,9 @@ export type ReloadFailure = "server_certificate" | "server_key" | "ca_bundle" | 
 /** What a reload applied: the TLS material (server certificate, key, CA bundle) or the configuration. */
 export type ReloadKind = "tls" | "config";
 
+/** The EST (RFC 7030) operations Postern serves. */
+export type EstOperation = "cacerts" | "simpleenroll" | "simplereenroll" | "csrattrs" | "serverkeygen";
+
 export type TimedStage = "request" | "verify" | "replay_claim" | "forward";
 
 export interface MetricsRecorder {
@@ -39,6 +42,8 @@ export interface MetricsRecorder {
   redisAvailable(up: boolean): void;
   certificateIssued(kind: "issued" | "renewed", notAfterMs: number): void;
   certificateRevoked(reason: string): void;
+  /** One EST request: the operation and its outcome ("ok" or an error code). */
+  estRequest(operation: EstOperation, outcome: string): void;
   /** One hand-over to a backend: outcome "ok", "error", "timeout", "rejected" (breaker open). */
   backendRequest(backend: string, outcome: "ok" | "error" | "timeout" | "rejected", seconds: number): void;
   /** A backend's circuit breaker state: 0 closed, 1 half-open, 2 open. */
@@ -77,6 +82,7 @@ export const noopRecorder: MetricsRecorder = {
   redisAvailable() {},
   certificateIssued() {},
   certificateRevoked() {},
+  estRequest() {},
   expiresAt() {},
   certificatesExpired() {},
   pkiStateLost() {},

@@ -4,9 +4,9 @@ import type { MetricsRecorder } from "../metrics/index.js";
 import type { AuditLog } from "./audit/index.js";
 import type { PkiMaterial } from "./ca/index.js";
 import { type CrlPublisher, respondOcsp } from "./status/index.js";
-import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
+import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, keyAllowed, keyFamilyOf, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
-import { type KeyAlgorithm, issuePkcs12, keyHashOfCertificate, keyHashOfSpki } from "./keys/index.js";
+import { type KeyAlgorithm, generateKeyPair, issuePkcs12, keyAlgorithmOf, keyHashOfCertificate, keyHashOfSpki, pemCertificatesToDer } from "./keys/index.js";
 import { parseSerial } from "./serial.js";
 import type { CertificateFilter, CertificatePage, CertificateRecord, PkiStore, RevocationReason } from "./store/index.js";
 import type { TrustGuard, TrustLedger } from "./trust/index.js";
@@ -42,8 +42,16 @@ export interface IssuedResult {
   certificate: string;
 }
 
+/** An enrollment's answer; with server-side key generation, also the key the CA made (PKCS#8 DER, unencrypted). */
+export interface EnrolledResult extends IssuedResult {
+  privateKeyPkcs8Der?: Uint8Array;
+}
+
 /** Who asks: an admin's identity, `token:<identity>` for enrollment, or a renewing client. */
 export type Actor = string;
+
+/** The door a request came through, when not the admin API: recorded as `via` in the audit line. */
+export type Channel = "est";
 
 const TOKEN_PATTERN = /^pt_[A-Za-z0-9_-]{43}$/;
 const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
@@ -59,6 +67,16 @@ const CA_PROFILES = new Set(["root-ca", "issuing-ca"]);
  */
 export class CertificateAuthority {
   constructor(private readonly o: AuthorityOptions) {}
+
+  /** Whether a profile of this name is configured. */
+  hasProfile(name: string): boolean {
+    return this.o.profiles.has(name);
+  }
+
+  /** The CA chain clients trust (the issuing CA, then the root), as DER. */
+  caCertificatesDer(): Uint8Array[] {
+    return pemCertificatesToDer(this.o.material.caBundlePem);
+  }
 
   profile(name: string | undefined): CertificateProfile {
     const profile = this.o.profiles.get(name ?? this.o.defaultProfile);
@@ -95,26 +113,32 @@ export class CertificateAuthority {
   /**
    * Token enrollment: the key stays on the client. Only a certificate issued spends the token;
    * a refused attempt (bad CSR, other identity, weak key) is counted, and the token is deleted
-   * at the `maxTokenFailures`-th. Two enrollments racing with one token: one wins.
+   * at the `maxTokenFailures`-th. Two enrollments racing with one token: one wins. `profile`,
+   * when given (an EST label), must be the token's profile (`forbidden` otherwise, counted).
+   * `serverKeygen`: the CA makes the key (see `#serverKey`), and the answer carries it.
    */
-  async enroll(input: { token: string; csrPem: string }): Promise<IssuedResult> {
+  async enroll(input: { token: string; csrPem: string; profile?: string; via?: Channel; serverKeygen?: boolean }): Promise<EnrolledResult> {
     if (!TOKEN_PATTERN.test(input.token)) throw new PosternError("token-invalid");
     const hash = hashToken(input.token);
     const record = await this.o.store.peekToken(hash, this.o.now());
     if (!record) throw new PosternError("token-invalid");
     this.o.trust.assertIntact();
     const actor = `token:${record.identity}`;
+    const via = { ...(input.via ? { via: input.via } : {}), ...(input.serverKeygen ? { serverKeygen: true } : {}) };
     let issued: IssuedCertificate;
+    let key: ServerKey | undefined;
     try {
       const profile = this.profile(record.profile);
+      checkProfileLabel(input.profile, profile);
       const csr = parseCsr(input.csrPem);
       checkBoundIdentity(csr, record.identity);
-      this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
-      issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: record.identity, roles: record.roles });
+      key = input.serverKeygen ? await this.#serverKey(profile, csr) : undefined;
+      this.#refuseRevokedKey(keyHashOfSpki(key?.spki ?? csr.spki));
+      issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: record.identity, roles: record.roles, spki: key?.spki });
     } catch (error) {
       const max = this.o.maxTokenFailures ?? 5;
       const failures = await this.o.store.failToken(hash, max);
-      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error), failures, tokenDeleted: failures >= max } });
+      await this.o.audit.append({ actor, action: "certificate.enroll.refused", subject: record.identity, details: { code: codeOf(error), failures, tokenDeleted: failures >= max, ...via } });
       if (error instanceof PosternError && error.code !== "internal") {
         const left = max - failures;
         throw new PosternError(error.code, `${error.detail ?? error.message} (${left > 0 ? `the token survives ${left} more refused attempt(s)` : "the token is now deleted"})`, { cause: error });
@@ -123,7 +147,54 @@ export class CertificateAuthority {
     }
     // Spent only now, and only once: a concurrent enrollment that won keeps its certificate.
     if (!(await this.o.store.consumeToken(hash, this.o.now()))) throw new PosternError("token-invalid");
-    return this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued");
+    const result = await this.record(issued, record.profile ?? this.o.defaultProfile, actor, "certificate.enroll", "issued", via);
+    return key ? { ...result, privateKeyPkcs8Der: key.pkcs8Der } : result;
+  }
+
+  /**
+   * Enrollment authenticated by a valid certificate from this CA's inventory (EST simpleenroll
+   * over mTLS): the CSR must name that certificate's identity or none, and the new certificate
+   * gets its identity, roles and profile. Unknown, revoked (`certificate-revoked`) and expired
+   * (`certificate-expired`, no grace period here) certificates are refused.
+   */
+  async enrollWithCertificate(input: { peerCertDer: Uint8Array; csrPem: string; profile?: string; via?: Channel; serverKeygen?: boolean }): Promise<EnrolledResult> {
+    this.o.trust.assertIntact();
+    const { current } = await this.#inventoryRecordOf(input.peerCertDer);
+    if (this.o.now() > current.notAfterMs) throw new PosternError("certificate-expired", "an expired certificate may only renew");
+    const profile = this.profile(current.profile);
+    checkProfileLabel(input.profile, profile);
+    const csr = parseCsr(input.csrPem);
+    checkBoundIdentity(csr, current.identity);
+    const key = input.serverKeygen ? await this.#serverKey(profile, csr) : undefined;
+    this.#refuseRevokedKey(keyHashOfSpki(key?.spki ?? csr.spki));
+    const issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles, spki: key?.spki });
+    const result = await this.record(issued, profile.name, current.identity, "certificate.enroll", "issued", {
+      authenticatedBy: current.serial,
+      ...(input.via ? { via: input.via } : {}),
+      ...(key ? { serverKeygen: true } : {}),
+    });
+    return key ? { ...result, privateKeyPkcs8Der: key.pkcs8Der } : result;
+  }
+
+  /**
+   * Server-side key generation (EST serverkeygen), where the profile allows it (`forbidden`
+   * otherwise). The CSR's key only says which kind to make: P-256, P-384, Ed25519, or RSA of
+   * 2048, 3072 or 4096 bits, as the profile allows (`csr-weak-key` otherwise). RFC 7030 §4.4.1
+   * has the server ignore the CSR's key and signature; Postern still wants the signature to
+   * verify, which every CSR tool's output does.
+   */
+  async #serverKey(profile: CertificateProfile, csr: ParsedCsr): Promise<ServerKey> {
+    if (!profile.serverKeygen) throw new PosternError("forbidden", `profile ${profile.name} does not allow server-side key generation (serverKeygen)`);
+    const algorithm = keyAlgorithmOf(csr.publicKey);
+    // Checked before generating: an RSA key can take a second to make.
+    if (algorithm === undefined || !keyAllowed(profile, keyFamilyOf(algorithm))) {
+      throw new PosternError("csr-weak-key", `server-side keys are P-256, P-384, Ed25519 or RSA of 2048, 3072 or 4096 bits, as profile ${profile.name} allows (${profile.allowedKeyTypes.join(", ")}): send a CSR of that kind`);
+    }
+    const pair = await generateKeyPair(algorithm);
+    return {
+      spki: new Uint8Array(pair.publicKey.export({ type: "spki", format: "der" })),
+      pkcs8Der: new Uint8Array(pair.privateKey.export({ type: "pkcs8", format: "der" })),
+    };
   }
 
   /**
@@ -167,22 +238,22 @@ export class CertificateAuthority {
   /**
    * Renews the caller's own certificate (same identity, roles and profile), with the same key
    * or, given a CSR, a new one. A revoked certificate never renews; an expired one only
-   * within the configured grace period.
+   * within the configured grace period. A CSR must name the same identity or none
+   * (`csr-forbidden-name`); `profile`, when given (an EST label), must be the certificate's.
    */
-  async renew(input: { peerCertDer: Uint8Array; csrPem?: string }): Promise<IssuedResult> {
+  async renew(input: { peerCertDer: Uint8Array; csrPem?: string; profile?: string; via?: Channel }): Promise<IssuedResult> {
     this.o.trust.assertIntact();
-    const peer = new X509Certificate(input.peerCertDer);
-    const identity: ClientIdentity = identityFromCertificate(peer);
-    const current = await this.o.store.getCertificate(identity.serial);
-    if (!current || current.fingerprint !== identity.fingerprint) throw new PosternError("forbidden", "this certificate was not issued by this CA's inventory");
-    if (current.status === "revoked") throw new PosternError("certificate-revoked", "a revoked certificate cannot renew");
+    const { peer, current } = await this.#inventoryRecordOf(input.peerCertDer);
     const graceEndsMs = current.notAfterMs + this.o.renewalGraceSeconds * 1000;
     if (this.o.now() > graceEndsMs) throw new PosternError("certificate-expired", "the certificate expired beyond the renewal grace period");
     const profile = this.profile(current.profile);
+    checkProfileLabel(input.profile, profile);
     const actor = current.identity;
     let issued: IssuedCertificate;
     if (input.csrPem) {
-      this.#refuseRevokedKey(keyHashOfSpki(parseCsr(input.csrPem).spki));
+      const csr = parseCsr(input.csrPem);
+      checkBoundIdentity(csr, current.identity);
+      this.#refuseRevokedKey(keyHashOfSpki(csr.spki));
       issued = issueFromCsrNow({ ...this.issuing(), csrPem: input.csrPem, profile, identity: current.identity, roles: current.roles });
     } else {
       this.#refuseRevokedKey(keyHashOfCertificate(peer.toString()));
@@ -195,7 +266,21 @@ export class CertificateAuthority {
         usage: "client",
       });
     }
-    return this.record(issued, profile.name, actor, "certificate.renew", "renewed", { previousSerial: current.serial, newKey: Boolean(input.csrPem) });
+    return this.record(issued, profile.name, actor, "certificate.renew", "renewed", {
+      previousSerial: current.serial,
+      newKey: Boolean(input.csrPem),
+      ...(input.via ? { via: input.via } : {}),
+    });
+  }
+
+  /** The inventory's record of a presented certificate; refuses (`forbidden`) one it never issued, and a revoked one. */
+  async #inventoryRecordOf(certDer: Uint8Array): Promise<{ peer: X509Certificate; current: CertificateRecord }> {
+    const peer = new X509Certificate(certDer);
+    const identity: ClientIdentity = identityFromCertificate(peer);
+    const current = await this.o.store.getCertificate(identity.serial);
+    if (!current || current.fingerprint !== identity.fingerprint) throw new PosternError("forbidden", "this certificate was not issued by this CA's inventory");
+    if (current.status === "revoked") throw new PosternError("certificate-revoked", "a revoked certificate cannot renew or enroll");
+    return { peer, current };
   }
 
   /**
@@ -323,6 +408,19 @@ function checkBoundIdentity(csr: ParsedCsr, bound: string): void {
   const cnOk = csr.commonNames.every((cn) => cn === bound || cn === lastSegment);
   if (!uriOk || !cnOk) {
     throw new PosternError("csr-forbidden-name", `this token is bound to ${bound}; the CSR asks for ${asked === undefined ? "another name" : shown(asked)}`);
+  }
+}
+
+/** A key the CA made: its public half to certify, its private half for the client. */
+interface ServerKey {
+  spki: Uint8Array;
+  pkcs8Der: Uint8Array;
+}
+
+/** An EST label names the profile to enroll under; it must be the one the credential is bound to. */
+function checkProfileLabel(label: string | undefined, profile: CertificateProfile): void {
+  if (label !== undefined && label !== profile.name) {
+    throw new PosternError("forbidden", `this credential enrolls under profile ${profile.name}, not ${shown(label)}`);
   }
 }
 

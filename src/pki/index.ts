@@ -1,9 +1,10 @@
 /** The public surface of src/pki/: everything outside it imports from here. */
 export { AuditLog, verifyAuditLog } from "./audit/index.js";
-export { CertificateAuthority } from "./authority.js";
+export { type Channel, CertificateAuthority, type EnrolledResult, type IssuedResult } from "./authority.js";
+export { certsOnlyCms } from "./der/index.js";
 export { type EnsurePkiOptions, PKI_FILES, POD_PKI_FILES, type PkiMaterial, type PkiPlan, caExists, initCa, pkiPaths, planPki, recordPlan, resolvePassphrase, seedLedger, writePlannedFiles } from "./ca/index.js";
 export { type ClientIdentity, identityFromCertificate } from "./identity.js";
-export { type CertificateProfile, createCsr, defineProfile } from "./issue/index.js";
+export { type CertificateProfile, createCsr, csrAttributes, defineProfile } from "./issue/index.js";
 export { KEY_ALGORITHMS, type KeyAlgorithm, generateKeyPair, isKeyAlgorithm, keyAlgorithmOf, keyHashOfCertificate, plainPrivateKeyPem } from "./keys/index.js";
 export { canonicalSerial } from "./serial.js";
 export { DEFAULT_OVERLAP_SECONDS, type RingKeyEntry, SigningKeyRing } from "./signing-keys/index.js";

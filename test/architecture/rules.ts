@@ -50,8 +50,9 @@ export const ALLOWED_ROOMS: Record<string, readonly string[]> = {
   gateway: ["config", "forward", "metrics", "pki", "ratelimit", "replay", "signing", "tls"],
   http: ["gateway", "metrics", "pki", "ratelimit", "signing", "tls"],
   admin: ["client", "config", "gateway", "http", "pki"],
+  est: ["admin", "metrics", "pki"],
   cli: ["app", "client", "config", "consumer", "gateway", "pki", "storage"],
-  app: ["admin", "config", "forward", "gateway", "http", "metrics", "pki", "ratelimit", "redis", "replay", "signing", "storage", "tls"],
+  app: ["admin", "config", "est", "forward", "gateway", "http", "metrics", "pki", "ratelimit", "redis", "replay", "signing", "storage", "tls"],
 };
 
 /** Files allowed at the top of src/ and whom they may import. */

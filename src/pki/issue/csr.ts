@@ -98,6 +98,11 @@ export interface IssueFromCsrOptions extends CsrBinding {
   now?: (() => number) | undefined;
   crlUrl?: string | undefined;
   ocspUrl?: string | undefined;
+  /**
+   * The SubjectPublicKeyInfo to certify instead of the CSR's: a key the CA made (server-side
+   * key generation). The CSR still supplies the names, and its key still has to pass the profile.
+   */
+  spki?: Uint8Array | undefined;
 }
 
 export interface CsrIssuance extends IssuedCertificate {
@@ -110,7 +115,7 @@ export function issueFromCsrNow(o: IssueFromCsrOptions): CsrIssuance {
   const names = validateCsr(csr, o.profile, { identity: o.identity, roles: o.roles });
   const issued = issueLeafDer({
     issuer: o.issuer,
-    spki: csr.spki,
+    spki: o.spki ?? csr.spki,
     identity: names.identity,
     roles: names.roles,
     dnsNames: names.dnsNames,

@@ -26,6 +26,8 @@ export interface CertificateProfile {
   readonly roles: readonly string[];
   readonly allowedKeyTypes: readonly ProfileKeyType[];
   readonly minRsaBits: number;
+  /** Whether the CA may make the key (EST serverkeygen); off by default: keys are made where they are used. */
+  readonly serverKeygen: boolean;
 }
 
 export type ProfileInput = Partial<CertificateProfile> & { name: string };
@@ -50,6 +52,7 @@ export function defineProfile(input: ProfileInput): CertificateProfile {
     roles: [...(input.roles ?? ["client"])],
     allowedKeyTypes: [...(input.allowedKeyTypes ?? ["P-256", "P-384", "Ed25519", "RSA"])],
     minRsaBits: input.minRsaBits ?? 2048,
+    serverKeygen: input.serverKeygen ?? false,
   };
   const bad = (field: string, why: string): never => {
     throw new PosternError("bad-request", `profile ${JSON.stringify(input.name)}: ${field} ${why}`);
