@@ -24,6 +24,8 @@ export interface ListenerDeps {
   log: Logger;
   now: () => number;
   readiness: () => Readiness;
+  /** A sealing backend's current public encryption keys; undefined for any other name. */
+  backendJwks: (backend: string) => unknown;
 }
 
 /** The three listeners: data plane (mTLS), admin plane (mTLS, anonymous enrollment), public. */
@@ -86,7 +88,7 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     if (closed > 0) log.info("closed the live connections of a revoked certificate", { serial: entry.serial, closed });
   });
   const publicServer = new PublicServer(
-    publicEndpoints({ metrics, readiness: deps.readiness, caBundlePem: material.caBundlePem, jwks: () => pki.signingKeys.jwks(), crl: pki.crl, authority: pki.authority }),
+    publicEndpoints({ metrics, readiness: deps.readiness, caBundlePem: material.caBundlePem, jwks: () => pki.signingKeys.jwks(), backendJwks: deps.backendJwks, crl: pki.crl, authority: pki.authority }),
     log,
   );
   return {
