@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: costs against baselines measured in the same run, printed as ratios.
- * Sections: signing | gateway | pki (all by default; pass names to choose); flags in options.ts.
+ * Sections: signing | sealed | gateway | pki (all by default; pass names to choose); flags in options.ts.
  */
 import { benchGateway } from "./gateway.js";
 import { parseBenchArgs, USAGE, type BenchArgs } from "./options.js";
 import { benchPki } from "./pki.js";
+import { benchSealed } from "./sealed.js";
 import { benchSigning } from "./signing.js";
 
 let args: BenchArgs;
@@ -17,6 +18,7 @@ try {
 
 const sections: Record<string, () => Promise<void>> = {
   signing: benchSigning,
+  sealed: () => benchSealed(args.gateway.bodyBytes),
   gateway: () => benchGateway(args.gateway),
   pki: benchPki,
 };
