@@ -61,7 +61,7 @@ const TOP_FILES: Record<string, readonly string[]> = {
   "errors.ts": [],
   "log.ts": [],
   "version.ts": [],
-  "index.ts": ["client", "consumer", "sealed", "signing"],
+  "index.ts": ["client", "consumer", "signing"],
   "main.ts": ["cli"],
 };
 
