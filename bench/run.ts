@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: costs against baselines measured in the same run, printed as ratios.
- * Sections: signing | gateway | pki | cli (all by default; pass names to choose); flags in options.ts.
+ * Sections: signing | sealed | gateway | pki | cli (all by default; pass names to choose); flags in options.ts.
  */
 import { benchCli } from "./cli.js";
 import { benchGateway } from "./gateway.js";
 import { parseBenchArgs, USAGE, type BenchArgs } from "./options.js";
 import { benchPki } from "./pki.js";
+import { benchSealed } from "./sealed.js";
 import { benchSigning } from "./signing.js";
 
 let args: BenchArgs;
@@ -18,6 +19,7 @@ try {
 
 const sections: Record<string, () => Promise<void>> = {
   signing: benchSigning,
+  sealed: () => benchSealed(args.gateway.bodyBytes),
   gateway: () => benchGateway(args.gateway),
   pki: benchPki,
   cli: benchCli,

@@ -16,6 +16,7 @@ import { openRedis } from "./redis.js";
 import { CloseStack } from "./close-stack.js";
 import { openEmbeddedStorage } from "./storage.js";
 import { startClusterPrimary } from "./cluster-primary.js";
+import { backendJwks, loadSealing } from "./sealing.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -83,7 +84,20 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     const closeBackends = (set: Map<string, Backend>) => Promise.all([...set.values()].map((b) => b.close()));
     closing.push({ close: () => closeBackends(backends) });
     const rateLimiter = redis ? new RedisRateLimiter(redis.client, config.redis.keyPrefix) : new MemoryRateLimiter(now);
-    const gateway = new Gateway({ routes: new RouteTable(config.routes), backends, signature: config.signature, keys: new PublicKeyCache(), rateLimiter, metrics, now });
+    let sealing = await loadSealing(config);
+    const gateway = new Gateway({ routes: new RouteTable(config.routes), backends, sealing, signature: config.signature, keys: new PublicKeyCache(), rateLimiter, metrics, now });
+    // Rotations of backend keys arrive as a new jwks.json: picked up within a minute (and on SIGHUP); a bad file keeps the keys in use.
+    const sealingTimer = setInterval(() => {
+      void loadSealing(config).then(
+        (fresh) => {
+          sealing = fresh;
+          gateway.configure({ routes: gateway.routeTable, backends, signature: config.signature, sealing: fresh });
+        },
+        (error: Error) => log.error("re-reading backend sealing keys failed; the keys in use stay", { error: error.message }),
+      );
+    }, 60_000);
+    sealingTimer.unref();
+    closing.push({ close: async () => clearInterval(sealingTimer) });
     let listening = false;
     let stopping = false;
     const readiness = () => ({
@@ -111,7 +125,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness: () => {
       const state = readiness();
       return cluster ? { ...state, ready: state.ready && workersReady(), workers: { live: cluster.pool.live, configured: workerCount } } : state;
-    }, dataPlane: !cluster, tls });
+    }, dataPlane: !cluster, tls, backendJwks: (name) => backendJwks(sealing, name, now()) });
     // After the listeners' own: only what they serve goes on record.
     tls.onApplied((served) => {
       void pki.adoptServing(served).then(
@@ -135,10 +149,11 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       async reload(next) {
         await pki.signingKeys.reload();
         const { config: applied, restartNeeded } = reloadable(config, next);
+        const freshSealing = await loadSealing(applied);
         const fresh = await buildBackends(applied, backendDeps);
         const previous = backends;
-        [backends, config] = [fresh, applied];
-        gateway.configure({ routes: new RouteTable(applied.routes), backends: fresh, signature: applied.signature });
+        [backends, config, sealing] = [fresh, applied, freshSealing];
+        gateway.configure({ routes: new RouteTable(applied.routes), backends: fresh, signature: applied.signature, sealing: freshSealing });
         // In-flight requests may still hold an old backend: close them once those have had time to finish.
         setTimeout(() => void closeBackends(previous), config.shutdown.drainTimeoutSeconds * 1000).unref();
         return { restartNeeded };

@@ -29,6 +29,8 @@ export interface ListenerDeps {
   tls: TlsReloader;
   /** False when cluster workers serve the data listener (`workers` > 1): only admin and public here. */
   dataPlane: boolean;
+  /** A sealing backend's current public encryption keys; undefined for any other name. */
+  backendJwks: (backend: string) => unknown;
 }
 
 /** The three listeners: data plane (mTLS), admin plane (mTLS, anonymous enrollment), public. */
@@ -145,7 +147,7 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     if (closed > 0) log.info("closed the live connections of a revoked certificate", { serial: entry.serial, closed });
   });
   const publicServer = new PublicServer(
-    publicEndpoints({ metrics, readiness: deps.readiness, get caBundlePem() { return tls.current().caBundlePem; }, jwks: () => pki.signingKeys.jwks(), crl: pki.crl, authority: pki.authority }),
+    publicEndpoints({ metrics, readiness: deps.readiness, get caBundlePem() { return tls.current().caBundlePem; }, jwks: () => pki.signingKeys.jwks(), backendJwks: deps.backendJwks, crl: pki.crl, authority: pki.authority }),
     log,
   );
   return {

@@ -17,12 +17,14 @@ export interface CliDefaults {
   adminUrl: string;
   /** The configured data listener. */
   dataUrl: string;
+  /** The configured public listener. */
+  publicUrl: string;
 }
 
 export function cliDefaults(): CliDefaults {
   const env = processEnvironment();
   const config = loadConfig(env);
-  const { admin, data } = config.listeners;
+  const { admin, data, public: publicListener } = config.listeners;
   return {
     config,
     configPath: env.POSTERN_CONFIG ?? DEFAULT_CONFIG_PATH,
@@ -31,6 +33,7 @@ export function cliDefaults(): CliDefaults {
     auditPath: config.pki.auditLogPath ?? join(config.data.dir, "audit.jsonl"),
     adminUrl: environmentVariable(ADMIN_URL_ENV) ?? `https://${reachable(admin.host)}:${admin.port}`,
     dataUrl: `https://${data.host === "0.0.0.0" || data.host === "::" ? "localhost" : reachable(data.host)}:${data.port}`,
+    publicUrl: `http://${reachable(publicListener.host)}:${publicListener.port}`,
   };
 }
 

@@ -7,6 +7,9 @@ import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION] [--json]
 postern keys list [--pki-dir DIR] [--json]
+postern keys backend create BACKEND [--dir DIR] [--alg ALG] [--curve CURVE]
+postern keys backend rotate BACKEND [--dir DIR] [--overlap DURATION]
+postern keys backend list BACKEND [--dir DIR]
   rotate            make a new key active; the old one stays published for the overlap
   list              show every key of the ring: active, published until, or expired
   --pki-dir DIR     the PKI directory (default pki.dir from the configuration: POSTERN_PKI_DIR, else certs)
@@ -17,7 +20,18 @@ The CA passphrase comes from pki.passphraseFile, ${PASSPHRASE_ENV} or <pki-dir>/
 Running gateways pick a rotation up on SIGHUP or within a minute.
 ${JSON_USAGE}:
                        list {activeKid, keys: [{kid, status, createdAt, publishUntil}]}, status active|published|expired;
-                       rotate {activeKid, retiredKid, retiredPublishUntil, prunedKids}`;
+                       rotate {activeKid, retiredKid, retiredPublishUntil, prunedKids}
+
+keys backend: a backend's encryption keys for sealed payloads, written on the consumer's side:
+the private keys (PKCS#8 PEM, 0600) never go to the gateway. Copy DIR/jwks.json (public keys
+only) to the gateway and name it in backends.<BACKEND>.sealing.publicKeys.
+  create            a ring with one active key
+  rotate            a new active key; the old one stays current (published, accepted) for the overlap
+  list              every key: active, current until, or expired
+  --dir DIR         the ring's directory (default backend-keys/BACKEND); refused inside pki.dir or data.dir
+  --alg ALG         ECDH-ES+A256KW | ECDH-ES (default ECDH-ES+A256KW), always with A256GCM
+  --curve CURVE     X25519 | P-256 (default X25519)
+  --overlap D       how long the retired key stays current: 30s, 15m, 12h, 7d (default 7d)`;
 
 /** A duration (`30s`, `15m`, `12h`, `7d`) in seconds; bad input is a UsageError naming `flag`. */
 export function parseDurationSeconds(text: string, flag: string): number {
@@ -31,8 +45,12 @@ export function parseDurationSeconds(text: string, flag: string): number {
 
 export async function runKeys(args: string[]): Promise<number> {
   const [action, ...rest] = args;
+  if (action === "backend") {
+    const { runKeysBackend } = await import("./keys-backend.js");
+    return runKeysBackend(rest);
+  }
   if (action !== "rotate" && action !== "list") {
-    throw new UsageError(action === undefined ? "give an action: rotate or list" : `unknown action ${JSON.stringify(action)}`);
+    throw new UsageError(action === undefined ? "give an action: rotate, list or backend" : `unknown action ${JSON.stringify(action)}`);
   }
   const { values } = parseArgs({
     args: rest,

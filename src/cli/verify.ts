@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { embeddedStreamFiles, loadJwks, readEmbeddedEntries, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
+import { embeddedStreamFiles, loadBackendPrivateKeys, loadJwks, openSealedEntry, readEmbeddedEntries, readStreamEntry, verifyStreamEntry, type StreamEntryFields } from "../consumer/index.js";
 import { PosternError } from "../errors.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID) [--json]
+export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | --redis URL --stream KEY --id ID) [--decrypt --key DIR|FILE [--out FILE]] [--json]
   --jwks URL|FILE   the gateway's JWKS (e.g. http://127.0.0.1:9464/.well-known/postern-keys)
   --entry FILE      a JSON entry, or a JSON-lines file of the embedded backend (data/<backend>.jsonl);
                     with --id, the entry with that id (also found in the file's rotated files,
@@ -13,9 +13,13 @@ export const usage = `postern verify --jwks URL|FILE (--entry FILE [--id ID] | -
   --stream KEY      ... with this key (e.g. 'postern:{messages}:messages')
   --id ID           the entry id
   --max-age-seconds N  how old an entry may be (default 604800: 7 days)
+  --decrypt         then open the sealed body: decrypt it and check it was sealed for this route
+                    (method and path) by the client whose certificate the gateway recorded
+  --key DIR|FILE    with --decrypt: the backend's key ring (postern keys backend create --dir) or one PEM key
+  --out FILE        with --decrypt: write the plaintext here (0600) instead of after the OK lines
 ${JSON_USAGE}: {ok: true, messageId, identity, bytes, contentType, clientCertSha256}
                        or {ok: false, code, detail}
-Exit 0 when the entry verifies, 1 when it does not.`;
+Exit 0 when the entry verifies (and, with --decrypt, opens), 1 when it does not.`;
 
 export async function runVerify(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -28,10 +32,16 @@ export async function runVerify(args: string[]): Promise<number> {
       id: { type: "string" },
       "max-age-seconds": { type: "string", default: String(7 * 86_400) },
       json: { type: "boolean", default: false },
+      decrypt: { type: "boolean", default: false },
+      key: { type: "string" },
+      out: { type: "string" },
     },
     strict: true,
   });
   if (!values.jwks) throw new UsageError("--jwks is required");
+  if (values.decrypt && !values.key) throw new UsageError("--decrypt needs --key DIR|FILE (the backend's private keys)");
+  if (!values.decrypt && (values.key !== undefined || values.out !== undefined)) throw new UsageError("--key and --out apply with --decrypt only");
+  const privateKeys = values.decrypt ? await loadBackendPrivateKeys(values.key!) : undefined;
   const maxAgeSeconds = Number(values["max-age-seconds"]);
   if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds <= 0) throw new UsageError("--max-age-seconds must be a positive integer");
   const fields = await loadEntry(values);
@@ -58,6 +68,15 @@ export async function runVerify(args: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`OK message ${result.messageId} from ${result.identity} (${result.body.byteLength} bytes, ${result.contentType})\n`);
+  if (!privateKeys) return 0;
+  const opened = await openSealedEntry(result, privateKeys);
+  if (!opened.ok) {
+    process.stdout.write(`FAILED ${opened.code}: ${opened.detail}\n`);
+    return 1;
+  }
+  process.stdout.write(`OPENED sealed to key ${opened.kid} (${opened.alg}, ${opened.plaintext.byteLength} bytes${opened.contentType ? `, ${opened.contentType}` : ""})\n`);
+  if (values.out) await writeFile(values.out, opened.plaintext, { mode: 0o600 });
+  else process.stdout.write(opened.plaintext);
   return 0;
 }
 

@@ -1,5 +1,7 @@
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { Agent, request, type Dispatcher } from "undici";
+import { parseSealingJwks, SEALED_MEDIA_TYPE, sealedRoute, sealPayload, type SealingKeySet } from "../sealed/index.js";
 import {
   certificateThumbprint,
   createContentDigest,
@@ -30,6 +32,19 @@ export interface PosternClientOptions {
   now?: () => number;
   /** Injected for tests; default 24 random bytes, base64url. */
   nonce?: () => string;
+  /** How long a backend's fetched encryption keys are used before fetching them again. Default 300. */
+  sealKeysMaxAgeSeconds?: number;
+}
+
+/** Options of one `send`. */
+export interface SendOptions {
+  /**
+   * Seal the body to a backend first: its JWKS's URL (the gateway's
+   * `/.well-known/postern-backend-keys/<backend>` on the public listener) or a file holding it.
+   * The body is then a JWE (application/jose) bound to this path and this client's certificate;
+   * `contentType` travels inside it as `cty`.
+   */
+  seal?: string;
 }
 
 /**
@@ -74,6 +89,7 @@ export class PosternClient {
   private readonly agent: Agent;
   private readonly now: () => number;
   private readonly nonce: () => string;
+  private readonly sealKeys = new Map<string, { keys: SealingKeySet; fetchedAtMs: number }>();
 
   constructor(private readonly options: PosternClientOptions) {
     this.base = new URL(options.url);
@@ -120,6 +136,37 @@ export class PosternClient {
     return { method, url: url.toString(), headers, body: bytes };
   }
 
+  /**
+   * A backend's encryption keys from a URL or file, cached for `sealKeysMaxAgeSeconds`
+   * (`refresh` fetches again). Each kid must be its key's thumbprint, so a substituted key
+   * cannot pose as a current one, and the gateway refuses a body sealed to a kid it does not know.
+   */
+  async sealingKeys(source: string, refresh = false): Promise<SealingKeySet> {
+    const cached = this.sealKeys.get(source);
+    const maxAgeMs = (this.options.sealKeysMaxAgeSeconds ?? 300) * 1000;
+    if (cached && !refresh && this.now() - cached.fetchedAtMs < maxAgeMs) return cached.keys;
+    let document: unknown;
+    if (/^https?:\/\//.test(source)) {
+      const response = await request(source, { method: "GET" });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new PosternRequestError(response.statusCode, { code: "not-found", detail: `GET ${source} answered ${response.statusCode}` });
+      document = JSON.parse(text);
+    } else {
+      document = JSON.parse(await readFile(source, "utf8"));
+    }
+    const keys = parseSealingJwks(document);
+    this.sealKeys.set(source, { keys, fetchedAtMs: this.now() });
+    return keys;
+  }
+
+  /** Seals `plaintext` to the backend whose keys `source` names, bound to `path` and this client, then signs it as `prepare` does. */
+  async prepareSealed(path: string, plaintext: string | Uint8Array, contentType: string, source: string, method = "POST", refresh = false): Promise<PreparedMessage> {
+    const url = new URL(path, this.base);
+    const keys = await this.sealingKeys(source, refresh);
+    const { jwe } = await sealPayload(Buffer.from(plaintext), keys, { route: sealedRoute(method, url.pathname), sender: this.keyid }, contentType);
+    return this.prepare(path, jwe, SEALED_MEDIA_TYPE, method);
+  }
+
   /** Sends one prepared message once; returns status, headers and parsed body, whatever the status. */
   async dispatch(message: PreparedMessage): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: unknown }> {
     const response = await request(message.url, {
@@ -142,8 +189,10 @@ export class PosternClient {
    * Signs and sends a message. Resolves with the message id on 2xx; throws
    * PosternRequestError for a problem answer and the network error after the last attempt.
    */
-  async send(path: string, body: string | Uint8Array, contentType = "application/json"): Promise<SendResult> {
-    const message = this.prepare(path, body, contentType);
+  async send(path: string, body: string | Uint8Array, contentType = "application/json", options: SendOptions = {}): Promise<SendResult> {
+    const seal = options.seal;
+    let message = seal === undefined ? this.prepare(path, body, contentType) : await this.prepareSealed(path, body, contentType, seal);
+    let refreshedKeys = false;
     const attempts = Math.max(1, this.options.attempts ?? 3);
     for (let attempt = 1; ; attempt++) {
       let answer: Awaited<ReturnType<PosternClient["dispatch"]>>;
@@ -160,6 +209,13 @@ export class PosternClient {
       }
       if (answer.status === 503 && RETRY_SAME_BYTES.has(String(problem.code)) && attempt < attempts) {
         await new Promise((resolve) => setTimeout(resolve, retryAfterMs(answer.headers["retry-after"], attempt)));
+        continue;
+      }
+      // The backend rotated its keys since they were fetched: fetch once more and seal again (a new message, a new nonce).
+      if (seal !== undefined && !refreshedKeys && problem.code === "sealed-key-unknown") {
+        refreshedKeys = true;
+        message = await this.prepareSealed(path, body, contentType, seal, "POST", true);
+        attempt--;
         continue;
       }
       // A retry of a message whose first answer was lost: the gateway names the original.

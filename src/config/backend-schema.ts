@@ -14,6 +14,21 @@ const streamTemplate = z
     "must be [A-Za-z0-9._-] with optional {route} and {param.<name>} placeholders",
   );
 
+/**
+ * Sealed payloads to this backend (routes with `sealed: required | allowed`): its public
+ * encryption keys, which the gateway checks each sealed body's header against and publishes at
+ * /.well-known/postern-backend-keys/<backend>. Never its private keys: those stay with the
+ * consumer (`postern keys backend create` writes them there).
+ */
+const sealing = z
+  .strictObject({
+    /** The backend key ring's public `jwks.json` (copied from the consumer's side); re-read on SIGHUP and every minute. */
+    publicKeys: z.string().min(1),
+    /** Key management algorithms a sealed body may use (always with A256GCM). */
+    algorithms: z.array(z.enum(["ECDH-ES+A256KW", "ECDH-ES"])).min(1).default(["ECDH-ES+A256KW", "ECDH-ES"]),
+  })
+  .optional();
+
 const trimApproximate = {
   /** `~`: Redis trims whole radix-tree nodes (cheap, may keep ~100 entries more); false = exact. */
   approximate: z.boolean().default(true),
@@ -30,6 +45,7 @@ const streamTrim = z.discriminatedUnion("strategy", [
 const streamBackend = z
   .strictObject({
     type: z.literal("stream"),
+    sealing,
     /**
      * Redis Stream key suffix, or a template of one (`orders-{param.topic}`); the full key is
      * <redis.keyPrefix>{<backend name>}:<stream>, so every stream of a backend shares its nonces' slot.
@@ -68,6 +84,7 @@ const streamBackend = z
 
 const httpBackend = z.strictObject({
   type: z.literal("http"),
+  sealing,
   /** Base URL of the upstream; the request's path and query are appended to its path. */
   url: z.url({ protocol: /^https?$/ }),
   connectTimeoutSeconds: z.number().positive().max(60).default(2),

@@ -1,14 +1,14 @@
 import { join, resolve } from "node:path";
 import type { z } from "zod";
-import { locationsInsidePkiDir, stateLocations, type LocationInput } from "./locations.js";
+import { isInsideDir, locationsInsidePkiDir, stateLocations, type LocationInput } from "./locations.js";
 import { forbiddenIdentityHeaders } from "./reserved-headers.js";
 
 /** The parts of a parsed configuration the cross-key checks read. */
 interface Checked extends LocationInput {
   pki: LocationInput["pki"] & { profiles: Record<string, unknown>; defaultProfile: string; readOnly: boolean };
   redis: { url: string; sentinel?: unknown };
-  backends: Record<string, { type: "stream"; stream: string } | { type: "http"; url: string; tls: { pinSha256: string[] }; identityHeaders: Record<string, string> }>;
-  routes: ReadonlyArray<{ backend: string; path: string }>;
+  backends: Record<string, ({ type: "stream"; stream: string } | { type: "http"; url: string; tls: { pinSha256: string[] }; identityHeaders: Record<string, string> }) & { sealing?: { publicKeys: string } | undefined }>;
+  routes: ReadonlyArray<{ backend: string; path: string; sealed: "required" | "allowed" | "forbidden" }>;
 }
 
 const TEMPLATE_PARAM = /\{param\.([A-Za-z0-9._~-]+)\}/g;
@@ -39,6 +39,9 @@ export function crossChecks(config: Checked, ctx: z.RefinementCtx): void {
   config.routes.forEach((route, i) => {
     const backend = config.backends[route.backend];
     if (!backend) return issue(["routes", i, "backend"], `names backend "${route.backend}", which is not defined under backends`);
+    if (route.sealed !== "forbidden" && !backend.sealing) {
+      issue(["routes", i, "sealed"], `is ${route.sealed}, but backends.${route.backend} has no sealing.publicKeys`);
+    }
     if (backend.type !== "stream") return;
     const params = route.path.split("/").filter((s) => s.startsWith(":")).map((s) => s.slice(1));
     for (const [, wanted] of backend.stream.matchAll(TEMPLATE_PARAM)) {
@@ -49,6 +52,10 @@ export function crossChecks(config: Checked, ctx: z.RefinementCtx): void {
   });
   const reserved = [join(config.data.dir, NONCE_JOURNAL_FILE), stateLocations(config).auditLogPath].map((p) => resolve(p));
   for (const [name, backend] of Object.entries(config.backends)) {
+    // The gateway may read public keys only; a JWKS inside the PKI directory would sit beside the CA's keys.
+    if (backend.sealing && isInsideDir(backend.sealing.publicKeys, config.pki.dir)) {
+      issue(["backends", name, "sealing", "publicKeys"], `is inside pki.dir (${config.pki.dir}); backend keys belong to the consumer's side, copy only jwks.json elsewhere`);
+    }
     if (backend.type === "stream") {
       if (!backend.stream.includes("{") && reserved.includes(resolve(config.data.dir, `${name}.jsonl`))) {
         issue(["backends", name], `its embedded file ${name}.jsonl is one Postern writes for something else; rename the backend`);

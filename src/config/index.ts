@@ -7,5 +7,5 @@ export { type BackendConfig, type PosternConfig, type RateLimitConfig, type Rout
 export { GATEWAY_REQUEST_FIELDS, forbiddenIdentityHeaders, isHopByHop } from "./reserved-headers.js";
 export { NONCE_JOURNAL_FILE } from "./checks.js";
 export { RESTART_SECTIONS, reloadable } from "./reload.js";
-export { stateLocations, type WritableLocation } from "./locations.js";
+export { isInsideDir, stateLocations, type WritableLocation } from "./locations.js";
 export { ADMIN_URL_ENV, PASSPHRASE_ENV, environmentVariable, processEnvironment, type Environment } from "./environment.js";

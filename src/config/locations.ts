@@ -53,10 +53,11 @@ export function locationsInsidePkiDir(config: LocationInput, embedded: boolean):
     { key: "pki.auditLogPath", path: at.auditLogPath },
     ...(embedded ? [{ key: "pki.storeDir", path: at.storeDir } as const, { key: "data.dir", path: at.dataDir } as const] : []),
   ];
-  return all.filter((location) => isInside(location.path, config.pki.dir));
+  return all.filter((location) => isInsideDir(location.path, config.pki.dir));
 }
 
-function isInside(path: string, dir: string): boolean {
+/** Whether `path` is `dir` or lies under it (after resolving both). */
+export function isInsideDir(path: string, dir: string): boolean {
   const rel = relative(resolve(dir), resolve(path));
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
 }

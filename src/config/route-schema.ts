@@ -42,6 +42,12 @@ export const routeSchema = z.strictObject({
     .prefault({}),
   maxBodyBytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
   contentTypes: z.array(z.string().min(1)).min(1).default(["application/json"]),
+  /**
+   * Sealed (end-to-end encrypted) bodies, `application/jose`: `required` refuses any other body
+   * (sealed-required), `allowed` takes both, `forbidden` (default) treats application/jose as
+   * any other content type. Sealed routes need `backends.<backend>.sealing`.
+   */
+  sealed: z.enum(["required", "allowed", "forbidden"]).default("forbidden"),
   /** Absent: no rate limit on this route. */
   rateLimit: rateLimitSchema.optional(),
   /** This route's signature policy, over the global `signature` section. */

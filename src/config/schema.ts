@@ -275,6 +275,7 @@ export const configSchema = z
           allow: { identities: [], roles: ["client"] },
           maxBodyBytes: 1024 * 1024,
           contentTypes: ["application/json"],
+          sealed: "forbidden",
         },
       ]),
   })

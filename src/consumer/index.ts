@@ -12,3 +12,10 @@ export {
   type ConsumerRedis,
   type StreamEntry,
 } from "./dead-letter.js";
+export { openSealedEntry } from "./open-entry.js";
+export {
+  loadBackendPrivateKeys,
+  SEALED_MEDIA_TYPE,
+  type BackendPrivateKey,
+  type OpenedSeal,
+} from "../sealed/index.js";

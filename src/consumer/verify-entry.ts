@@ -14,7 +14,18 @@ export interface VerifyEntryOptions {
 }
 
 export type EntryVerification =
-  | { ok: true; messageId: string; identity: string; body: Buffer; contentType: string; clientCertSha256: string }
+  | {
+      ok: true;
+      messageId: string;
+      identity: string;
+      body: Buffer;
+      contentType: string;
+      clientCertSha256: string;
+      /** The request as the client sent it: method, path (no query) and the route it matched. */
+      method: string;
+      path: string;
+      route: string;
+    }
   | { ok: false; code: string; detail: string };
 
 /**
@@ -60,6 +71,9 @@ export function verifyStreamEntry(fields: StreamEntryFields, options: VerifyEntr
     body,
     contentType: text("content-type")!,
     clientCertSha256,
+    method: rebuilt.request.method,
+    path: rebuilt.request.path,
+    route: text("route") ?? "",
   };
 }
 

@@ -1,6 +1,7 @@
 import type { CertificateAuthority, CrlPublisher } from "../pki/index.js";
 import { pkiPublicEndpoints } from "./pki-public.js";
-import { sendJson } from "./respond.js";
+import { PosternError } from "../errors.js";
+import { sendBytes, sendJson } from "./respond.js";
 import { staticEndpoint, type PublicEndpoint } from "./public-server.js";
 
 /** What /readyz reports: 200 when `ready`, else 503; the rest says why. */
@@ -21,11 +22,13 @@ export interface PublicEndpointDeps {
   readiness: () => Readiness;
   caBundlePem: string;
   jwks: () => unknown;
+  /** A sealing backend's public encryption keys (JWKS); undefined when the name is no such backend. */
+  backendJwks: (backend: string) => unknown;
   crl: CrlPublisher;
   authority: CertificateAuthority;
 }
 
-/** Everything the public listener serves: metrics, health, readiness, the CA, the JWKS, CRL and OCSP. */
+/** Everything the public listener serves: metrics, health, readiness, the CA, the JWKS, backends' encryption keys, CRL and OCSP. */
 export function publicEndpoints(deps: PublicEndpointDeps): PublicEndpoint[] {
   return [
     staticEndpoint("/metrics", deps.metrics.contentType, () => deps.metrics.metrics()),
@@ -40,6 +43,16 @@ export function publicEndpoints(deps: PublicEndpointDeps): PublicEndpoint[] {
     },
     staticEndpoint("/ca.pem", "application/x-pem-file", () => deps.caBundlePem),
     staticEndpoint("/.well-known/postern-keys", "application/jwk-set+json", () => JSON.stringify(deps.jwks())),
+    {
+      path: "/.well-known/postern-backend-keys/:backend",
+      methods: ["GET", "HEAD"],
+      handle: (req, res) => {
+        const last = (req.url ?? "").split("?")[0]!.split("/").at(-1) ?? "";
+        const jwks = /^[A-Za-z0-9._-]+$/.test(last) ? deps.backendJwks(last) : undefined;
+        if (jwks === undefined) throw new PosternError("not-found", "no backend of that name takes sealed bodies");
+        sendBytes(req, res, 200, "application/jwk-set+json", JSON.stringify(jwks), { "cache-control": "public, max-age=60" });
+      },
+    },
     ...pkiPublicEndpoints({ crl: deps.crl, authority: deps.authority }),
   ];
 }

@@ -26,6 +26,7 @@ export const LIBRARY_HOMES: Record<string, RegExp> = {
   zod: /^config\//,
   yaml: /^config\//,
   pino: /^log\.ts$/,
+  jose: /^sealed\//,
 };
 
 /**
@@ -40,19 +41,20 @@ export const ALLOWED_ROOMS: Record<string, readonly string[]> = {
   redis: ["config"],
   metrics: [],
   signing: [],
-  client: ["signing"],
+  sealed: ["storage"],
+  client: ["sealed", "signing"],
   pki: ["config", "metrics", "redis", "storage"],
   replay: ["redis", "storage"],
   ratelimit: ["config", "pki", "redis"],
   forward: ["config", "metrics", "pki", "redis", "replay", "signing", "storage"],
-  consumer: ["forward", "signing"],
+  consumer: ["forward", "sealed", "signing"],
   tls: ["metrics", "pki", "ratelimit"],
-  gateway: ["config", "forward", "metrics", "pki", "ratelimit", "replay", "signing", "tls"],
+  gateway: ["config", "forward", "metrics", "pki", "ratelimit", "replay", "sealed", "signing", "tls"],
   http: ["gateway", "metrics", "pki", "ratelimit", "signing", "tls"],
   admin: ["client", "config", "gateway", "http", "pki"],
   est: ["admin", "metrics", "pki"],
-  cli: ["app", "client", "config", "consumer", "gateway", "pki", "storage"],
-  app: ["admin", "config", "est", "forward", "gateway", "http", "metrics", "pki", "ratelimit", "redis", "replay", "signing", "storage", "tls"],
+  cli: ["app", "client", "config", "consumer", "gateway", "pki", "sealed", "storage"],
+  app: ["admin", "config", "est", "forward", "gateway", "http", "metrics", "pki", "ratelimit", "redis", "replay", "sealed", "signing", "storage", "tls"],
 };
 
 /** Files allowed at the top of src/ and whom they may import. */

@@ -2,12 +2,13 @@
  * The data-plane pipeline on plain values: a fake backend, an in-memory limiter and a fake
  * clock; one rule per test, each with its refusal code.
  */
-import { X509Certificate, webcrypto } from "node:crypto";
+import { generateKeyPairSync, X509Certificate, webcrypto } from "node:crypto";
 import t from "tap";
 import { parseConfig } from "../../src/config/load.js";
 import { PosternError } from "../../src/errors.js";
 import type { AcceptedMessage, Backend, Delivery } from "../../src/forward/backend.js";
-import { Gateway } from "../../src/gateway/pipeline.js";
+import { Gateway, type BackendSealing } from "../../src/gateway/pipeline.js";
+import { parseSealingJwks, privateKeyFromPem, sealPayload } from "../../src/sealed/index.js";
 import { RouteTable } from "../../src/gateway/routes.js";
 import { noopRecorder } from "../../src/metrics/recorder.js";
 import { identityFromCertificate } from "../../src/pki/identity.js";
@@ -50,15 +51,17 @@ class FakeBackend implements Backend {
   async close(): Promise<void> {}
 }
 
-function gatewayWith(overrides: Record<string, unknown> = {}) {
+function gatewayWith(overrides: Record<string, unknown> = {}, sealing?: BackendSealing) {
   let now = T0;
   const backend = new FakeBackend();
   const config = parseConfig({
+    ...(sealing ? { backends: { messages: { type: "stream", sealing: { publicKeys: "/elsewhere/jwks.json" } } } } : {}),
     routes: [{ name: "messages", path: "/v1/messages/:topic", backend: "messages", allow: { roles: ["client"] }, maxBodyBytes: 64, ...overrides }],
   });
   const gateway = new Gateway({
     routes: new RouteTable(config.routes),
     backends: new Map([["messages", backend]]),
+    ...(sealing ? { sealing: new Map([["messages", sealing]]) } : {}),
     signature: config.signature,
     keys: new PublicKeyCache(),
     rateLimiter: new MemoryRateLimiter(() => now),
@@ -68,11 +71,11 @@ function gatewayWith(overrides: Record<string, unknown> = {}) {
   return { gateway, backend, advance: (ms: number) => (now += ms) };
 }
 
-function signed(who = alice, options: { path?: string; body?: string; nonce?: string; createdMs?: number; keyid?: string } = {}): HttpMessageParts & { body: Buffer } {
+function signed(who = alice, options: { path?: string; body?: string; nonce?: string; createdMs?: number; keyid?: string; contentType?: string } = {}): HttpMessageParts & { body: Buffer } {
   const body = Buffer.from(options.body ?? '{"n":1}');
   const path = options.path ?? "/v1/messages/orders";
   const headers: Array<[string, string]> = [
-    ["content-type", "application/json"],
+    ["content-type", options.contentType ?? "application/json"],
     ["content-digest", createContentDigest(body, "sha-256")],
   ];
   const message: HttpMessageParts = { method: "POST", scheme: "https", authority: "gw:8443", path, query: "", headers };
@@ -199,4 +202,46 @@ t.test("the nonce fingerprint covers the target: one nonce on two topics is two 
   const [first, second] = backend.delivered;
   t.equal(first!.claim.nonce, second!.claim.nonce);
   t.not(first!.claim.digest, second!.claim.digest, "so the store refuses the second as a replay, not as 'already accepted'");
+});
+
+/** A backend encryption key and the sealing the gateway holds for it (public keys only). */
+function sealingKey(): { sealing: BackendSealing; seal(body: string, path?: string, who?: typeof alice): Promise<string> } {
+  const { privateKey } = generateKeyPairSync("x25519");
+  const { kid } = privateKeyFromPem(privateKey.export({ type: "pkcs8", format: "pem" }) as string, "test");
+  const keys = parseSealingJwks({ keys: [{ kty: "OKP", crv: "X25519", x: privateKey.export({ format: "jwk" }).x, kid, use: "enc", alg: "ECDH-ES+A256KW" }] });
+  return {
+    sealing: { keys, algorithms: ["ECDH-ES+A256KW"] },
+    seal: async (body, path = "/v1/messages/orders", who = alice) =>
+      (await sealPayload(Buffer.from(body), keys, { route: `POST ${path}`, sender: certificateThumbprint(who.der) })).jwe,
+  };
+}
+
+t.test("sealed: required: a plaintext body is sealed-required before the body is read; a sealed one is handed over unchanged", async (t) => {
+  const key = sealingKey();
+  const { gateway, backend } = gatewayWith({ sealed: "required", maxBodyBytes: 4096 }, key.sealing);
+  let read = false;
+  t.equal(await codeOf(handle(gateway, signed(), alice, async () => ((read = true), Buffer.alloc(0)))), "sealed-required");
+  t.notOk(read, "the body was never read");
+  const jwe = await key.seal('{"n":1}');
+  t.equal(await codeOf(handle(gateway, signed(alice, { body: jwe, contentType: "application/jose" }))), "accepted");
+  t.equal(backend.delivered.length, 1);
+  t.equal(backend.delivered[0]!.message.body.toString(), jwe, "the JWE as sent: the gateway does not decrypt");
+  t.equal(backend.delivered[0]!.message.contentType, "application/jose");
+});
+
+t.test("sealed: a body sealed for another path, or another key, is refused and never handed over", async (t) => {
+  const key = sealingKey();
+  const { gateway, backend } = gatewayWith({ sealed: "allowed", maxBodyBytes: 4096 }, key.sealing);
+  const moved = await key.seal('{"n":1}', "/v1/messages/elsewhere");
+  t.equal(await codeOf(handle(gateway, signed(alice, { body: moved, contentType: "application/jose" }))), "sealed-binding");
+  const foreign = await sealingKey().seal('{"n":1}');
+  t.equal(await codeOf(handle(gateway, signed(alice, { body: foreign, contentType: "application/jose" }))), "sealed-key-unknown");
+  t.equal(await codeOf(handle(gateway, signed(alice, { body: "{}", contentType: "application/jose" }))), "sealed-invalid");
+  t.equal(backend.delivered.length, 0);
+  t.equal(await codeOf(handle(gateway, signed())), "accepted", "allowed: plaintext still passes");
+});
+
+t.test("sealed: forbidden (the default): application/jose is only a content type, refused unless listed", async (t) => {
+  const { gateway } = gatewayWith({ maxBodyBytes: 4096 });
+  t.equal(await codeOf(handle(gateway, signed(alice, { body: "a.b.c.d.e", contentType: "application/jose" }))), "unsupported-media-type");
 });
