@@ -79,7 +79,7 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     rateLimiter: deps.rateLimiter,
     now,
   });
-  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain], log), true);
+  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain], log, { secondFactor: pki.secondFactor, csrfKey: pki.csrfKey }), true);
   pki.onRevoked((entry) => {
     const closed = data.closeConnectionsOf(entry.serial) + admin.closeConnectionsOf(entry.serial);
     metrics.revocationPropagated((now() - entry.revokedAtMs) / 1000);

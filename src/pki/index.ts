@@ -5,6 +5,8 @@ export { type EnsurePkiOptions, PKI_FILES, POD_PKI_FILES, type PkiMaterial, type
 export { type ClientIdentity, identityFromCertificate } from "./identity.js";
 export { type CertificateProfile, createCsr, defineProfile } from "./issue/index.js";
 export { KEY_ALGORITHMS, type KeyAlgorithm, generateKeyPair, isKeyAlgorithm, keyAlgorithmOf, keyHashOfCertificate, plainPrivateKeyPem } from "./keys/index.js";
+export { AdminSecondFactor, type EnrolledAdmin, SECOND_FACTOR_ACTIONS, type SecondFactorAction, type SecondFactorPolicy, base32, hotp, otpauthUri } from "./otp/index.js";
+export { pkiLocations } from "./runtime.js";
 export { canonicalSerial } from "./serial.js";
 export { DEFAULT_OVERLAP_SECONDS, type RingKeyEntry, SigningKeyRing } from "./signing-keys/index.js";
 export { CrlPublisher, MAX_OCSP_REQUEST_BYTES, RevocationIndex, decodeOcspGetPath } from "./status/index.js";

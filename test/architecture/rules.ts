@@ -26,6 +26,7 @@ export const LIBRARY_HOMES: Record<string, RegExp> = {
   zod: /^config\//,
   yaml: /^config\//,
   pino: /^log\.ts$/,
+  qrcode: /^cli\/admin\.ts$/,
 };
 
 /**
