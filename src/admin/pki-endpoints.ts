@@ -130,7 +130,8 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
   ];
 }
 
-function describe(record: CertificateRecord): CertificateJson {
+/** A certificate record as the admin API shows it. */
+export function describe(record: CertificateRecord): CertificateJson {
   return {
     serial: record.serial,
     identity: record.identity,

@@ -1,5 +1,5 @@
-import { adminHandler, explainEndpoint, pkiEndpoints } from "../admin/index.js";
-import type { PosternConfig } from "../config/index.js";
+import { adminHandler, consoleEndpoints, consoleFiles, explainEndpoint, pkiEndpoints } from "../admin/index.js";
+import { stateLocations, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { Gateway } from "../gateway/index.js";
 import { dataPlaneHandler, MtlsServer, type OptionalPeerHandler, publicEndpoints, PublicServer, refuseWhile, type Readiness } from "../http/index.js";
@@ -79,7 +79,24 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     rateLimiter: deps.rateLimiter,
     now,
   });
-  const admin = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain], log, { secondFactor: pki.secondFactor, csrfKey: pki.csrfKey }), true);
+  const servers = () => [data, admin];
+  const consoleApi = consoleEndpoints({
+    authority: pki.authority,
+    secondFactor: pki.secondFactor,
+    csrfKey: pki.csrfKey,
+    caBundlePem: material.caBundlePem,
+    connections: () => servers().flatMap((server) => server.liveConnections()),
+    closeConnection: (name, id) => (name === "data" ? data : name === "admin" ? admin : undefined)?.closeConnection(id) ?? false,
+    audit: pki.audit,
+    auditPath: stateLocations(config).auditLogPath,
+    traffic: () => metrics.traffic.lastHour(),
+  });
+  let files: ReturnType<typeof consoleFiles> | undefined;
+  const admin: MtlsServer = mtls("admin", adminHandler([...pkiEndpoints(pki.authority), explain, ...consoleApi], log, {
+    secondFactor: pki.secondFactor,
+    csrfKey: pki.csrfKey,
+    console: async (req, res, pathname) => (await (files ??= consoleFiles()))(req, res, pathname),
+  }), true);
   pki.onRevoked((entry) => {
     const closed = data.closeConnectionsOf(entry.serial) + admin.closeConnectionsOf(entry.serial);
     metrics.revocationPropagated((now() - entry.revokedAtMs) / 1000);

@@ -9,7 +9,7 @@ export { AdminSecondFactor, type EnrolledAdmin, SECOND_FACTOR_ACTIONS, type Seco
 export { pkiLocations } from "./runtime.js";
 export { canonicalSerial } from "./serial.js";
 export { DEFAULT_OVERLAP_SECONDS, type RingKeyEntry, SigningKeyRing } from "./signing-keys/index.js";
-export { CrlPublisher, MAX_OCSP_REQUEST_BYTES, RevocationIndex, decodeOcspGetPath } from "./status/index.js";
+export { CrlPublisher, MAX_OCSP_REQUEST_BYTES, type OcspCertStatus, RevocationIndex, decodeOcspGetPath } from "./status/index.js";
 export { type CertificateRecord, type CertificateStatus, FileStore, type PkiStore, REVOCATION_REASONS, RedisStore, type RevocationReason, type RevokedEntry } from "./store/index.js";
 export { LEDGER_FILE, TrustGuard, TrustLedger, ledgerPkiId, openArchive, restoreBackup, sealArchive, setAsideForeignLedger, takeBackup } from "./trust/index.js";
 export { type PkiRuntime, startPki } from "./runtime.js";
