@@ -89,6 +89,7 @@ t.test("live connections: listed per identity; closing one needs a code once an 
   });
   const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
   socket.on("error", () => undefined);
+  socket.resume(); // a paused socket would never see the end of its stream
   const list = (await curl("/v1/connections")).json() as unknown as { items: ConnectionJson[] };
   const demo = list.items.find((c) => c.listener === "data" && c.identity === "spiffe://postern.local/client/demo");
   t.ok(demo, "the demo client's data-plane connection");

@@ -88,6 +88,7 @@ async function liveConnection(who: { cert: string; key: string }): Promise<TLSSo
 const victimSocket = await liveConnection(victim);
 const victimClosed = new Promise<void>((resolve) => victimSocket.once("close", () => resolve()));
 victimSocket.on("error", () => undefined);
+victimSocket.resume(); // a paused socket would never see the end of its stream
 
 const adminOrigin = gw.adminUrl;
 async function context(certificate: "admin" | "none") {
