@@ -5,6 +5,7 @@
  * nothing, before one with a fresh code succeeds; failures are rate-limited; the CLI takes
  * --otp and says so without a terminal; every use is in the audit log.
  */
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import t from "tap";
@@ -12,7 +13,7 @@ import { PosternRequestError } from "../../src/client/index.js";
 import { createCsr } from "../../src/pki/issue/csr-create.js";
 import { generateKeyPair } from "../../src/pki/keys/keys.js";
 import { startGateway } from "../helpers/gateway.js";
-import { finished, runTool, spawnTs } from "../helpers/process.js";
+import { finished, ROOT, runTool, spawnTs } from "../helpers/process.js";
 
 t.setTimeout(240_000);
 
@@ -145,6 +146,27 @@ t.test("the CLI: without --otp and without a terminal it names --otp and changes
   nextStep();
   const token = await cli(["token", "create", "--id", "spiffe://postern.local/client/cli-tok", "--otp", await code(secret), ...gw.adminFlags]);
   t.equal(token.code, 0, token.stderr);
+});
+
+t.test("the CLI on a terminal asks for the code when the gateway wants one", async (t) => {
+  nextStep();
+  const serial = await issue("tty-victim", await code(secret));
+  nextStep();
+  const command = [process.execPath, join(ROOT, "dist/cli/main.js"), "cert", "revoke", "--serial", serial, ...gw.adminFlags].map((a) => `'${a}'`).join(" ");
+  // script(1) gives the CLI a terminal; what the test writes to script's stdin is typed into it.
+  const child = spawn("script", ["-qec", command, "/dev/null"], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const done = new Promise<number | null>((resolve) => child.on("close", resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no prompt: ${out}`)), 60_000);
+    const check = () => { if (/one-time code: /.test(out)) { clearTimeout(timer); resolve(); } };
+    child.stdout.on("data", check);
+  });
+  child.stdin.write(`${await code(secret)}\n`);
+  t.equal(await done, 0, out);
+  t.match(out, /revoked /);
+  t.equal(await status(serial), "revoked");
 });
 
 t.test("too many refused codes: 429 rate-limited, even for a right code, until the window passes", async (t) => {

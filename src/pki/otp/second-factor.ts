@@ -11,7 +11,7 @@ import { PosternError } from "../../errors.js";
 import type { AuditLog } from "../audit/index.js";
 import { type OtpState, readOtpState, updateOtpState } from "./otp-file.js";
 import { deriveSecretKey, openSecret, sealSecret } from "./secret-box.js";
-import { matchTotp, otpauthUri, totpStep } from "./totp.js";
+import { matchTotp, otpauthUri } from "./totp.js";
 
 /** The admin actions a second factor can guard (config `admin.otp.actions`). */
 export const SECOND_FACTOR_ACTIONS = ["token", "issue", "revoke", "connection-close"] as const;
@@ -138,11 +138,6 @@ export class AdminSecondFactor {
   async list(): Promise<EnrolledAdmin[]> {
     const state = await readOtpState(this.#o.path);
     return Object.entries(state?.admins ?? {}).map(([identity, e]) => ({ identity, enrolledAtMs: e.enrolledAtMs }));
-  }
-
-  /** The current step, for callers that show when a code turns over. */
-  step(): number {
-    return totpStep(this.#now());
   }
 
   #key(salt: string): Buffer {
