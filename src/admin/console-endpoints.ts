@@ -9,7 +9,6 @@ import { readFile } from "node:fs/promises";
 import type { AuditViewJson, CertificateDetailJson, ChainCertificateJson, ConnectionJson, ConsoleSessionJson, TrafficJson } from "../client/index.js";
 import { PosternError } from "../errors.js";
 import type { LiveConnection } from "../http/index.js";
-import type { TrafficMinute } from "../metrics/index.js";
 import { type AdminSecondFactor, type AuditLog, type CertificateAuthority, SECOND_FACTOR_ACTIONS, canonicalSerial, verifyAuditLog } from "../pki/index.js";
 import { csrfToken } from "./csrf.js";
 import { describe } from "./pki-endpoints.js";
@@ -25,7 +24,8 @@ export interface ConsoleDeps {
   closeConnection: (listener: string, id: number) => boolean;
   audit: AuditLog;
   auditPath: string;
-  traffic: () => TrafficMinute[];
+  /** Data-plane outcomes per minute over the last hour, oldest first (the metrics room's TrafficHistory). */
+  traffic: () => Array<{ atMs: number; outcomes: Record<string, number> }>;
 }
 
 const AUDIT_EVENTS_SHOWN = 200;

@@ -177,6 +177,18 @@ t.test("the audit view shows the chain verified and the second factor's use; the
   t.match(await page.textContent("#token-value") ?? "", /^\S{20,}$/);
 });
 
+t.test("the traffic chart draws the data plane's accepted and refused messages", async (t) => {
+  const client = await gw.client();
+  t.equal((await client.send("/v1/messages/orders", JSON.stringify({ n: 1 }))).status, 202);
+  const ctx = await context("admin");
+  t.teardown(() => ctx.close());
+  const page = await ctx.newPage();
+  await page.goto(`${adminOrigin}/console/#/traffic`);
+  await page.waitForSelector("#traffic-chart .seg");
+  t.match(await page.textContent(".legend") ?? "", /accepted: 1/);
+  await page.screenshot({ path: join(ARTIFACTS, "8-traffic.png"), fullPage: true });
+});
+
 t.test("CSRF: a mutating call from another origin, or without the token, is refused", async (t) => {
   const ctx = await context("admin");
   t.teardown(() => ctx.close());
