@@ -17,7 +17,8 @@ import { finished, runTool, spawnTs } from "../helpers/process.js";
 t.setTimeout(240_000);
 
 let clockMs = Date.now();
-const gw = await startGateway({}, { now: () => clockMs });
+// Idle test connections must outlive a slow machine's pauses (the header timeout counts from connect).
+const gw = await startGateway({ limits: { headersTimeoutSeconds: 300 } }, { now: () => clockMs });
 t.teardown(() => gw.stop());
 const work = await gw.workDir();
 const certs = gw.certs;

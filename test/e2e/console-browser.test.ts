@@ -40,7 +40,8 @@ await mkdir(ARTIFACTS, { recursive: true });
 // behind without waiting (the browser's TLS needs no clock beyond certificate validity).
 let clockMs = Date.now();
 const nextStep = () => void (clockMs += 30_000);
-const gw = await startGateway({}, { now: () => clockMs });
+// The victim's idle connection must outlive a slow machine's pauses (the header timeout counts from connect).
+const gw = await startGateway({ limits: { headersTimeoutSeconds: 300 } }, { now: () => clockMs });
 t.teardown(() => gw.stop());
 const work = await gw.workDir();
 const env = { POSTERN_PKI_DIR: gw.certs, POSTERN_DATA_DIR: join(gw.dir, "data"), POSTERN_CA_PASSPHRASE: "" };
