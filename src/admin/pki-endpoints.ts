@@ -12,6 +12,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
       method: "POST",
       path: "/v1/tokens",
       auth: "admin",
+      secondFactor: "token",
       async handle(request) {
         const body = await request.json();
         const ttl = body.ttl ?? "15m";
@@ -38,6 +39,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
       method: "POST",
       path: "/v1/certificates",
       auth: "admin",
+      secondFactor: "issue",
       async handle(request) {
         const body = await request.json();
         const issued = await ca.issueFromCsr({
@@ -55,6 +57,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
       method: "POST",
       path: "/v1/certificates/pkcs12",
       auth: "admin",
+      secondFactor: "issue",
       async handle(request) {
         const body = await request.json();
         const keyType = body.keyType ?? "P-256";
@@ -95,6 +98,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
       method: "POST",
       path: "/v1/certificates/:serial/revoke",
       auth: "admin",
+      secondFactor: "revoke",
       async handle(request) {
         const body = await request.json();
         const record = await ca.revoke({ serial: request.params.serial!, reason: reasonOf(body), actor: actor(request) });
@@ -105,6 +109,7 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
       method: "POST",
       path: "/v1/identities/revoke",
       auth: "admin",
+      secondFactor: "revoke",
       async handle(request) {
         const body = await request.json();
         const serials = await ca.revokeIdentity({ identity: requireString(body, "identity"), reason: reasonOf(body), actor: actor(request) });
@@ -125,7 +130,8 @@ export function pkiEndpoints(ca: CertificateAuthority): AdminEndpoint[] {
   ];
 }
 
-function describe(record: CertificateRecord): CertificateJson {
+/** A certificate record as the admin API shows it. */
+export function describe(record: CertificateRecord): CertificateJson {
   return {
     serial: record.serial,
     identity: record.identity,

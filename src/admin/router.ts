@@ -3,6 +3,8 @@ import { PosternError } from "../errors.js";
 import { mediaType, PathRouter } from "../gateway/index.js";
 import { readBody, type AnyRequest, type AnyResponse, type Peer, sendBytes, sendJson, sendProblem } from "../http/index.js";
 import type { Logger } from "../log.js";
+import type { AdminSecondFactor, SecondFactorAction } from "../pki/index.js";
+import { checkBrowserRequest } from "./csrf.js";
 
 /**
  * Who may call an admin endpoint: `admin` (a certificate with the admin role), `client` (any
@@ -31,6 +33,11 @@ export interface AdminEndpoint {
   method: "GET" | "POST" | "DELETE";
   path: string;
   auth: AdminAuth;
+  /**
+   * The action a TOTP second factor guards here (config `admin.otp.actions`): checked after
+   * the certificate and before the body is read, so a refused code changes nothing.
+   */
+  secondFactor?: SecondFactorAction;
   /** Serve a certificate that expired within the renewal grace period (renewal only). */
   allowExpired?: boolean;
   handle(request: AdminRequest): Promise<AdminReply>;
@@ -38,16 +45,43 @@ export interface AdminEndpoint {
 
 const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
 
-/** Routes admin requests: authentication by endpoint, JSON in and out, problem+json errors. */
-export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger) {
+/** What guards the mutating admin calls besides the certificate. */
+export interface AdminGuards {
+  /** The TOTP check of endpoints that name a `secondFactor`; none: no second factor. */
+  secondFactor?: AdminSecondFactor;
+  /** The key of the console's CSRF tokens; browser requests that change something must carry one. */
+  csrfKey?: Uint8Array;
+  /** Serves `/console/` (static files) for admins; none: 404. */
+  console?: (req: AnyRequest, res: AnyResponse, pathname: string) => Promise<void>;
+}
+
+/** The header carrying the one-time code. */
+export const OTP_HEADER = "postern-otp";
+
+/**
+ * Routes admin requests: authentication by endpoint, then (for mutating calls) the browser's
+ * CSRF check and the second factor, JSON in and out, problem+json errors.
+ */
+export function adminHandler(endpoints: readonly AdminEndpoint[], log: Logger, guards: AdminGuards = {}) {
   const router = new PathRouter(endpoints.map((endpoint) => ({ method: endpoint.method, path: endpoint.path, value: endpoint })), { decode: true });
   return (req: AnyRequest, res: AnyResponse, peer: Peer | undefined): void => {
     const url = new URL(req.url ?? "/", "https://admin.invalid");
     void (async () => {
       try {
+        if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
+          authorize("admin", peer);
+          if (peer?.expired) throw new PosternError("certificate-expired", "an expired certificate may only renew");
+          if (!guards.console) throw new PosternError("not-found", "the console is not served here");
+          return await guards.console(req, res, url.pathname);
+        }
         const { value: endpoint, params } = router.find(req.method ?? "", url.pathname);
         authorize(endpoint.auth, peer);
         if (peer?.expired && !endpoint.allowExpired) throw new PosternError("certificate-expired", "an expired certificate may only renew");
+        if (endpoint.method !== "GET" && peer) checkBrowserRequest(req, peer, guards.csrfKey);
+        if (endpoint.secondFactor && guards.secondFactor) {
+          const code = req.headers[OTP_HEADER];
+          await guards.secondFactor.verify({ identity: peer!.identity.id, code: typeof code === "string" ? code.trim() : undefined, action: endpoint.secondFactor, subject: url.pathname });
+        }
         send(req, res, await endpoint.handle({ peer, params, query: url.searchParams, headers: req.headers, json: () => readJson(req), bytes: (max) => readBody(req, max) }));
       } catch (error) {
         sendProblem(res, error, log, url.pathname);

@@ -1,5 +1,5 @@
-import { adminHandler, explainEndpoint, pkiEndpoints, serverRenewalEndpoint } from "../admin/index.js";
-import type { PosternConfig } from "../config/index.js";
+import { adminHandler, consoleEndpoints, consoleFiles, explainEndpoint, pkiEndpoints, serverRenewalEndpoint } from "../admin/index.js";
+import { stateLocations, type PosternConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import { estEndpoints } from "../est/index.js";
 import type { Gateway } from "../gateway/index.js";
@@ -135,8 +135,27 @@ export function buildListeners(deps: ListenerDeps): Listeners {
     rateLimiter: deps.rateLimiter,
     now,
   });
+  const servers = () => (data ? [data, admin] : [admin]);
+  const consoleApi = consoleEndpoints({
+    authority: pki.authority,
+    secondFactor: pki.secondFactor,
+    csrfKey: pki.csrfKey,
+    get caBundlePem() {
+      return tls.current().caBundlePem;
+    },
+    connections: () => servers().flatMap((server) => server.liveConnections()),
+    closeConnection: (name, id) => (name === "data" ? data : name === "admin" ? admin : undefined)?.closeConnection(id) ?? false,
+    audit: pki.audit,
+    auditPath: stateLocations(config).auditLogPath,
+    traffic: () => metrics.traffic.lastHour(),
+  });
+  let files: ReturnType<typeof consoleFiles> | undefined;
   const renewal = serverRenewalEndpoint({ renew: (input) => pki.renewServerCertificate(input), reload: () => tls.reload("renewal") });
-  const admin = mtlsListener(served, "admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal, ...estEndpoints({ ca: pki.authority, metrics })], log), true);
+  const admin: MtlsServer = mtlsListener(served, "admin", adminHandler([...pkiEndpoints(pki.authority), explain, renewal, ...estEndpoints({ ca: pki.authority, metrics }), ...consoleApi], log, {
+    secondFactor: pki.secondFactor,
+    csrfKey: pki.csrfKey,
+    console: async (req, res, pathname) => (await (files ??= consoleFiles()))(req, res, pathname),
+  }), true);
   tls.onApplied(() => {
     data?.reloadSecureContext();
     admin.reloadSecureContext();

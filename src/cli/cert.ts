@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import type { AdminClient, CertificateJson, IssuedCertificateJson } from "../client/index.js";
 import { environmentVariable } from "../config/index.js";
 import { REVOCATION_REASONS } from "../pki/index.js";
-import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
+import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient, withSecondFactor } from "./admin-options.js";
 import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { parseDurationSeconds } from "./keys.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
@@ -90,7 +90,7 @@ export async function runCert(args: string[]): Promise<number> {
   const prepared = await run(values);
   const client = await adminClient(values);
   try {
-    return await prepared(client);
+    return await withSecondFactor(client, values.otp, () => prepared(client));
   } finally {
     await client.close();
   }

@@ -72,6 +72,13 @@ const COMMANDS: Record<string, Command> = {
       return { usage: m.usage, run: m.runRenew };
     },
   },
+  admin: {
+    summary: "enroll an admin's TOTP second factor for issue, revoke and token create",
+    load: async () => {
+      const m = await import("./admin.js");
+      return { usage: m.usage, run: m.runAdmin };
+    },
+  },
   keys: {
     summary: "rotate or list the gateway's forward-signing keys (the JWKS at /.well-known/postern-keys)",
     load: async () => {

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { PosternRequestError } from "../client/index.js";
-import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient } from "./admin-options.js";
+import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient, withSecondFactor } from "./admin-options.js";
 import { parseDurationSeconds } from "./keys.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
@@ -43,12 +43,12 @@ export async function runToken(args: string[]): Promise<number> {
   const ttlSeconds = parseDurationSeconds(values.ttl, "--ttl");
   const client = await adminClient(values);
   try {
-    const created = await client.createToken({
-      identity: values.id,
+    const created = await withSecondFactor(client, values.otp, () => client.createToken({
+      identity: values.id!,
       ttl: ttlSeconds,
       ...(values.role ? { roles: values.role } : {}),
       ...(values.profile ? { profile: values.profile } : {}),
-    });
+    }));
     if (values.json) printJson({ token: created.token, expiresAt: created.expiresAt });
     else process.stdout.write(`${created.token}\nexpires ${created.expiresAt}\n`);
     return 0;

@@ -70,3 +70,50 @@ export interface ServerRenewalJson {
   /** Always true in a 201: the gateway that answered serves the new certificate now. */
   served: true;
 }
+
+/** `GET /v1/console/session`: who the console runs as, its CSRF token, what needs a code. */
+export interface ConsoleSessionJson {
+  identity: string;
+  serial: string;
+  /** Send back in `Postern-CSRF` on every mutating call from a browser. */
+  csrfToken: string;
+  /** Per action (token, issue, revoke, connection-close): whether it needs a one-time code now. */
+  secondFactor: Record<string, boolean>;
+}
+
+/** One certificate of a chain, as `GET /v1/certificates/{serial}` shows it. */
+export interface ChainCertificateJson {
+  subject: string;
+  issuer: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint256: string;
+}
+
+/** `GET /v1/certificates/{serial}`: the record, its chain up to the root, and the OCSP responder's answer. */
+export interface CertificateDetailJson extends CertificateJson {
+  chain: ChainCertificateJson[];
+  ocsp: { status: "good" | "revoked" | "unknown"; revokedAt?: string; reason?: string };
+}
+
+/** One live mTLS connection with a client certificate. */
+export interface ConnectionJson {
+  listener: string;
+  id: number;
+  identity: string;
+  serial: string;
+  remote: string;
+  openedAt: string;
+}
+
+/** `GET /v1/audit`: the chain's verification and the last events, newest last. */
+export interface AuditViewJson {
+  verification: { ok: true; lines: number; head: string } | { ok: false; line: number; reason: string };
+  events: Array<{ seq: number; at: string; actor: string; action: string; subject: string; details: Record<string, unknown> }>;
+}
+
+/** `GET /v1/traffic`: data-plane outcomes per minute over the last hour (oldest first). */
+export interface TrafficJson {
+  minutes: Array<{ at: string; outcomes: Record<string, number> }>;
+}

@@ -9,13 +9,17 @@ export interface AdminClientOptions {
   cert?: string | Buffer;
   key?: string | Buffer;
   ca: string | Buffer;
+  /** A TOTP code sent as `Postern-OTP` with every call (the admin's second factor). */
+  otp?: string;
 }
 
 /** A small client of Postern's admin API (JSON over mTLS). */
 export class AdminClient {
   private readonly agent: Agent;
+  private otp: string | undefined;
 
   constructor(private readonly options: AdminClientOptions) {
+    this.otp = options.otp;
     this.agent = new Agent({
       connect: { ca: options.ca, ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}) },
     });
@@ -26,7 +30,8 @@ export class AdminClient {
     const response = await request(new URL(path, this.options.url), {
       method,
       dispatcher: this.agent,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+      headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...(this.otp ? { "postern-otp": this.otp } : {}) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const bytes = Buffer.from(await response.body.arrayBuffer());
     const type = String(response.headers["content-type"] ?? "");
@@ -40,6 +45,11 @@ export class AdminClient {
   /** POST /v1/server-certificate/renew: a new server certificate for the gateway, served at once. */
   renewServerCertificate(body: { keepKey?: boolean } = {}): Promise<ServerRenewalJson> {
     return this.call("POST", "/v1/server-certificate/renew", body) as Promise<ServerRenewalJson>;
+  }
+
+  /** Sets the one-time code sent with the next calls (a code is spent by its first accepted use). */
+  setOneTimeCode(code: string | undefined): void {
+    this.otp = code;
   }
 
   /** POST /v1/tokens: a one-time enrollment token bound to `identity`. */

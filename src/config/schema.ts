@@ -236,6 +236,25 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    admin: z
+      .strictObject({
+        /**
+         * A TOTP second factor (RFC 6238) on the admin actions that change the PKI, on top of the
+         * admin certificate. `auto`: required once any admin has enrolled
+         * (`postern admin otp enroll`); `on`: always (an admin without one is refused); `off`.
+         */
+        otp: z
+          .strictObject({
+            mode: z.enum(["auto", "on", "off"]).default("auto"),
+            /** Which actions need a code: token (create), issue, revoke, connection-close. */
+            actions: z.array(z.enum(["token", "issue", "revoke", "connection-close"])).default(["token", "issue", "revoke", "connection-close"]),
+            /** Refused codes per admin within the window before every code is refused (429). */
+            maxFailures: z.number().int().min(1).max(100).default(5),
+            failureWindowSeconds: z.number().int().min(10).max(86_400).default(300),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     /**
      * Processes that serve the data listener: 1 (the default) is one process and no cluster;
      * N > 1 forks N node:cluster workers that share the data port, while the primary keeps the

@@ -1,7 +1,7 @@
 /** The public surface of src/http/: everything outside it imports from here. */
 export { readBody } from "./body.js";
 export { dataPlaneHandler } from "./data-plane.js";
-export { MtlsServer } from "./mtls-server.js";
+export { type LiveConnection, MtlsServer } from "./mtls-server.js";
 export type { AnyRequest, AnyResponse, OptionalPeerHandler } from "./types.js";
 export type { Peer } from "../tls/index.js";
 export { publicEndpoints, type Readiness } from "./public-endpoints.js";

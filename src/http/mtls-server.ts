@@ -65,10 +65,23 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Connection {
+  /** A per-listener number, for the console to name one connection. */
+  id: number;
+  openedAtMs: number;
   peer: Peer | undefined;
   remote: string;
   release: () => void;
   expiryTimer?: NodeJS.Timeout;
+}
+
+/** One open connection, as the admin API lists it. */
+export interface LiveConnection {
+  listener: string;
+  id: number;
+  identity: string;
+  serial: string;
+  remote: string;
+  openedAtMs: number;
 }
 
 /**
@@ -91,6 +104,7 @@ export class MtlsServer {
   /** At most 10 lines a second per kind of refusal: a flood of bad handshakes must not flood the log. */
   private readonly sampleLog = logSampler(10);
   private inFlight = 0;
+  private lastConnectionId = 0;
   private draining = false;
 
   constructor(private readonly options: MtlsServerOptions) {
@@ -197,7 +211,7 @@ export class MtlsServer {
       metrics.connectionRefused(peer ? "identity_limit" : "anonymous_limit");
       return void socket.destroy();
     }
-    const connection: Connection = { peer, remote, release };
+    const connection: Connection = { id: ++this.lastConnectionId, openedAtMs: this.now(), peer, remote, release };
     if (peer) {
       metrics.handshake();
       // A connection never outlives its certificate.
@@ -255,6 +269,26 @@ export class MtlsServer {
       if (http1 && !req.complete && !res.headersSent) res.setHeader("connection", "close");
       sendProblem(res, error, this.options.log, req.url);
     }
+  }
+
+  /** The open connections with a client certificate: who, from where, since when. */
+  liveConnections(): LiveConnection[] {
+    const live: LiveConnection[] = [];
+    for (const c of this.connections.values()) {
+      if (!c.peer) continue;
+      live.push({ listener: this.options.name, id: c.id, identity: c.peer.identity.id, serial: c.peer.identity.serial, remote: c.remote, openedAtMs: c.openedAtMs });
+    }
+    return live;
+  }
+
+  /** Closes the connection `id` (from `liveConnections`); false when it is gone already. */
+  closeConnection(id: number): boolean {
+    for (const [socket, connection] of this.connections) {
+      if (connection.id !== id) continue;
+      socket.destroy();
+      return true;
+    }
+    return false;
   }
 
   /** Drops connections whose peer certificate has this serial (revocation reaching live connections). */

@@ -1,6 +1,7 @@
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { POSTERN_VERSION } from "../version.js";
 import type { ConnectionEnd, ConnectionRefusal, EstOperation, HandshakeFailure, MetricsRecorder, ReloadFailure, ReloadKind, StorageFailure, TimedStage } from "./recorder.js";
+import { TrafficHistory } from "./traffic-history.js";
 
 /** The labels of `postern_build_info`. */
 export interface BuildInfo {
@@ -32,6 +33,8 @@ function collectProcessMetrics(registry: Registry): void {
  */
 export class PrometheusRecorder implements MetricsRecorder {
   readonly registry = new Registry();
+  /** The last hour of data-plane outcomes per minute (the console's charts). */
+  readonly traffic = new TrafficHistory();
   readonly contentType = this.registry.contentType;
   private readonly requests: Counter<"route" | "outcome" | "status">;
   private readonly durations: Record<TimedStage, Histogram>;
@@ -221,6 +224,7 @@ export class PrometheusRecorder implements MetricsRecorder {
 
   request(route: string, outcome: string, status: number): void {
     this.requests.inc({ route, outcome, status: String(status) });
+    this.traffic.record(outcome);
   }
   estRequest(operation: EstOperation, outcome: string): void {
     this.est.inc({ operation, outcome });

@@ -3,7 +3,7 @@ import { PosternError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { AuditLog } from "./audit/index.js";
 import type { PkiMaterial } from "./ca/index.js";
-import { type CrlPublisher, respondOcsp } from "./status/index.js";
+import { type CrlPublisher, type OcspCertStatus, respondOcsp } from "./status/index.js";
 import { issueFromCsrNow, parseCsr, type ParsedCsr, issueLeafDer, type IssuedCertificate, identityAllowed, keyAllowed, keyFamilyOf, lifetimeFor, rolesAllowed, type CertificateProfile } from "./issue/index.js";
 import { identityFromCertificate, type ClientIdentity } from "./identity.js";
 import { type KeyAlgorithm, generateKeyPair, issuePkcs12, keyAlgorithmOf, keyHashOfCertificate, keyHashOfSpki, pemCertificatesToDer } from "./keys/index.js";
@@ -332,16 +332,24 @@ export class CertificateAuthority {
       issuer: this.o.material.issuer,
       nowMs: this.o.now(),
       validitySeconds: 3600,
-      lookup: async (serial) => {
-        // The ledger first: a revocation the store lost is still a revocation.
-        const known = this.o.ledger.state.revocations.get(serial);
-        if (known) return { status: "revoked", revokedAtMs: known.revokedAtMs, reason: known.reason };
-        const record = await this.o.store.getCertificate(serial);
-        if (!record) return { status: "unknown" };
-        if (record.status === "revoked") return { status: "revoked", revokedAtMs: record.revokedAtMs ?? 0, reason: record.revocationReason ?? "unspecified" };
-        return { status: "good" };
-      },
+      lookup: (serial) => this.ocspStatus(serial),
     });
+  }
+
+  /** What the OCSP responder answers for `serial` (lowercase hex as in the certificate). */
+  async ocspStatus(serial: string): Promise<OcspCertStatus> {
+    // The ledger first: a revocation the store lost is still a revocation.
+    const known = this.o.ledger.state.revocations.get(serial);
+    if (known) return { status: "revoked", revokedAtMs: known.revokedAtMs, reason: known.reason };
+    const record = await this.o.store.getCertificate(serial);
+    if (!record) return { status: "unknown" };
+    if (record.status === "revoked") return { status: "revoked", revokedAtMs: record.revokedAtMs ?? 0, reason: record.revocationReason ?? "unspecified" };
+    return { status: "good" };
+  }
+
+  /** The inventory's record of `serial`, or undefined. */
+  certificate(serial: string): Promise<CertificateRecord | undefined> {
+    return this.o.store.getCertificate(serial);
   }
 
   /** Refuses (`key-revoked`) a key whose certificate was revoked. */

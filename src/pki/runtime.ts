@@ -1,4 +1,4 @@
-import { X509Certificate, createHash } from "node:crypto";
+import { X509Certificate, createHash, hkdfSync } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { stateLocations, type PosternConfig } from "../config/index.js";
@@ -23,6 +23,7 @@ import {
 import { defineProfile, type CertificateProfile } from "./issue/index.js";
 import { keyHashOfCertificate } from "./keys/index.js";
 import { canonicalSerial } from "./serial.js";
+import { AdminSecondFactor, OTP_FILE } from "./otp/index.js";
 import { SigningKeyRing } from "./signing-keys/index.js";
 import { CrlPublisher, RevocationIndex } from "./status/index.js";
 import { FileStore, RedisStore, type PkiStore, type RevokedEntry } from "./store/index.js";
@@ -40,6 +41,12 @@ export interface PkiRuntime {
   /** The gateway's forward-signing keys: the active one signs, the JWKS publishes all in overlap. */
   signingKeys: SigningKeyRing;
   revocations: RevocationIndex;
+  /** The admins' TOTP second factor for the actions that change the PKI (config `admin.otp`). */
+  secondFactor: AdminSecondFactor;
+  /** A key derived from the CA passphrase for the console's CSRF tokens (the same on every replica). */
+  csrfKey: Uint8Array;
+  /** The hash-chained audit log this gateway appends to. */
+  audit: AuditLog;
   /** Whether the store still holds everything the trust ledger recorded (else: fail closed). */
   trust: TrustGuard;
   /** Called for every revocation (this instance's or, with Redis, any replica's). */
@@ -64,6 +71,7 @@ export function pkiLocations(config: Readonly<PosternConfig>) {
     dir: config.pki.dir,
     storeDir: at.storeDir,
     ledgerPath: join(at.stateDir, LEDGER_FILE),
+    otpPath: join(at.stateDir, OTP_FILE),
     signingKeysDir: at.signingKeysDir,
     auditPath: at.auditLogPath,
     passphraseSource: { dir: config.pki.dir, ...(config.pki.passphraseFile ? { passphraseFile: config.pki.passphraseFile } : {}) },
@@ -238,9 +246,14 @@ export async function startPki(
     const trustTimer = setInterval(() => void trust.quickCheck().catch(() => undefined), 10_000);
     trustTimer.unref();
 
+    const secondFactor = new AdminSecondFactor({ path: where.otpPath, passphrase, policy: config.admin.otp, audit, now });
+
     return {
       material,
       created: plan.created,
+      secondFactor,
+      audit,
+      csrfKey: new Uint8Array(hkdfSync("sha256", passphrase, pkiIdOf(material), "postern console csrf", 32)),
       authority,
       crl,
       store,

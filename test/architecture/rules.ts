@@ -27,6 +27,7 @@ export const LIBRARY_HOMES: Record<string, RegExp> = {
   yaml: /^config\//,
   pino: /^log\.ts$/,
   jose: /^sealed\//,
+  qrcode: /^cli\/admin\.ts$/,
 };
 
 /**
