@@ -168,6 +168,6 @@ t.test("the image builds, runs read-only as uid 10001, turns healthy, takes a si
   t.equal(stop.code, 0, stop.stderr);
   const exit = (await docker(["inspect", "--format", "{{.State.ExitCode}}", name])).stdout.trim();
   t.equal(exit, "0", "SIGTERM: drained and exited 0");
-  t.match(await logs(), /"message":"stopped"/);
+  t.match(await logs(), /"msg":"stopped"/);
   t.comment(`stop: exit ${exit} ${((performance.now() - stopStarted) / 1000).toFixed(1)} s after docker stop`);
 });

@@ -117,8 +117,8 @@ t.test("Redis restarting empty: fail closed naming the lost state, revoked stays
   await redis.start(); // nothing on disk: an empty Redis
   await eventually("replica a notices the lost state", async () => (await readyz(a)).status === 503 && (await readyz(a)).body.pki === "state-lost");
   t.match((await readyz(a)).body, { status: "not-ready", pki: "state-lost", code: "pki-state-lost" });
-  t.match(a.stderr(), /PKI state lost: Redis at redis:\/\/127\.0\.0\.1:\d+ \(key prefix postern:\{pki\}:\) lacks 5 certificate\(s\) and 1 revocation\(s\) recorded in the trust ledger/, "the error log names what was lost");
-  t.match(a.stderr(), new RegExp(`revoked ${demoSerial} \\(keyCompromise\\)`));
+  t.match(await a.logged(/PKI state lost/), /PKI state lost: Redis at redis:\/\/127\.0\.0\.1:\d+ \(key prefix postern:\{pki\}:\) lacks 5 certificate\(s\) and 1 revocation\(s\) recorded in the trust ledger/, "the error log names what was lost");
+  t.match(await a.logged(new RegExp(`revoked ${demoSerial}`)), new RegExp(`revoked ${demoSerial} \\(keyCompromise\\)`));
   t.match(await (await fetch(`${a.publicUrl}/metrics`)).text(), /^postern_pki_state_lost 1$/m);
   const refused = await accepted(a, "admin");
   t.same(refused, { ok: false, status: 503, code: "pki-state-lost" }, "the data plane refuses with pki-state-lost");

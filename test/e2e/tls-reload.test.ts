@@ -152,7 +152,7 @@ t.test("a gateway that watches pki.dir (the default)", async (t) => {
       await replaceFile(join(certs, "server.crt"), broken.chain);
       await eventually(`${broken.name}: counted`, async () => (await failures(broken.what)) > counted);
       t.equal(await servedSerial(gw.dataPort), current, `${broken.name}: new handshakes keep ${current}`);
-      const lines = gw.stderr().slice(logged).split("\n").filter((l) => l.includes("TLS reload refused")).map((l) => JSON.parse(l) as { file: string; reason: string; what: string });
+      const lines = (await gw.logged(new RegExp(`"what":"${broken.what}".*"msg":"TLS reload refused`), logged)).split("\n").filter((l) => l.includes("TLS reload refused")).map((l) => JSON.parse(l) as { file: string; reason: string; what: string });
       const named = lines.find((l) => l.what === broken.what);
       t.ok(named && broken.reason.test(named.reason) && named.file.endsWith(broken.what === "server_key" ? "server.key" : "server.crt"), `${broken.name}: logged with the file and why: ${JSON.stringify(lines)}`);
     }
@@ -205,7 +205,7 @@ t.test("with tls.watchFiles false, SIGHUP reloads (and says why it refuses a bro
   await replaceFile(join(certs, "server.crt"), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
   gw.child.kill("SIGHUP");
   await eventually("the refusal is counted", async () => (await metricValue(gw, 'postern_reload_failures_total{what="server_certificate"}')) === 1);
-  t.match(gw.stderr(), /"file":"certs\/server\.crt","reason":"certificate 1 is not valid PEM\/DER","what":"server_certificate","trigger":"signal"/);
+  t.match(await gw.logged(/TLS reload refused/), /"file":"certs\/server\.crt","reason":"certificate 1 is not valid PEM\/DER","what":"server_certificate","trigger":"signal"/);
   t.equal(await servedSerial(gw.dataPort), before);
   await replaceFile(join(certs, "server.crt"), good);
 
@@ -217,7 +217,7 @@ t.test("with tls.watchFiles false, SIGHUP reloads (and says why it refuses a bro
   t.equal(await servedSerial(gw.dataPort), before, "files alone change nothing");
   gw.child.kill("SIGHUP");
   await eventually("SIGHUP applies the new pair", async () => (await servedSerial(gw.dataPort)) === fresh.serial);
-  t.match(gw.stderr(), new RegExp(`"trigger":"signal","serial":"${fresh.serial}".*"msg":"TLS material reloaded`));
+  t.match(await gw.logged(/TLS material reloaded/), new RegExp(`"trigger":"signal","serial":"${fresh.serial}".*"msg":"TLS material reloaded`));
   gw.child.kill("SIGHUP");
   await eventually("a SIGHUP with nothing new says so", async () => gw.stderr().includes("TLS material unchanged"));
 });

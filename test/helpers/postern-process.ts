@@ -16,6 +16,12 @@ export interface PosternProcess {
   publicUrl: string;
   /** Everything written to stderr so far (the JSON log). */
   stderr(): string;
+  /**
+   * Waits until the log (from `from`, a length of `stderr()` read before) matches `pattern` and
+   * returns it: log lines are buffered up to a fraction of a second, so a line about an event is
+   * read by waiting for it, never right after the event.
+   */
+  logged(pattern: RegExp, from?: number, timeoutMs?: number): Promise<string>;
   /** Resolves with the exit code once the process ended. */
   exited: Promise<number | null>;
   /** SIGTERM and wait. */
@@ -55,6 +61,15 @@ export async function startPostern(cwd: string, env: Record<string, string>, tim
     publicPort,
     publicUrl: `http://127.0.0.1:${publicPort}`,
     stderr: () => err,
+    async logged(pattern, from = 0, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = err.slice(from);
+        if (pattern.test(text)) return text;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no log line matching ${pattern} within ${timeoutMs} ms; stderr: ${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     exited,
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
