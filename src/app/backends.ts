@@ -17,7 +17,8 @@ export interface BackendDeps {
   /** Embedded mode's files and nonce journal (undefined in Redis mode). */
   storage: EmbeddedStorage | undefined;
   metrics: MetricsRecorder;
-  pki: Pick<PkiMaterial, "caBundlePem" | "serverCertChainPem" | "serverKeyPem">;
+  /** The TLS material served now: an HTTP backend trusts its CA bundle and presents its server certificate. */
+  tls: () => Pick<PkiMaterial, "caBundlePem" | "serverCertChainPem" | "serverKeyPem">;
   now: () => number;
   /**
    * A cluster worker in embedded mode: the nonce set and the message files belong to the
@@ -36,6 +37,7 @@ export async function buildBackends(config: Readonly<PosternConfig>, deps: Backe
   try {
     for (const [name, backend] of Object.entries(config.backends)) {
       if (backend.type === "http") {
+        const tls = deps.tls();
         backends.set(
           name,
           new HttpBackend({
@@ -44,8 +46,8 @@ export async function buildBackends(config: Readonly<PosternConfig>, deps: Backe
             guard: deps.redisGuard ?? deps.remote?.guard ?? deps.storage?.nonces ?? deps.memoryGuard,
             signer: deps.signer(),
             metrics: deps.metrics,
-            caBundlePem: backend.tls.caFile === undefined ? deps.pki.caBundlePem : readFileSync(backend.tls.caFile, "utf8"),
-            clientCertificate: { certPem: deps.pki.serverCertChainPem, keyPem: deps.pki.serverKeyPem },
+            caBundlePem: backend.tls.caFile === undefined ? tls.caBundlePem : readFileSync(backend.tls.caFile, "utf8"),
+            clientCertificate: { certPem: tls.serverCertChainPem, keyPem: tls.serverKeyPem },
             now: deps.now,
           }),
         );

@@ -1,7 +1,6 @@
 import { basename } from "node:path";
 import { reloadable, stateLocations, usesRedis, type PosternConfig } from "../config/index.js";
-import type { Backend, ForwardSigner } from "../forward/index.js";
-import { Gateway, RouteTable } from "../gateway/index.js";
+import type { ForwardSigner } from "../forward/index.js";
 import type { Logger } from "../log.js";
 import { PrometheusRecorder } from "../metrics/index.js";
 import { startPki, type CertificateAuthority, type PkiMaterial } from "../pki/index.js";
@@ -10,13 +9,13 @@ import { MemoryReplayGuard, RedisReplayGuard } from "../replay/index.js";
 import { PublicKeyCache } from "../signing/index.js";
 import type { StorageFileSystem } from "../storage/index.js";
 import { TlsReloader, type TlsReloadOutcome } from "../tls/index.js";
-import { buildBackends } from "./backends.js";
 import { buildListeners, type ListeningAddresses } from "./listeners.js";
 import { openRedis } from "./redis.js";
 import { CloseStack } from "./close-stack.js";
 import { openEmbeddedStorage } from "./storage.js";
 import { startClusterPrimary } from "./cluster-primary.js";
-import { backendJwks, loadSealing } from "./sealing.js";
+import { backendJwks } from "./sealing.js";
+import { ServedPipeline } from "./served-pipeline.js";
 
 export type Mode = "embedded" | "redis";
 
@@ -63,8 +62,8 @@ export interface AppDeps {
 }
 
 /** The composition root: builds every component from the frozen config and explicit deps, and only wires them. */
-export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps): Promise<App> {
-  let config = initial;
+export async function createApp(config: Readonly<PosternConfig>, deps: AppDeps): Promise<App> {
+  // `config` is the configuration at start (what only a restart changes); what a reload changes is `served.current`.
   const { log } = deps;
   const now = deps.now ?? Date.now;
   const metrics = new PrometheusRecorder();
@@ -79,34 +78,7 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
     // Read at each signature, so a rotation (SIGHUP or the periodic reload) applies at once.
     const signer: ForwardSigner = { get key() { return pki.signingKeys.active().key; }, get keyid() { return pki.signingKeys.active().keyid; } };
     const redisGuard = redis ? new RedisReplayGuard({ redis: redis.client, keyPrefix: config.redis.keyPrefix, waitReplicas: config.redis.waitReplicas }) : undefined;
-    const backendDeps = { signer: () => signer, redisGuard, redis: redis?.client, memoryGuard, storage, metrics, pki: pki.material, now };
-    let backends = await buildBackends(config, backendDeps);
-    const closeBackends = (set: Map<string, Backend>) => Promise.all([...set.values()].map((b) => b.close()));
-    closing.push({ close: () => closeBackends(backends) });
     const rateLimiter = redis ? new RedisRateLimiter(redis.client, config.redis.keyPrefix) : new MemoryRateLimiter(now);
-    let sealing = await loadSealing(config);
-    const gateway = new Gateway({ routes: new RouteTable(config.routes), backends, sealing, signature: config.signature, keys: new PublicKeyCache(), rateLimiter, metrics, now });
-    // Rotations of backend keys arrive as a new jwks.json: picked up within a minute (and on SIGHUP); a bad file keeps the keys in use.
-    const sealingTimer = setInterval(() => {
-      void loadSealing(config).then(
-        (fresh) => {
-          sealing = fresh;
-          gateway.configure({ routes: gateway.routeTable, backends, signature: config.signature, sealing: fresh });
-        },
-        (error: Error) => log.error("re-reading backend sealing keys failed; the keys in use stay", { error: error.message }),
-      );
-    }, 60_000);
-    sealingTimer.unref();
-    closing.push({ close: async () => clearInterval(sealingTimer) });
-    let listening = false;
-    let stopping = false;
-    const readiness = () => ({
-      ready: listening && !stopping && !pki.trust.lost && (redis ? redis.up() : storage?.health.up === true),
-      mode,
-      ...(redis ? { redis: redis.up() ? ("up" as const) : ("down" as const) } : {}),
-      ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
-      ...(pki.trust.lost ? { pki: "state-lost" as const, code: "pki-state-lost" } : {}),
-    });
     const files = pki.material.files;
     const tls = new TlsReloader({
       initial: pki.serving,
@@ -118,19 +90,32 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       log,
     });
     closing.push({ close: async () => tls.stop() });
+    const backendDeps = { signer: () => signer, redisGuard, redis: redis?.client, memoryGuard, storage, metrics, tls: () => tls.current(), now };
+    const served = closing.push(await ServedPipeline.open(config, { backendDeps, log }));
+    const gateway = served.gateway({ keys: new PublicKeyCache(), rateLimiter, metrics, now });
+    let listening = false;
+    let stopping = false;
+    const readiness = () => ({
+      ready: listening && !stopping && !pki.trust.lost && (redis ? redis.up() : storage?.health.up === true),
+      mode,
+      ...(redis ? { redis: redis.up() ? ("up" as const) : ("down" as const) } : {}),
+      ...(storage ? { storage: storage.health.up ? ("up" as const) : ("down" as const) } : {}),
+      ...(pki.trust.lost ? { pki: "state-lost" as const, code: "pki-state-lost" } : {}),
+    });
     const workerCount = deps.workers ?? 1;
-    const cluster = workerCount > 1 ? startClusterPrimary({ count: workerCount, log, metrics, pki, backends: () => backends, storage, rateLimiter }) : undefined;
+    const cluster = workerCount > 1 ? startClusterPrimary({ count: workerCount, log, metrics, pki, backends: () => served.current.backends, storage, rateLimiter, tls }) : undefined;
     if (cluster) closing.push({ close: async () => cluster.stop() });
     const workersReady = () => !cluster || cluster.pool.live > 0;
-    const listeners = buildListeners({ config: () => config, gateway, pki, rateLimiter, metrics, log, now, readiness: () => {
+    const listeners = buildListeners({ config: () => served.current.config, gateway, pki, rateLimiter, metrics, log, now, readiness: () => {
       const state = readiness();
       return cluster ? { ...state, ready: state.ready && workersReady(), workers: { live: cluster.pool.live, configured: workerCount } } : state;
-    }, dataPlane: !cluster, tls, backendJwks: (name) => backendJwks(sealing, name, now()) });
+    }, dataPlane: !cluster, tls, backendJwks: (name) => backendJwks(served.current.sealing, name, now()) });
     // After the listeners' own: only what they serve goes on record.
-    tls.onApplied((served) => {
-      void pki.adoptServing(served).then(
-        (adopted) => adopted && log.info("the reloaded server certificate is on record now", { serial: served.serial }),
-        (error: unknown) => log.warn("the reloaded server certificate could not be put on record (OCSP answers unknown for it until a restart)", { serial: served.serial, error: String(error) }),
+    tls.onApplied((material) => {
+      void served.refreshTlsClients();
+      void pki.adoptServing(material).then(
+        (adopted) => adopted && log.info("the reloaded server certificate is on record now", { serial: material.serial }),
+        (error: unknown) => log.warn("the reloaded server certificate could not be put on record (OCSP answers unknown for it until a restart)", { serial: material.serial, error: String(error) }),
       );
     });
     return {
@@ -148,14 +133,8 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       },
       async reload(next) {
         await pki.signingKeys.reload();
-        const { config: applied, restartNeeded } = reloadable(config, next);
-        const freshSealing = await loadSealing(applied);
-        const fresh = await buildBackends(applied, backendDeps);
-        const previous = backends;
-        [backends, config, sealing] = [fresh, applied, freshSealing];
-        gateway.configure({ routes: new RouteTable(applied.routes), backends: fresh, signature: applied.signature, sealing: freshSealing });
-        // In-flight requests may still hold an old backend: close them once those have had time to finish.
-        setTimeout(() => void closeBackends(previous), config.shutdown.drainTimeoutSeconds * 1000).unref();
+        const { config: applied, restartNeeded } = reloadable(served.current.config, next);
+        await served.apply(applied);
         return { restartNeeded };
       },
       reloadTls: () => tls.reload("signal"),
@@ -165,8 +144,8 @@ export async function createApp(initial: Readonly<PosternConfig>, deps: AppDeps)
       async stop() {
         stopping = true;
         // Workers first: while they drain, their messages still reach this process's state.
-        await cluster?.pool.drain(config.shutdown.drainTimeoutSeconds * 1000);
-        await listeners.close(config.shutdown.drainTimeoutSeconds * 1000);
+        await cluster?.pool.drain(served.current.config.shutdown.drainTimeoutSeconds * 1000);
+        await listeners.close(served.current.config.shutdown.drainTimeoutSeconds * 1000);
         await closing.closeAll();
       },
     };

@@ -1,15 +1,14 @@
 import { reloadable, usesRedis, type PosternConfig } from "../config/index.js";
-import type { Backend, ForwardSigner } from "../forward/index.js";
-import { Gateway, RouteTable } from "../gateway/index.js";
+import type { ForwardSigner } from "../forward/index.js";
 import type { Logger } from "../log.js";
 import { PrometheusRecorder } from "../metrics/index.js";
 import { openSigningKeys, RevocationIndex } from "../pki/index.js";
 import { RedisRateLimiter } from "../ratelimit/index.js";
 import { MemoryReplayGuard, RedisReplayGuard } from "../replay/index.js";
 import { PublicKeyCache } from "../signing/index.js";
-import { buildBackends } from "./backends.js";
+import { ServedPipeline } from "./served-pipeline.js";
 import { CloseStack } from "./close-stack.js";
-import { WORKER_NOTES, type WorkerInit } from "./cluster-primary.js";
+import { WORKER_NOTES, type WorkerInit, type WorkerTlsMaterial } from "./cluster-primary.js";
 import type { ClusterChannel } from "./cluster-rpc.js";
 import { dataListener } from "./listeners.js";
 import { openRedis } from "./redis.js";
@@ -28,14 +27,15 @@ export interface WorkerApp {
 
 /**
  * A cluster worker's composition root. It owns no durable state: the PKI's material, its
- * revocations and its trust state come from the primary (material at start, then each
- * revocation pushed, closing that certificate's connections here); in embedded mode every
+ * revocations and its trust state come from the primary (at start, then each TLS reload and
+ * each revocation pushed: new handshakes get the reloaded material, a revoked certificate's
+ * connections here are closed); in embedded mode every
  * nonce claim, stream append and rate-limit bucket lives in the primary, reached over the
  * cluster channel; in Redis mode the worker uses Redis directly, as a replica does. Only the
  * forward-signing key ring is opened here, read-only, to sign in this process.
  */
-export async function createWorkerApp(initial: Readonly<PosternConfig>, deps: { log: Logger; channel: ClusterChannel; now?: () => number }): Promise<WorkerApp> {
-  let config = initial;
+export async function createWorkerApp(config: Readonly<PosternConfig>, deps: { log: Logger; channel: ClusterChannel; now?: () => number }): Promise<WorkerApp> {
+  // `config` is the configuration at start (what only a restart changes); what a reload changes is `served.current`.
   const { log, channel } = deps;
   const now = deps.now ?? Date.now;
   const metrics = new PrometheusRecorder();
@@ -51,7 +51,23 @@ export async function createWorkerApp(initial: Readonly<PosternConfig>, deps: { 
   });
   let trustLost = false;
   channel.handle(WORKER_NOTES.trust, ({ lost }: { lost: boolean }) => void (trustLost = lost));
+  // The primary checked and applied the material before it sent it; a note that arrives before
+  // the answer to `init` is older than that answer (both travel in order on one channel).
+  let material: WorkerTlsMaterial | undefined;
+  let applyMaterial: () => void = () => undefined;
+  channel.handle(WORKER_NOTES.tls, (next: WorkerTlsMaterial) => {
+    const before = material;
+    material = next;
+    try {
+      applyMaterial();
+    } catch (error) {
+      material = before;
+      applyMaterial();
+      log.error("TLS reload refused in this worker; its new handshakes keep the current certificate and CA bundle", { reason: (error as Error).message });
+    }
+  });
   const init = await channel.call<WorkerInit>(WORKER_NOTES.init, null, 60_000);
+  material = init.material;
   for (const serial of init.revoked) revocations.add(serial);
   trustLost ||= init.trustLost;
 
@@ -72,17 +88,15 @@ export async function createWorkerApp(initial: Readonly<PosternConfig>, deps: { 
       storage: undefined,
       remote: redis ? undefined : { guard: remoteNonceGuard(channel), store: remoteStore(channel) },
       metrics,
-      pki: init.material,
+      tls: () => material ?? init.material,
       now,
     };
-    let backends = await buildBackends(config, backendDeps);
-    const closeBackends = (set: Map<string, Backend>) => Promise.all([...set.values()].map((b) => b.close()));
-    closing.push({ close: () => closeBackends(backends) });
+    const served = closing.push(await ServedPipeline.open(config, { backendDeps, log }));
     const rateLimiter = redis ? new RedisRateLimiter(redis.client, config.redis.keyPrefix) : remoteRateLimiter(channel);
-    const gateway = new Gateway({ routes: new RouteTable(config.routes), backends, signature: config.signature, keys: new PublicKeyCache(), rateLimiter, metrics, now });
+    const gateway = served.gateway({ keys: new PublicKeyCache(), rateLimiter, metrics, now });
     const data = dataListener({
       config,
-      pki: { current: () => init.material, revocations },
+      pki: { current: () => material ?? init.material, revocations },
       metrics,
       log,
       now,
@@ -91,6 +105,10 @@ export async function createWorkerApp(initial: Readonly<PosternConfig>, deps: { 
       stateLost: () => trustLost,
     });
     closeConnectionsOf = (serial) => data.closeConnectionsOf(serial);
+    applyMaterial = () => {
+      data.reloadSecureContext();
+      void served.refreshTlsClients();
+    };
     return {
       metrics,
       async start() {
@@ -101,16 +119,12 @@ export async function createWorkerApp(initial: Readonly<PosternConfig>, deps: { 
       },
       async reload(next) {
         await signingKeys.reload();
-        const { config: applied, restartNeeded } = reloadable(config, next);
-        const fresh = await buildBackends(applied, backendDeps);
-        const previous = backends;
-        [backends, config] = [fresh, applied];
-        gateway.configure({ routes: new RouteTable(applied.routes), backends: fresh, signature: applied.signature });
-        setTimeout(() => void closeBackends(previous), config.shutdown.drainTimeoutSeconds * 1000).unref();
+        const { config: applied, restartNeeded } = reloadable(served.current.config, next);
+        await served.apply(applied);
         return { restartNeeded };
       },
       async stop() {
-        await data.close(config.shutdown.drainTimeoutSeconds * 1000);
+        await data.close(served.current.config.shutdown.drainTimeoutSeconds * 1000);
         await closing.closeAll();
       },
     };

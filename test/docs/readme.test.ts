@@ -43,7 +43,8 @@ const readme = blocks(await readFile(join(ROOT, "README.md"), "utf8"));
  * block, so a block that uses anything else fails to type-check.
  */
 const CONTEXT = `import type { KeyObject } from "node:crypto";
-import type { HttpMessageParts } from "postern";
+import type { HttpMessageParts, PosternClient } from "postern";
+import type { verifyStreamEntry } from "postern/consumer";
 declare global {
   const cert: string, key: string, ca: string;
   const body: Buffer;
@@ -51,6 +52,10 @@ declare global {
   const certDer: Uint8Array;
   const receivedMessage: HttpMessageParts;
   const expected: string;
+  /** A stream entry's fields, as a consumer read them. */
+  const fields: Parameters<typeof verifyStreamEntry>[0];
+  /** The client made in the README's client section. */
+  const client: PosternClient;
   function handle(identity: string, body: Buffer): Promise<void>;
 }
 export {};

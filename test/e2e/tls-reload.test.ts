@@ -3,15 +3,19 @@
  * renew-server` and a good pair written into pki.dir switch new handshakes to the new serial
  * (as `openssl s_client` sees it) while a keep-alive connection opened before keeps working; a
  * broken pair (not PEM, a key that does not match, expired, another CA) keeps the old serial,
- * is logged by file and counted in /metrics; with tls.watchFiles false, SIGHUP does it.
+ * is logged by file and counted in /metrics; with tls.watchFiles false, SIGHUP does it; with
+ * two cluster workers a renewal reaches both workers' handshakes, an HTTP backend's client
+ * certificate, and a worker started after it.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import t from "tap";
 import { canonicalSerial } from "../../src/pki/serial.js";
+import { freePort } from "../helpers/net.js";
 import { runTool } from "../helpers/process.js";
 import { adminFlags, eventually, postern, startPostern, type PosternProcess } from "../helpers/postern-process.js";
 import { answerOn, openTls, tlsMaterial } from "../helpers/raw-tls.js";
@@ -220,4 +224,72 @@ t.test("with tls.watchFiles false, SIGHUP reloads (and says why it refuses a bro
   t.match(await gw.logged(/TLS material reloaded/), new RegExp(`"trigger":"signal","serial":"${fresh.serial}".*"msg":"TLS material reloaded`));
   gw.child.kill("SIGHUP");
   await eventually("a SIGHUP with nothing new says so", async () => gw.stderr().includes("TLS material unchanged"));
+});
+
+t.test("with 2 workers and an HTTP backend: a renewal reaches every worker's new handshakes and the backend's client certificate; a replaced worker serves it too", async (t) => {
+  const dir = join(root, "workers");
+  const certs = join(dir, "certs");
+  await mkdir(dir);
+  const upstreamPort = await freePort();
+  await writeFile(join(dir, "postern.yaml"), `backends:\n  messages: { type: http, url: "https://127.0.0.1:${upstreamPort}/in" }\n`);
+  const gw = await startPostern(dir, { POSTERN_CONFIG: join(dir, "postern.yaml"), POSTERN_WORKERS: "2", POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS: "0" });
+  t.teardown(() => gw.stop());
+  // The backend: mTLS, trusting the gateway's CA, recording the serial of each client certificate it sees.
+  const seen: string[] = [];
+  const upstream = createHttpsServer(
+    { key: await readFile(join(certs, "server.key")), passphrase: (await readFile(join(certs, "ca-passphrase"), "utf8")).trim(), cert: await readFile(join(certs, "server.crt")), ca: await readFile(join(certs, "ca-bundle.pem")), requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      seen.push(peerSerial(req.socket as TLSSocket));
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    },
+  );
+  await new Promise<void>((resolve) => upstream.listen(upstreamPort, "127.0.0.1", resolve));
+  t.teardown(() => {
+    upstream.closeAllConnections();
+    return new Promise((resolve) => upstream.close(resolve));
+  });
+  /** Signed messages over new connections (the primary hands them to the workers in turn); resolves with their statuses. */
+  const sendFresh = async (n: number) => {
+    const statuses: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const client = await demoClient(certs, gw.dataPort);
+      statuses.push((await client.send("/v1/messages/orders", `{"n":${i}}`).finally(() => client.close())).status);
+    }
+    return statuses;
+  };
+  /** The serials four new handshakes get: the workers take new connections in turn. */
+  const servedByAll = async () => [...new Set(await Promise.all([1, 2, 3, 4].map(() => servedSerial(gw.dataPort))))];
+
+  const before = await servedSerial(gw.dataPort);
+  t.same(await sendFresh(4), [200, 200, 200, 200], "the backend's answer, passed through");
+  t.same([...new Set(seen)], [before], "the backend saw the server certificate as the gateway's client certificate");
+
+  const renewed = await postern(dir, {}, ["cert", "renew-server", ...adminFlags(certs, gw.adminPort)]);
+  t.equal(renewed.code, 0, renewed.stderr);
+  const serial = /renewed the server certificate: ([0-9a-f]+) \(new key\)/.exec(renewed.stdout)?.[1];
+  t.ok(serial && serial !== before, renewed.stdout);
+  await eventually("every worker serves the renewed certificate", async () => {
+    const all = await servedByAll();
+    return all.length === 1 && all[0] === serial;
+  });
+  seen.length = 0;
+  await eventually("the backend sees the renewed certificate from every worker", async () => {
+    await sendFresh(4);
+    return seen.slice(-4).every((s) => s === serial);
+  });
+
+  const workers = (await runTool("pgrep", ["-P", String(gw.child.pid)])).stdout.trim().split("\n").map(Number).filter(Boolean);
+  t.equal(workers.length, 2, "two workers");
+  process.kill(workers[0]!, "SIGKILL");
+  await eventually("a worker replaces the killed one", async () => {
+    const now = (await runTool("pgrep", ["-P", String(gw.child.pid)])).stdout.trim().split("\n").map(Number).filter(Boolean);
+    return now.length === 2 && !now.includes(workers[0]!);
+  });
+  await eventually("the replacement serves the renewed certificate too", async () => {
+    const all = await servedByAll();
+    return all.length === 1 && all[0] === serial;
+  });
+  t.same(await sendFresh(4), [200, 200, 200, 200], "the backend's answer, passed through");
+  t.equal(await gw.stop(), 0);
 });

@@ -271,3 +271,41 @@ t.test("embedded mode, 2 workers, an HTTP backend: one forward per message, its 
   const journal = (await readFile(join(gw.dir, "data", "nonces.jsonl"), "utf8")).trim().split("\n");
   t.equal(journal.length, 20 + probes, "one claim per forwarded message in the primary's nonce journal");
 });
+
+t.test("embedded mode, 2 workers, a sealed route: each worker checks the JWE against the backend's public keys", async (t) => {
+  const consumer = await mkdtemp(join(tmpdir(), "postern-workers-consumer-"));
+  t.teardown(() => rm(consumer, { recursive: true, force: true }));
+  const ring = join(consumer, "vault");
+  const created = await finished(spawnTs("src/cli/main.ts", ["keys", "backend", "create", "vault", "--dir", ring], { cwd: consumer }));
+  t.equal(created.code, 0, created.stderr);
+  const jwks = join(ring, "jwks.json");
+  const gw = await startClusterGateway(t, {
+    workers: 2,
+    configYaml: `backends:
+  messages: { type: stream, stream: messages }
+  vault: { type: stream, stream: vault, sealing: { publicKeys: "${jwks}" } }
+routes:
+  - { name: messages, method: POST, path: "/v1/messages/:topic", backend: messages, allow: { roles: [client] } }
+  - { name: sealed, method: POST, path: "/v1/sealed/:topic", backend: vault, allow: { roles: [client] }, sealed: required }
+`,
+  });
+  const [one, other] = await clientsOnBothWorkers(gw);
+  t.ok(one && other && one.pid !== other.pid, "two connections on two workers");
+  t.teardown(() => Promise.all([one!.client.close(), other!.client.close()]));
+  for (const { client, pid } of [one!, other!]) {
+    const sealed = await client.send("/v1/sealed/x", JSON.stringify({ secret: pid }), "application/json", { seal: jwks });
+    t.equal(sealed.status, 202, `worker ${pid}: a sealed body is accepted`);
+    const plain = await client.dispatch(client.prepare("/v1/sealed/x", JSON.stringify({ secret: pid })));
+    t.equal(plain.status, 415, `worker ${pid}: a plain body on a sealed-required route is refused`);
+    t.equal((plain.body as { code: string }).code, "sealed-required");
+  }
+  const stored = (await readFile(join(gw.dir, "data", "vault.jsonl"), "utf8")).trim().split("\n").map((line) => {
+    const entry = JSON.parse(line) as { bodyEncoding?: string; fields: { body: string } };
+    return entry.bodyEncoding === "base64" ? Buffer.from(entry.fields.body, "base64").toString() : entry.fields.body;
+  });
+  t.equal(stored.length, 2, "two sealed entries in the primary's file");
+  for (const body of stored) {
+    t.equal(body.split(".").length, 5, "a compact JWE, stored as sent");
+    t.notMatch(body, /secret/, "no plaintext");
+  }
+});
