@@ -53,6 +53,10 @@ function bash(script: string, cwd: string, env: Record<string, string>): Promise
   });
 }
 
+// A gateway and some thirty CLI runs in sequence (about 30 s on an idle 2-core machine, 50 s
+// under a full parallel suite): three times that, so a loaded machine does not fail it.
+t.setTimeout(300_000);
+
 t.test("the README's walkthrough blocks run as written against a fresh gateway", async (t) => {
   const blocks = walkthroughBlocks(await readFile(join(ROOT, "README.md"), "utf8"));
   t.ok(blocks.length >= 6, `walkthrough blocks: ${blocks.length}`);
