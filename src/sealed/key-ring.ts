@@ -10,7 +10,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PosternError } from "../errors.js";
-import { writeFileAtomic } from "../storage/index.js";
+import { readStateFile, writeFileAtomic } from "../storage/index.js";
 import { SEAL_ALGORITHMS, SEAL_CURVES, type SealAlgorithm, type SealCurve } from "./profile.js";
 import { sealingKeyThumbprint, type PublicSealingJwk, type SealingJwksDocument } from "./public-jwks.js";
 
@@ -189,19 +189,8 @@ async function commit(dir: string, state: BackendKeyRingState, nowMs: number): P
   await writeFileAtomic(join(dir, JWKS_FILE), JSON.stringify(publicJwksOf(state, publicKeys), null, 2) + "\n", { mode: 0o644 });
 }
 
-async function readRingFile(dir: string): Promise<BackendKeyRingState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, RING_FILE), "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    return parseRing(JSON.parse(text));
-  } catch (cause) {
-    throw new PosternError("internal", `${join(dir, RING_FILE)} is damaged: ${(cause as Error).message}`, { cause });
-  }
+function readRingFile(dir: string): Promise<BackendKeyRingState | undefined> {
+  return readStateFile(join(dir, RING_FILE), parseRing);
 }
 
 function parseRing(value: unknown): BackendKeyRingState {

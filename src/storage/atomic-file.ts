@@ -2,11 +2,12 @@
  * Crash-safe file writes. `writeFileAtomic` replaces a file so a reader (or a process
  * restarted after kill -9 or power loss) sees either the old bytes or the new ones, never a
  * mix. `DurableAppender` appends and fsyncs before acknowledging. Used by the file store,
- * key files and the audit log.
+ * key files and the audit log. `readStateFile` reads back a JSON state file written so.
  */
 import { randomBytes } from "node:crypto";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { PosternError } from "../errors.js";
 
 /** fsyncs a directory so a rename or a newly created entry in it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -140,4 +141,24 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * Reads a JSON state file written with `writeFileAtomic`: undefined when there is none;
+ * `parse` checks its shape (and throws when it is wrong).
+ * @throws PosternError `internal` naming the file when it is not JSON or `parse` refuses it.
+ */
+export async function readStateFile<T>(path: string, parse: (value: unknown) => T): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    return parse(JSON.parse(text));
+  } catch (cause) {
+    throw new PosternError("internal", `${path} is damaged: ${(cause as Error).message}`, { cause });
+  }
 }

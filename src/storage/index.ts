@@ -9,7 +9,7 @@ export { GroupCommitLog, STORAGE_RETRY_AFTER_SECONDS, storageUnavailable, type C
 export { DEFAULT_MAX_OPEN_FILES, LogPool, type LogPoolOptions } from "./log-pool.js";
 export { DEFAULT_PROBE_INTERVAL_MS, MAX_PROBE_BYTES, MIN_PROBE_BYTES, PROBE_FILE, StorageHealth, type StorageHealthOptions } from "./storage-health.js";
 export { endOfLastLine, linesBackward, repairTornTail, SCAN_CHUNK_BYTES } from "./tail-scan.js";
-export { DurableAppender, fsyncDir, writeFileAtomic } from "./atomic-file.js";
+export { DurableAppender, fsyncDir, readStateFile, writeFileAtomic } from "./atomic-file.js";
 export { withFileMutex } from "./file-mutex.js";
 export {
   applyRetention,

@@ -2,7 +2,7 @@ import t from "tap";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DurableAppender, writeFileAtomic } from "../../src/storage/atomic-file.js";
+import { DurableAppender, readStateFile, writeFileAtomic } from "../../src/storage/atomic-file.js";
 import { runAndKill } from "../pki/store/store-contract.js";
 
 const dir = mkdtempSync(join(tmpdir(), "postern-atomic-"));
@@ -44,4 +44,21 @@ t.test("kill -9 during writeFileAtomic leaves a complete version, never older th
   t.ok(m, "file is one complete version");
   t.equal(m?.[1], m?.[2]);
   t.ok(Number(m?.[1]) >= last, `version ${m?.[1]} >= last acknowledged ${last}`);
+});
+
+t.test("readStateFile: undefined without a file, the parsed value, internal naming the file when damaged", async (t) => {
+  const path = join(dir, "state.json");
+  const parse = (value: unknown) => {
+    if (typeof (value as { version?: unknown }).version !== "number") throw new Error("no version");
+    return value as { version: number };
+  };
+  t.equal(await readStateFile(path, parse), undefined, "no file: nothing recorded yet");
+  await writeFileAtomic(path, JSON.stringify({ version: 2 }));
+  t.same(await readStateFile(path, parse), { version: 2 });
+  for (const [text, reason] of [["{torn", /is damaged: .*JSON/], [JSON.stringify({ other: 1 }), /is damaged: no version/]] as const) {
+    await writeFileAtomic(path, text);
+    await t.rejects(readStateFile(path, parse), { code: "internal", message: new RegExp(`${path.replace(/[.]/g, "\\.")} ${reason.source}`) }, text);
+  }
+  mkdirSync(join(dir, "a-directory.json"));
+  await t.rejects(readStateFile(join(dir, "a-directory.json"), parse), { code: "EISDIR" }, "other read errors are not hidden");
 });

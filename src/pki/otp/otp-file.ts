@@ -4,10 +4,9 @@
  * failures (the rate limit). Every change happens under the file's lock, read-modify-write, so
  * gateway workers, replicas sharing the state volume and the CLI see one sequence of uses.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { PosternError } from "../../errors.js";
-import { withFileMutex, writeFileAtomic } from "../../storage/index.js";
+import { readStateFile, withFileMutex, writeFileAtomic } from "../../storage/index.js";
 
 export const OTP_FILE = "admin-otp.json";
 
@@ -29,24 +28,15 @@ export interface OtpState {
 }
 
 /** The file's state; undefined when nobody ever enrolled. `internal` when it is damaged. */
-export async function readOtpState(path: string): Promise<OtpState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const value = JSON.parse(text) as Partial<OtpState>;
+export function readOtpState(path: string): Promise<OtpState | undefined> {
+  return readStateFile(path, (parsed) => {
+    const value = parsed as Partial<OtpState>;
     if (value.version !== 1 || typeof value.salt !== "string" || typeof value.admins !== "object" || value.admins === null) throw new Error("unknown shape");
     for (const entry of Object.values(value.admins)) {
       if (typeof entry?.secret !== "string" || typeof entry.enrolledAtMs !== "number") throw new Error("an entry lacks its secret");
     }
     return value as OtpState;
-  } catch (cause) {
-    throw new PosternError("internal", `${path} is damaged: ${(cause as Error).message}`, { cause });
-  }
+  });
 }
 
 /**

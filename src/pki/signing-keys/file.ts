@@ -3,10 +3,10 @@
  * are retired and until when they are published), one encrypted PKCS#8 file per key, and a
  * lock file that serialises writers (gateway replicas, the CLI) on one directory.
  */
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { open, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PosternError } from "../../errors.js";
-import { writeFileAtomic } from "../../storage/index.js";
+import { readStateFile, writeFileAtomic } from "../../storage/index.js";
 
 /** One key's entry in `ring.json`. */
 export interface RingKeyEntry {
@@ -44,19 +44,8 @@ export function keyFilePath(ringDir: string, kid: string): string {
 }
 
 /** Reads `ring.json`; undefined when there is none; `internal` when it is damaged. */
-export async function readRing(path: string): Promise<RingState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    return parseRing(JSON.parse(text));
-  } catch (cause) {
-    throw new PosternError("internal", `${path} is damaged: ${(cause as Error).message}`, { cause });
-  }
+export function readRing(path: string): Promise<RingState | undefined> {
+  return readStateFile(path, parseRing);
 }
 
 function parseRing(value: unknown): RingState {
