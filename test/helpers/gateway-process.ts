@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { finished, spawnTs, waitForOutput } from "./process.js";
+import { bannerPorts, finished, spawnTs, waitForOutput } from "./process.js";
 
 export interface GatewayProcess {
   child: ChildProcess;
@@ -39,14 +39,11 @@ export async function startGatewayProcess(
     await done;
     await rm(dir, { recursive: true, force: true });
   });
-  const port = (label: RegExp) => Number(label.exec(banner)![1]);
   return {
     child,
     done,
     dir,
     certs: join(dir, "certs"),
-    dataPort: port(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
-    adminPort: port(/admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
-    publicPort: port(/public \+ metrics\s+http:\/\/[^:]+:(\d+)/),
+    ...bannerPorts(banner),
   };
 }

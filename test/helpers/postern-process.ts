@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { finished, spawnTs, type ProcessUser } from "./process.js";
+import { bannerPorts, finished, spawnTs, type ProcessUser } from "./process.js";
 
 export interface PosternProcess {
   child: ChildProcess;
@@ -52,12 +52,11 @@ export async function startPostern(cwd: string, env: Record<string, string>, tim
       reject(new Error(`postern exited (${code}) before its banner; stderr: ${err}`));
     });
   });
-  const port = (re: RegExp) => Number(re.exec(banner)?.[1]);
-  const publicPort = port(/public \+ metrics\s+http:\/\/[^:]+:(\d+)/);
+  const { dataPort, adminPort, publicPort } = bannerPorts(banner);
   return {
     child,
-    dataPort: port(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
-    adminPort: port(/admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
+    dataPort,
+    adminPort,
     publicPort,
     publicUrl: `http://127.0.0.1:${publicPort}`,
     stderr: () => err,

@@ -65,3 +65,13 @@ export function runTool(cmd: string, args: readonly string[]): Promise<{ code: n
     });
   });
 }
+
+/** The three ports a `postern start` banner names (0 for one it does not name). */
+export function bannerPorts(banner: string): { dataPort: number; adminPort: number; publicPort: number } {
+  const port = (label: RegExp) => Number(label.exec(banner)?.[1] ?? 0);
+  return {
+    dataPort: port(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
+    adminPort: port(/admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
+    publicPort: port(/public \+ metrics\s+http:\/\/[^:]+:(\d+)/),
+  };
+}

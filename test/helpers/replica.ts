@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PosternClient } from "../../src/client/index.js";
-import { finished, spawnTs, waitForOutput } from "./process.js";
+import { bannerPorts, finished, spawnTs, waitForOutput } from "./process.js";
 import { TEST_REDIS_URL, useTestRedis } from "./redis.js";
 
 export interface Replica {
@@ -18,7 +18,7 @@ export async function startReplica(dir: string, env: Record<string, string>): Pr
   const child = spawnTs("src/main.ts", [], { cwd: dir, env });
   const done = finished(child);
   const banner = await waitForOutput(child, /npx postern send .*\n/);
-  return { child, port: Number(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/.exec(banner)![1]), done };
+  return { child, port: bannerPorts(banner).dataPort, done };
 }
 
 /** Stops replicas with SIGTERM and waits for them to exit. */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { AdminClient, PosternClient } from "../../src/client/index.js";
 import { createCsr, generateKeyPair, plainPrivateKeyPem } from "../../src/pki/index.js";
-import { finished, spawnTs, waitForOutput } from "./process.js";
+import { bannerPorts, finished, spawnTs, waitForOutput } from "./process.js";
 
 /** `postern start` with cluster workers, its stderr followed live (the access log names each worker's pid). */
 export interface ClusterGateway {
@@ -51,15 +51,12 @@ export async function startClusterGateway(
     await rm(dir, { recursive: true, force: true });
   });
   const banner = await waitForOutput(child, /npx postern send .*\n/, 120_000);
-  const port = (label: RegExp) => Number(label.exec(banner)![1]);
   return {
     child,
     done,
     dir,
     certs: join(dir, "certs"),
-    dataPort: port(/data plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
-    adminPort: port(/admin plane \(mTLS\)\s+https:\/\/[^:]+:(\d+)/),
-    publicPort: port(/public \+ metrics\s+http:\/\/[^:]+:(\d+)/),
+    ...bannerPorts(banner),
     workerPids: (/workers\s+\d+ \(pids ([\d, ]+)\)/.exec(banner)?.[1] ?? "").split(", ").filter(Boolean).map(Number),
     stderr: () => stderr,
     lines: () =>
