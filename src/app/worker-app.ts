@@ -68,6 +68,7 @@ export async function createWorkerApp(config: Readonly<PosternConfig>, deps: { l
   });
   const init = await channel.call<WorkerInit>(WORKER_NOTES.init, null, 60_000);
   material = init.material;
+  const currentMaterial = () => material ?? init.material;
   for (const serial of init.revoked) revocations.add(serial);
   trustLost ||= init.trustLost;
 
@@ -88,7 +89,7 @@ export async function createWorkerApp(config: Readonly<PosternConfig>, deps: { l
       storage: undefined,
       remote: redis ? undefined : { guard: remoteNonceGuard(channel), store: remoteStore(channel) },
       metrics,
-      tls: () => material ?? init.material,
+      tls: currentMaterial,
       now,
     };
     const served = closing.push(await ServedPipeline.open(config, { backendDeps, log }));
@@ -96,7 +97,7 @@ export async function createWorkerApp(config: Readonly<PosternConfig>, deps: { l
     const gateway = served.gateway({ keys: new PublicKeyCache(), rateLimiter, metrics, now });
     const data = dataListener({
       config,
-      pki: { current: () => material ?? init.material, revocations },
+      pki: { current: currentMaterial, revocations },
       metrics,
       log,
       now,

@@ -14,8 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { POD_PKI_FILES } from "../../src/pki/index.js";
-import { ROOT, type ProcessUser } from "../helpers/process.js";
-import { adminFlags, eventually, failedStart, fileHashes, postern, startPostern } from "../helpers/postern-process.js";
+import type { ProcessUser } from "../helpers/process.js";
+import { adminFlags, bootstrapKubernetesPki, eventually, failedStart, fileHashes, postern, startPostern } from "../helpers/postern-process.js";
 import { demoClient } from "../helpers/replica.js";
 
 t.setTimeout(600_000);
@@ -32,14 +32,7 @@ await chmod(root, 0o755); // mkdtemp's 0700 would keep nobody out of everything 
 
 // 1. A normal first start bootstraps the PKI (demo and admin credentials included), with the
 // cluster's configuration and deploy/README.md's step 2 environment.
-const CONFIG = join(ROOT, "deploy/kubernetes/postern.yaml");
-const bootstrap = join(root, "bootstrap");
-await mkdir(bootstrap);
-const bootstrapEnv = { POSTERN_CONFIG: CONFIG, POSTERN_PKI_DIR: "pki", POSTERN_DATA_DIR: "pki/data" };
-const first = await startPostern(bootstrap, bootstrapEnv);
-// No assertion out here: tap would count the file as done and run the teardown.
-if ((await first.stop()) !== 0) throw new Error(`the bootstrap start did not stop cleanly: ${first.stderr()}`);
-const certs = join(bootstrap, "pki");
+const { config: CONFIG, dir: bootstrap, env: bootstrapEnv, certs } = await bootstrapKubernetesPki(root);
 
 // 2. The pod's volumes: the PKI Secret (read-only), the passphrase Secret, writable state.
 const volumes = join(root, "volumes");

@@ -13,8 +13,8 @@ import { join } from "node:path";
 import t from "tap";
 import { canonicalSerial } from "../../src/pki/serial.js";
 import { POD_PKI_FILES } from "../../src/pki/index.js";
-import { ROOT, runTool } from "../helpers/process.js";
-import { eventually, postern, startPostern } from "../helpers/postern-process.js";
+import { runTool } from "../helpers/process.js";
+import { bootstrapKubernetesPki, eventually, postern, startPostern } from "../helpers/postern-process.js";
 import { answerOn, openTls, tlsMaterial } from "../helpers/raw-tls.js";
 import { signRawRequest } from "../helpers/signed-raw.js";
 
@@ -23,13 +23,7 @@ t.setTimeout(600_000);
 const root = await mkdtemp(join(tmpdir(), "postern-secret-"));
 t.teardown(() => rm(root, { recursive: true, force: true }));
 
-const CONFIG = join(ROOT, "deploy/kubernetes/postern.yaml");
-const bootstrap = join(root, "bootstrap");
-await mkdir(bootstrap);
-const bootstrapEnv = { POSTERN_CONFIG: CONFIG, POSTERN_PKI_DIR: "pki", POSTERN_DATA_DIR: "pki/data" };
-const first = await startPostern(bootstrap, bootstrapEnv);
-if ((await first.stop()) !== 0) throw new Error(`the bootstrap start did not stop cleanly: ${first.stderr()}`);
-const certs = join(bootstrap, "pki");
+const { config: CONFIG, dir: bootstrap, env: bootstrapEnv, certs } = await bootstrapKubernetesPki(root);
 
 const volume = (name: string) => join(root, "volumes", name);
 for (const name of ["signing-keys", "state", "store", "data"]) await mkdir(volume(name), { recursive: true });

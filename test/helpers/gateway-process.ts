@@ -12,6 +12,12 @@ export interface GatewayProcess {
   dataPort: number;
   adminPort: number;
   publicPort: number;
+  /** The start banner (stdout up to it). */
+  banner: string;
+  /** stderr so far. */
+  stderr(): string;
+  /** The JSON log lines so far (a line torn by interleaved writes is skipped). */
+  lines(): Array<Record<string, unknown>>;
 }
 
 /**
@@ -20,7 +26,7 @@ export interface GatewayProcess {
  */
 export async function startGatewayProcess(
   t: { teardown(fn: () => Promise<void>): void },
-  options: { env?: Record<string, string>; configYaml?: string } = {},
+  options: { env?: Record<string, string>; configYaml?: string; startTimeoutMs?: number } = {},
 ): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), "postern-process-"));
   const env = { ...options.env };
@@ -32,18 +38,30 @@ export async function startGatewayProcess(
     cwd: dir,
     env: { POSTERN_DATA_PORT: "0", POSTERN_ADMIN_PORT: "0", POSTERN_PUBLIC_PORT: "0", POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS: "0", ...env },
   });
+  let stderr = "";
+  child.stderr?.on("data", (d) => (stderr += d));
   const done = finished(child);
-  const banner = await waitForOutput(child, /npx postern send .*\n/, 60_000);
   t.teardown(async () => {
-    if (child.exitCode === null) child.kill("SIGTERM");
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await done;
     await rm(dir, { recursive: true, force: true });
   });
+  const banner = await waitForOutput(child, /npx postern send .*\n/, options.startTimeoutMs ?? 60_000);
   return {
     child,
     done,
     dir,
     certs: join(dir, "certs"),
     ...bannerPorts(banner),
+    banner,
+    stderr: () => stderr,
+    lines: () =>
+      stderr.split("\n").flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
   };
 }

@@ -4,9 +4,9 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile, readdir, stat } from "node:fs/promises";
+import { mkdir, readFile, readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { bannerPorts, finished, spawnTs, type ProcessUser } from "./process.js";
+import { bannerPorts, finished, ROOT, spawnTs, type ProcessUser } from "./process.js";
 
 export interface PosternProcess {
   child: ChildProcess;
@@ -125,4 +125,20 @@ export function crlNumberOf(text: string): bigint {
   const m = /X509v3 CRL Number:\s*\n\s*(\d+|0x[0-9A-Fa-f]+)/.exec(text);
   if (!m) throw new Error(`no CRL Number in: ${text.slice(0, 300)}`);
   return BigInt(m[1]!);
+}
+
+/**
+ * A PKI bootstrapped as deploy/README.md's step 2 does it: one normal start in `<root>/bootstrap`
+ * with the cluster's configuration, stopped again; resolves with its PKI directory. Throws when
+ * the start does not stop cleanly (an assertion at a file's top level would end its tap run).
+ * `dir` and `env` run the CLI against that PKI as the operator would there.
+ */
+export async function bootstrapKubernetesPki(root: string): Promise<{ config: string; dir: string; env: Record<string, string>; certs: string }> {
+  const config = join(ROOT, "deploy/kubernetes/postern.yaml");
+  const dir = join(root, "bootstrap");
+  await mkdir(dir);
+  const env = { POSTERN_CONFIG: config, POSTERN_PKI_DIR: "pki", POSTERN_DATA_DIR: "pki/data" };
+  const first = await startPostern(dir, env);
+  if ((await first.stop()) !== 0) throw new Error(`the bootstrap start did not stop cleanly: ${first.stderr()}`);
+  return { config, dir, env, certs: join(dir, "pki") };
 }

@@ -1,73 +1,26 @@
-import type { ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { AdminClient, PosternClient } from "../../src/client/index.js";
 import { createCsr, generateKeyPair, plainPrivateKeyPem } from "../../src/pki/index.js";
-import { bannerPorts, finished, spawnTs, waitForOutput } from "./process.js";
+import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
 
-/** `postern start` with cluster workers, its stderr followed live (the access log names each worker's pid). */
-export interface ClusterGateway {
-  child: ChildProcess;
-  done: ReturnType<typeof finished>;
-  dir: string;
-  certs: string;
-  dataPort: number;
-  adminPort: number;
-  publicPort: number;
+/** `postern start` with cluster workers (the access log names each worker's pid). */
+export interface ClusterGateway extends GatewayProcess {
   /** The workers' pids as the banner lists them. */
   workerPids: number[];
-  /** stderr so far. */
-  stderr(): string;
-  /** The JSON log lines so far (a line torn by interleaved writes is skipped). */
-  lines(): Array<Record<string, unknown>>;
 }
 
 export async function startClusterGateway(
   t: { teardown(fn: () => Promise<void>): void },
   options: { workers: number; configYaml?: string; env?: Record<string, string> },
 ): Promise<ClusterGateway> {
-  const dir = await mkdtemp(join(tmpdir(), "postern-workers-"));
-  const env: Record<string, string> = {
-    POSTERN_DATA_PORT: "0",
-    POSTERN_ADMIN_PORT: "0",
-    POSTERN_PUBLIC_PORT: "0",
-    POSTERN_HANDSHAKES_PER_SECOND_PER_ADDRESS: "0",
-    POSTERN_WORKERS: String(options.workers),
-    ...options.env,
-  };
-  if (options.configYaml !== undefined) {
-    await writeFile(join(dir, "postern.yaml"), options.configYaml);
-    env.POSTERN_CONFIG = join(dir, "postern.yaml");
-  }
-  const child = spawnTs("src/main.ts", [], { cwd: dir, env });
-  let stderr = "";
-  child.stderr?.on("data", (d) => (stderr += d));
-  const done = finished(child);
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await done;
-    await rm(dir, { recursive: true, force: true });
+  const gw = await startGatewayProcess(t, {
+    ...(options.configYaml !== undefined ? { configYaml: options.configYaml } : {}),
+    env: { POSTERN_WORKERS: String(options.workers), ...options.env },
+    startTimeoutMs: 120_000,
   });
-  const banner = await waitForOutput(child, /npx postern send .*\n/, 120_000);
-  return {
-    child,
-    done,
-    dir,
-    certs: join(dir, "certs"),
-    ...bannerPorts(banner),
-    workerPids: (/workers\s+\d+ \(pids ([\d, ]+)\)/.exec(banner)?.[1] ?? "").split(", ").filter(Boolean).map(Number),
-    stderr: () => stderr,
-    lines: () =>
-      stderr.split("\n").flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      }),
-  };
+  return { ...gw, workerPids: (/workers\s+\d+ \(pids ([\d, ]+)\)/.exec(gw.banner)?.[1] ?? "").split(", ").filter(Boolean).map(Number) };
 }
 
 /** Polls `check` until it returns a value other than undefined (the log is buffered up to 200 ms). */
