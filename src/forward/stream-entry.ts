@@ -11,14 +11,30 @@ export interface ForwardSigner {
 /** Components the gateway signs on everything it forwards (ARCHITECTURE.md, step 6). */
 export const FORWARD_COMPONENTS = ["@method", "@authority", "@path", "@query", "content-type", "content-digest", "client-cert"] as const;
 
+/** Each connection's certificate is encoded once, not once per message it carries. */
+const clientCertFields = new WeakMap<Uint8Array, string>();
+
 /** RFC 9440 Client-Cert field value: the DER as a Structured Field Byte Sequence. */
 export function clientCertField(der: Uint8Array): string {
-  return `:${Buffer.from(der).toString("base64")}:`;
+  let field = clientCertFields.get(der);
+  if (field === undefined) {
+    field = `:${Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64")}:`;
+    clientCertFields.set(der, field);
+  }
+  return field;
 }
 
-/** The SHA-256 of a certificate's DER: the `client-cert-sha256` field holds it as a Structured Field Byte Sequence. */
+/** Each connection's certificate is hashed once, not once per message it carries. */
+const certificateHashes = new WeakMap<Uint8Array, Buffer>();
+
+/** The SHA-256 of a certificate's DER (shared: never change it): the `client-cert-sha256` field holds it as a Structured Field Byte Sequence. */
 export function certificateSha256(der: Uint8Array): Buffer {
-  return createHash("sha256").update(der).digest();
+  let hash = certificateHashes.get(der);
+  if (hash === undefined) {
+    hash = createHash("sha256").update(der).digest();
+    certificateHashes.set(der, hash);
+  }
+  return hash;
 }
 
 /**

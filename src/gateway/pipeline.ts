@@ -80,7 +80,10 @@ export class Gateway {
     const { message, identity } = request;
     const { route, params } = deps.routes.find(message.method, message.path);
     request.onRoute?.(route.name);
-    await this.admit(route, identity);
+    if (!isAuthorized(identity, route.allow)) {
+      throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
+    }
+    if (route.rateLimit) await this.limit(route, route.rateLimit, identity);
     const contentType = singleHeader(message, "content-type");
     const type = mediaType(contentType);
     // On a sealed route application/jose means a sealed body, checked as one; elsewhere it is only a content type.
@@ -124,15 +127,11 @@ export class Gateway {
     return answerFor(delivery, route.name);
   }
 
-  /** Authorization, then the identity's rate limit on the route. */
-  private async admit(route: RouteConfig, identity: ClientIdentity): Promise<void> {
-    if (!isAuthorized(identity, route.allow)) {
-      throw new PosternError("forbidden", `${identity.id} may not use route ${route.name}`);
-    }
-    if (!route.rateLimit) return;
-    const taken = await this.deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, route.rateLimit));
+  /** The identity's rate limit on the route (a route without one costs no await). */
+  private async limit(route: RouteConfig, rateLimit: NonNullable<RouteConfig["rateLimit"]>, identity: ClientIdentity): Promise<void> {
+    const taken = await this.deps.rateLimiter.take(bucketKey(route.name, identity), limitFor(identity, rateLimit));
     if (!taken.allowed) {
-      throw new PosternError("rate-limited", `route ${route.name} allows ${route.rateLimit.requestsPerSecond}/s per identity`, {
+      throw new PosternError("rate-limited", `route ${route.name} allows ${rateLimit.requestsPerSecond}/s per identity`, {
         extensions: { retryAfterSeconds: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) },
       });
     }
@@ -155,7 +154,7 @@ export class Gateway {
       maxAgeSeconds: policy.maxAgeSeconds,
       clockSkewSeconds: policy.clockSkewSeconds,
       tag: deps.signature.tag,
-      requiredComponents: route.signature ? [...PROFILE_COMPONENTS, ...route.signature.additionalComponents] : PROFILE_COMPONENTS,
+      requiredComponents: requiredComponents(route),
       requiredParameters: PROFILE_PARAMETERS,
     });
     deps.metrics.observeSeconds("verify", (performance.now() - started) / 1000);
@@ -185,6 +184,19 @@ export class Gateway {
     });
     if (!checked.ok) throw new PosternError(checked.code, checked.detail);
   }
+}
+
+/** One array per route: `verifyMessage` parses a components array once, keyed by the array. */
+const routeComponents = new WeakMap<RouteConfig, readonly string[]>();
+
+function requiredComponents(route: RouteConfig): readonly string[] {
+  if (!route.signature) return PROFILE_COMPONENTS;
+  let components = routeComponents.get(route);
+  if (components === undefined) {
+    components = [...PROFILE_COMPONENTS, ...route.signature.additionalComponents];
+    routeComponents.set(route, components);
+  }
+  return components;
 }
 
 function answerFor(delivery: Delivery, route: string): GatewayAnswer {

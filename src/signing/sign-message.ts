@@ -1,11 +1,11 @@
 import type { KeyObject } from "node:crypto";
-import { serializeInnerList, type BareItem, type Item } from "structured-headers";
+import type { BareItem, Item } from "structured-headers";
 import { PosternError } from "../errors.js";
 import { algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
 import type { SignatureAlgorithm } from "./algorithms.js";
 import type { HttpMessageParts } from "./http-message.js";
 import { PROFILE_COMPONENTS } from "./profile.js";
-import { componentFromString, type ComponentIdentifier, createSignatureBase, signBase, MessageView } from "./lib/index.js";
+import { componentFromString, type ComponentIdentifier, createSignatureBase, serializeInnerList, signBase, MessageView } from "./lib/index.js";
 
 export interface SignOptions {
   /** Private key (or secret for hmac-sha256). */

@@ -1,7 +1,7 @@
-import { isInnerList, parseList, serializeInnerList } from "structured-headers";
+import { isInnerList, parseList } from "structured-headers";
 import type { ErrorCode } from "../errors.js";
 import type { HttpMessageParts } from "./http-message.js";
-import { componentFromItem, type ComponentIdentifier, createSignatureBase, MessageView, fail } from "./lib/index.js";
+import { componentFromItem, type ComponentIdentifier, createSignatureBase, MessageView, fail, serializeInnerList } from "./lib/index.js";
 
 export type SignatureBaseResult = { ok: true; base: string } | { ok: false; code: ErrorCode; detail: string };
 

@@ -1,10 +1,10 @@
 import type { KeyObject } from "node:crypto";
-import { serializeInnerList, type Item } from "structured-headers";
+import type { Item } from "structured-headers";
 import type { ErrorCode } from "../errors.js";
 import { algorithmForKey, keyMatchesAlgorithm } from "./algorithm-for-key.js";
 import { CLIENT_ALGORITHMS, isSignatureAlgorithm, type SignatureAlgorithm } from "./algorithms.js";
 import type { HttpMessageParts } from "./http-message.js";
-import { checkFreshness, checkProfile, type RequiredParameter, componentFromItem, type ComponentIdentifier, createSignatureBase, verifyBase, MessageView, fail, ok, type Result, selectSignature, readSignatureParameters, type SignatureParameters } from "./lib/index.js";
+import { checkFreshness, checkProfile, type RequiredParameter, componentFromItem, type ComponentIdentifier, createSignatureBase, verifyBase, MessageView, fail, ok, type Result, selectSignature, readSignatureParameters, serializeInnerList, type SignatureParameters } from "./lib/index.js";
 
 /** Most components one signature may cover: keeps the work per request bounded. */
 export const MAX_COVERED_COMPONENTS = 64;

@@ -1,13 +1,6 @@
-import {
-  parseItem,
-  serializeItem,
-  serializeParameters,
-  serializeString,
-  type InnerList,
-  type Item,
-  type Parameters,
-} from "structured-headers";
+import { parseItem, serializeString, type InnerList, type Item, type Parameters } from "structured-headers";
 import { excerpt, fail, ok, type Result } from "./result.js";
+import { serializeItem, serializeParameters } from "./serialize.js";
 
 /** One covered component (RFC 9421 §2): a name plus its ordered parameters. */
 export interface ComponentIdentifier {

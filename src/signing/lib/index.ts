@@ -10,3 +10,4 @@ export { MessageView } from "./message-view.js";
 export { type Result, fail, ok } from "./result.js";
 export { MAX_SIGNATURE_FIELD_CHARS, selectSignature } from "./select-signature.js";
 export { type SignatureParameters, readSignatureParameters } from "./signature-params.js";
+export { serializeInnerList, serializeItem, serializeParameters } from "./serialize.js";
