@@ -19,8 +19,16 @@ interface Held {
  * committed before a restart comes back through `seed`.
  */
 export class MemoryReplayGuard {
-  /** In the order claims were made, which is about the order they expire (see `sweep`). */
   private readonly held = new Map<string, Held>();
+  /**
+   * Every claim held, in the order it was made (which is about the order claims expire, see
+   * `sweep`): its key and its Held, from `head` on. A queue of our own, because a Map is no
+   * queue: V8 leaves deleted entries as holes until it rehashes, and every new iterator walks
+   * past all of them (measured: 27-107 us per claim at 300,000 claims).
+   */
+  private queuedKeys: string[] = [];
+  private queuedHelds: Held[] = [];
+  private head = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -45,9 +53,7 @@ export class MemoryReplayGuard {
     const entry: Held = { digest: claim.digest, messageId, expiresAtMs: claim.expiresAtMs };
     let settle!: () => void;
     entry.pending = new Promise<void>((resolve) => (settle = resolve));
-    // A key claimed again goes to the back, where its new expiry belongs.
-    this.held.delete(key);
-    this.held.set(key, entry);
+    this.hold(key, entry);
     try {
       const entryId = await commit();
       if (entryId !== undefined) entry.entryId = entryId;
@@ -70,7 +76,7 @@ export class MemoryReplayGuard {
     if (record.expiresAtMs <= this.now() || this.held.has(record.key)) return false;
     const entry: Held = { digest: record.digest, messageId: record.messageId, expiresAtMs: record.expiresAtMs };
     if (record.entryId !== undefined) entry.entryId = record.entryId;
-    this.held.set(record.key, entry);
+    this.hold(record.key, entry);
     return true;
   }
 
@@ -80,21 +86,41 @@ export class MemoryReplayGuard {
     if (held && held.messageId === messageId && !held.pending) this.held.delete(key);
   }
 
+  private hold(key: string, entry: Held): void {
+    this.held.set(key, entry);
+    this.queuedKeys.push(key);
+    this.queuedHelds.push(entry);
+  }
+
   /**
    * Drops expired claims from the oldest end, a few per claim made, so no claim pays for a scan
    * of them all (a scan of the whole map once a second stalled every request behind it at a few
    * hundred thousand claims). Claims are made in about the order they expire (created, which
    * is within the clock skew of now, plus the window), so the oldest wait at the front; one that
    * expires later than those behind it holds them back no longer than its own window: memory
-   * stays bounded by about twice the claims of one window.
+   * stays bounded by about twice the claims of one window. A queued claim that is no longer the
+   * one held for its key (released, failed, or claimed again) is only taken off the queue.
    */
   private sweep(): void {
     const now = this.now();
+    const keys = this.queuedKeys;
+    const helds = this.queuedHelds;
     let budget = SWEEP_PER_CLAIM;
-    for (const [key, held] of this.held) {
-      if (held.expiresAtMs > now || held.pending || budget === 0) return;
-      this.held.delete(key);
+    while (budget > 0 && this.head < keys.length) {
+      const key = keys[this.head]!;
+      const queued = helds[this.head]!;
+      if (this.held.get(key) === queued) {
+        if (queued.expiresAtMs > now || queued.pending) break;
+        this.held.delete(key);
+      }
+      this.head += 1;
       budget -= 1;
+    }
+    // Taken-off entries are cut from the arrays once they are half of them: amortized O(1).
+    if (this.head >= 1024 && this.head * 2 >= keys.length) {
+      this.queuedKeys = keys.slice(this.head);
+      this.queuedHelds = helds.slice(this.head);
+      this.head = 0;
     }
   }
 

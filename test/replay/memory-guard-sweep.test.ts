@@ -50,15 +50,30 @@ t.test("a claim that expires later holds the ones behind it no longer than its o
   t.equal(guard.size, 20, "once it expired, all of them go");
 });
 
-t.test("a nonce claimed again after its claim expired keeps being swept in order", async (t) => {
+t.test("a nonce claimed again after its claim expired is held once, with its new expiry", async (t) => {
   let nowMs = 1_000_000;
   const guard = new MemoryReplayGuard(() => nowMs);
   const c = (nonce: string): NonceClaim => ({ backend: "b", client: "c", nonce, digest: "d", expiresAtMs: nowMs + 1000 });
   await guard.claim(c("nonce-aaaaaaaaaaaaaaaa"), "m1");
   await guard.claim(c("nonce-bbbbbbbbbbbbbbbb"), "m2");
   nowMs += 1001;
-  // Claimed again: it moves behind b, so b (expired) is not held back by it.
   t.equal((await guard.claim(c("nonce-aaaaaaaaaaaaaaaa"), "m3")).outcome, "claimed");
   t.equal(guard.size, 1, "b was dropped; a is held once, with its new expiry");
   t.equal((await guard.claim(c("nonce-aaaaaaaaaaaaaaaa"), "m4")).outcome, "duplicate");
+});
+
+t.test("a steady flow at a full window costs each claim a few steps, not a walk past every expired one", async (t) => {
+  const { guard, claim, advance } = setup();
+  // 20,000 claims in flight over one window, then as many again: every claim of the second
+  // half lets one of the first go. (A Map walked from its start each time took 27-107 us per
+  // claim at 300,000 claims: its deleted entries stay as holes in front.)
+  for (let i = 0; i < 20_000; i++) {
+    advance(WINDOW_MS / 20_000);
+    await claim();
+  }
+  for (let i = 0; i < 20_000; i++) {
+    advance(WINDOW_MS / 20_000);
+    await claim();
+  }
+  t.ok(guard.size <= 20_001 + 8, `${guard.size} claims held: one window's`);
 });
