@@ -35,7 +35,8 @@ export function storageUnavailable(cause: unknown): PosternError {
 }
 
 interface Pending {
-  data: Buffer;
+  /** A line as made (text is encoded with its batch, one copy for all of them). */
+  data: string | Uint8Array;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -76,8 +77,7 @@ export class GroupCommitLog {
    * @throws PosternError storage-unavailable when its batch could not be stored.
    */
   append(line: () => string | Uint8Array): Promise<void> {
-    const made = line();
-    const data = typeof made === "string" ? Buffer.from(made) : Buffer.from(made.buffer, made.byteOffset, made.byteLength);
+    const data = line();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ data, resolve, reject });
       this.flushing ??= this.flush();
@@ -88,7 +88,7 @@ export class GroupCommitLog {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
-      const data = batch.length === 1 ? batch[0]!.data : Buffer.concat(batch.map((p) => p.data));
+      const data = encodeBatch(batch);
       try {
         await this.rotateIfDue();
         this.log ??= await this.rotation!.reopen();
@@ -142,4 +142,10 @@ export class GroupCommitLog {
     await this.retaining;
     await this.log?.close();
   }
+}
+
+/** A batch's lines as one buffer: text lines are joined and encoded once. */
+function encodeBatch(batch: readonly Pending[]): Buffer {
+  if (batch.every((p) => typeof p.data === "string")) return Buffer.from(batch.map((p) => p.data).join(""));
+  return Buffer.concat(batch.map((p) => (typeof p.data === "string" ? Buffer.from(p.data) : p.data)));
 }
