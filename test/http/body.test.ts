@@ -36,42 +36,37 @@ function outcome(read: Promise<Buffer>): Promise<string> {
   );
 }
 
-t.test("reads a body sent in several chunks", async (t) => {
+/**
+ * Sends `bytes` to a server whose handler reads the body with `limit` (once the request's socket
+ * closed, with `afterClose`) and tells how the read ended.
+ */
+async function readOutcome(t: Test, bytes: string, options: { limit: number; hangUp?: boolean; afterClose?: boolean }): Promise<string | undefined> {
   let result: Promise<string> | undefined;
-  const send = await serve(t, (req) => (result = outcome(readBody(req, 100))));
-  const sent = send("POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
-  await t.resolveMatch(new Promise((resolve) => setTimeout(() => resolve(result), 200)), "body abcdefg");
-  await sent;
+  const send = await serve(t, (req) => {
+    const read = () => (result = outcome(readBody(req, options.limit)));
+    if (options.afterClose) req.socket.once("close", () => setImmediate(read));
+    else read();
+  });
+  await send(bytes, options.hangUp);
+  return new Promise((resolve) => setTimeout(() => resolve(result), 200));
+}
+
+t.test("reads a body sent in several chunks", async (t) => {
+  t.equal(await readOutcome(t, "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n", { limit: 100 }), "body abcdefg");
 });
 
 t.test("refuses a declared length over the limit before reading", async (t) => {
-  let result: Promise<string> | undefined;
-  const send = await serve(t, (req) => (result = outcome(readBody(req, 4))));
-  const sent = send("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello");
-  await t.resolveMatch(new Promise((resolve) => setTimeout(() => resolve(result), 200)), "body-too-large");
-  await sent;
+  t.equal(await readOutcome(t, "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello", { limit: 4 }), "body-too-large");
 });
 
 t.test("refuses a chunked body as soon as it grows past the limit", async (t) => {
-  let result: Promise<string> | undefined;
-  const send = await serve(t, (req) => (result = outcome(readBody(req, 4))));
-  const sent = send("POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n");
-  await t.resolveMatch(new Promise((resolve) => setTimeout(() => resolve(result), 200)), "body-too-large");
-  await sent;
+  t.equal(await readOutcome(t, "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n", { limit: 4 }), "body-too-large");
 });
 
 t.test("a client that hangs up mid-body is client-closed", async (t) => {
-  let result: Promise<string> | undefined;
-  const send = await serve(t, (req) => (result = outcome(readBody(req, 100))));
-  await send("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabc", true);
-  await t.resolveMatch(new Promise((resolve) => setTimeout(() => resolve(result), 200)), "client-closed");
+  t.equal(await readOutcome(t, "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabc", { limit: 100, hangUp: true }), "client-closed");
 });
 
 t.test("a request that closed before its body was asked for is client-closed, not a wait forever", async (t) => {
-  let result: Promise<string> | undefined;
-  const send = await serve(t, (req) => {
-    req.socket.once("close", () => setImmediate(() => (result = outcome(readBody(req, 100)))));
-  });
-  await send("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabc", true);
-  await t.resolveMatch(new Promise((resolve) => setTimeout(() => resolve(result), 200)), "client-closed");
+  t.equal(await readOutcome(t, "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabc", { limit: 100, hangUp: true, afterClose: true }), "client-closed");
 });
