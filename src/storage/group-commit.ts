@@ -35,8 +35,8 @@ export function storageUnavailable(cause: unknown): PosternError {
 }
 
 interface Pending {
-  /** A line as made (text is encoded with its batch, one copy for all of them). */
-  data: string | Uint8Array;
+  /** A line as made: encoded with its batch, one copy for all of them. */
+  data: string;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -76,7 +76,7 @@ export class GroupCommitLog {
    * their lines were made (entry ids stay increasing). Resolves once the record is fsynced.
    * @throws PosternError storage-unavailable when its batch could not be stored.
    */
-  append(line: () => string | Uint8Array): Promise<void> {
+  append(line: () => string): Promise<void> {
     const data = line();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ data, resolve, reject });
@@ -88,7 +88,7 @@ export class GroupCommitLog {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
-      const data = encodeBatch(batch);
+      const data = Buffer.from(batch.map((p) => p.data).join(""));
       try {
         await this.rotateIfDue();
         this.log ??= await this.rotation!.reopen();
@@ -142,10 +142,4 @@ export class GroupCommitLog {
     await this.retaining;
     await this.log?.close();
   }
-}
-
-/** A batch's lines as one buffer: text lines are joined and encoded once. */
-function encodeBatch(batch: readonly Pending[]): Buffer {
-  if (batch.every((p) => typeof p.data === "string")) return Buffer.from(batch.map((p) => p.data).join(""));
-  return Buffer.concat(batch.map((p) => (typeof p.data === "string" ? Buffer.from(p.data) : p.data)));
 }

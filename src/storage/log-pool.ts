@@ -54,7 +54,7 @@ export class LogPool {
    * `rotation`, taken when the file is opened, rotates it by size and age (see rotation.ts).
    * @throws PosternError storage-unavailable when it could not be stored.
    */
-  async append(path: string, line: () => string | Uint8Array, rotation?: RotationPolicy): Promise<void> {
+  async append(path: string, line: () => string, rotation?: RotationPolicy): Promise<void> {
     if (this.closed) throw storageUnavailable(new Error("storage is closed"));
     let entry = this.entries.get(path);
     if (entry) {
