@@ -80,7 +80,8 @@ export class AppendLog {
   }
 
   /**
-   * Writes all of `data` at the committed length and fsyncs; resolves once it is durable.
+   * Writes all of `data` at the committed length and fsyncs (unless the file's writes are
+   * durable by themselves, O_DSYNC); resolves once it is durable.
    * @throws StorageWriteError when any step fails: then the file holds exactly its committed
    * bytes again (or the log is dirty and will cut them before the next append).
    */
@@ -95,7 +96,7 @@ export class AppendLog {
         done += n;
       }
       operation = "sync";
-      await this.file.sync();
+      if (!this.file.writesAreDurable) await this.file.sync();
     } catch (cause) {
       this.dirty = true;
       await this.repair().catch(() => undefined);

@@ -10,6 +10,12 @@ import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "nod
 
 /** One open file. */
 export interface StorageFile {
+  /**
+   * Whether a write is durable once it resolves (data and the size it reaches, as after
+   * fdatasync): the file was opened with O_DSYNC, so an append needs no `sync` of its own,
+   * which saves a thread-pool round trip and about a third of the CPU an append costs.
+   */
+  readonly writesAreDurable: boolean;
   /** Writes up to `length` bytes of `data` from `offset` at `position`; resolves with how many were written (possibly fewer). */
   write(data: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** Reads up to `length` bytes at `position` into `into` at `offset`; resolves with how many were read (0 at the end). */
@@ -38,6 +44,7 @@ export interface StorageFileSystem {
 }
 
 class NodeStorageFile implements StorageFile {
+  readonly writesAreDurable = true;
   constructor(private readonly handle: FileHandle) {}
   async write(data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return (await this.handle.write(data, offset, length, position)).bytesWritten;
@@ -59,6 +66,9 @@ class NodeStorageFile implements StorageFile {
   }
 }
 
+/** Read and write, each write durable when it returns (`writesAreDurable`). */
+const DURABLE_READ_WRITE = constants.O_RDWR | constants.O_DSYNC;
+
 const errno = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
 
 /** The real file system (node:fs/promises). */
@@ -66,10 +76,10 @@ export const nodeFileSystem: StorageFileSystem = {
   async openFile(path) {
     try {
       // O_EXCL first: only then is "created" known for sure (a new file's directory entry must be fsynced).
-      return { file: new NodeStorageFile(await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600)), created: true };
+      return { file: new NodeStorageFile(await open(path, DURABLE_READ_WRITE | constants.O_CREAT | constants.O_EXCL, 0o600)), created: true };
     } catch (error) {
       if (errno(error) !== "EEXIST") throw error;
-      return { file: new NodeStorageFile(await open(path, constants.O_RDWR)), created: false };
+      return { file: new NodeStorageFile(await open(path, DURABLE_READ_WRITE)), created: false };
     }
   },
   async makeDirectory(path) {

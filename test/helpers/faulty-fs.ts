@@ -82,6 +82,8 @@ export class FaultyFileSystem implements StorageFileSystem {
 }
 
 class FaultyFile implements StorageFile {
+  /** Appends sync after writing, as over a file without O_DSYNC, so a fault can be put on the fsync too. */
+  readonly writesAreDurable = false;
   constructor(
     private readonly inner: StorageFile,
     private readonly path: string,

@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
-import { AppendLog, StorageWriteError } from "../../src/storage/index.js";
+import { AppendLog, nodeFileSystem, StorageWriteError, type StorageFile, type StorageFileSystem } from "../../src/storage/index.js";
 import { FaultyFileSystem } from "../helpers/faulty-fs.js";
 
 async function setup(t: Test, initial?: string) {
@@ -105,4 +106,45 @@ t.test("opening fails with a StorageWriteError when the file cannot be opened", 
   const fs = new FaultyFileSystem();
   fs.inject("open", { code: "ENOSPC" });
   t.same(await failure(AppendLog.open(fs, join(dir, "x.jsonl"))), { failure: "no_space", operation: "open" });
+});
+
+t.test("on the real file system each write is durable by itself (O_DSYNC): an append is one write, no fsync after it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "postern-append-log-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, "durable.jsonl");
+  const calls = { write: 0, sync: 0 };
+  const counting: StorageFileSystem = {
+    ...nodeFileSystem,
+    async openFile(at) {
+      const { file, created } = await nodeFileSystem.openFile(at);
+      const counted: StorageFile = {
+        writesAreDurable: file.writesAreDurable,
+        write: (...a) => ((calls.write += 1), file.write(...a)),
+        sync: () => ((calls.sync += 1), file.sync()),
+        read: (...a) => file.read(...a),
+        truncate: (n) => file.truncate(n),
+        size: () => file.size(),
+        close: () => file.close(),
+      };
+      return { file: counted, created };
+    },
+  };
+  const log = await AppendLog.open(counting, path);
+  t.teardown(() => log.close());
+  const syncsOnOpen = calls.sync;
+  await log.append(Buffer.from("one\ntwo\n"));
+  t.equal(await readFile(path, "utf8"), "one\ntwo\n");
+  t.same({ write: calls.write, sync: calls.sync - syncsOnOpen }, { write: 1, sync: 0 });
+
+  if (process.platform !== "linux") return void t.comment("skipped the kernel's view of the flags: /proc/self/fdinfo is Linux's");
+  // What the kernel says the open file is, not what our code believes it asked for.
+  const flags: number[] = [];
+  for (const fd of await readdir("/proc/self/fd")) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => "");
+    if (target !== path) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, "utf8");
+    flags.push(Number.parseInt(/^flags:\s+([0-7]+)/m.exec(info)![1]!, 8));
+  }
+  t.equal(flags.length, 1, "the log holds the file open once");
+  t.ok((flags[0]! & constants.O_DSYNC) !== 0, "opened with O_DSYNC");
 });

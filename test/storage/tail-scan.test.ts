@@ -14,6 +14,7 @@ async function fileWith(t: Test, text: string | Buffer) {
   t.teardown(() => inner.close());
   const stats = { reads: 0, bytesRead: 0 };
   const file: StorageFile = {
+    writesAreDurable: inner.writesAreDurable,
     write: (...a) => inner.write(...a),
     sync: () => inner.sync(),
     truncate: (n) => inner.truncate(n),
