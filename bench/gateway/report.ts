@@ -171,7 +171,7 @@ function idleSection(results: TargetResults[]): string {
   );
 }
 
-interface GoalRow {
+export interface GoalRow {
   metric: string;
   value?: number;
   unit: "x" | "us" | "ms" | "KB";
@@ -228,15 +228,24 @@ function goalRows(byName: Map<TargetName, TargetResults>): GoalRow[] {
   return rows;
 }
 
+/**
+ * A goal's number as the summary shows it; a value just past its goal gets a digit more than
+ * the goal, so the row never reads "1.10x <= 1.10x MISSED" (it reads 1.102x).
+ */
+export function goalValueText(value: number, unit: GoalRow["unit"], goal?: number): string {
+  const show = (more: number) => (unit === "x" ? `${f(value, 2 + more)}x` : `${f(value, (unit === "us" ? 0 : 1) + more)} ${unit}`);
+  const close = goal !== undefined && value > goal && show(0) === goalValueText(goal, unit);
+  return show(close ? 1 : 0);
+}
+
 function goalsSection(results: TargetResults[]): string {
   const rows = goalRows(new Map(results.map((r) => [r.target.name, r])));
-  const show = (value: number, unit: GoalRow["unit"]) => (unit === "x" ? `${f(value, 2)}x` : `${f(value, unit === "us" ? 0 : 1)} ${unit}`);
   return formatTable(
     ["goal (\"Fast\" issue)", "measured", "goal", "verdict", "detail"],
     rows.map((row) => [
       row.metric,
-      row.value === undefined ? "-" : show(row.value, row.unit),
-      `<= ${show(row.goal, row.unit)}`,
+      row.value === undefined ? "-" : goalValueText(row.value, row.unit, row.goal),
+      `<= ${goalValueText(row.goal, row.unit)}`,
       row.value === undefined || !Number.isFinite(row.value) ? "not measured" : row.unjudged ? "not judged" : row.value <= row.goal ? "met" : "MISSED",
       [row.detail, row.unjudged].filter(Boolean).join("; "),
     ]),

@@ -178,6 +178,29 @@ export function nginxVersion(): string | undefined {
   return /nginx\/(\S+)/.exec(probe.stderr)?.[1] ?? "?";
 }
 
+/**
+ * Installs Debian's nginx package when nginx is missing (as `apt-get install`; Debian's
+ * policy-rc.d keeps the system service from starting where no init system runs it). Resolves
+ * with nginx's version, or with why it could not be had.
+ */
+export function installNginx(say: (line: string) => void): { version: string } | { missing: string } {
+  if (process.getuid?.() !== 0) return { missing: "not installed, and only root may install it (apt-get install -y nginx)" };
+  if (spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status !== 0) return { missing: "not installed, and there is no apt-get here to install it" };
+  say("installing nginx from Debian's packages (apt-get install -y nginx) ...");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const install = () => spawnSync("apt-get", ["install", "-y", "-qq", "nginx"], { env, encoding: "utf8", timeout: 300_000 });
+  let result = install();
+  if (result.status !== 0) {
+    // A fresh machine's package lists may be empty or stale.
+    spawnSync("apt-get", ["update", "-qq"], { env, stdio: "ignore", timeout: 300_000 });
+    result = install();
+  }
+  const version = nginxVersion();
+  if (version !== undefined) return { version };
+  const why = (result.error?.message ?? result.stderr ?? "").trim().split("\n").pop() || `exit ${result.status}`;
+  return { missing: `not installed, and apt-get install -y nginx failed (${why})` };
+}
+
 /** nginx in the foreground with a config of its own (one worker, mTLS, `return 202`), never the system service. */
 export async function startNginx(options: { dir: string; tls: ServerTlsFiles; cpu: number | undefined }): Promise<ServerProcess> {
   const port = await freePort();

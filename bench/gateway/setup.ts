@@ -16,7 +16,7 @@ import type { GatewayBenchOptions, TargetName } from "../options.js";
 import type { Pinning } from "./processes.js";
 import type { ClientMaterial, TargetAddress } from "./protocol.js";
 import { RedisProbe } from "./redis-probe.js";
-import { benchConfig, nginxVersion, startBare, startNginx, startPostern, type ServerProcess, type ServerTlsFiles } from "./servers.js";
+import { benchConfig, installNginx, nginxVersion, startBare, startNginx, startPostern, type ServerProcess, type ServerTlsFiles } from "./servers.js";
 
 /** The route Postern's default configuration serves (`/v1/messages/:topic`, role client). */
 export const MESSAGE_PATH = "/v1/messages/bench";
@@ -125,10 +125,13 @@ export async function startTargets(
     targets.push(await startTarget("bare", "bare Node mTLS 202", () => startBare({ dir: join(dir, "bare"), tls, cpu }), cleanups));
   }
   if (wanted.has("nginx")) {
-    const version = nginxVersion();
-    if (version === undefined) {
-      notes.push("nginx: not installed, skipped (apt-get install -y nginx adds it; the bench never starts the system service)");
+    const had = nginxVersion();
+    const installed = had === undefined ? installNginx(say) : { version: had };
+    if ("missing" in installed) {
+      notes.push(`nginx: ${installed.missing}: skipped`);
     } else {
+      if (had === undefined) notes.push(`nginx: installed from Debian's packages by this run (the system service is never started by the bench)`);
+      const version = installed.version;
       await mkdir(join(dir, "nginx"));
       targets.push(await startTarget("nginx", `nginx ${version} mTLS return 202`, () => startNginx({ dir: join(dir, "nginx"), tls, cpu }), cleanups));
     }
