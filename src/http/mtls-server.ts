@@ -7,7 +7,7 @@ import { logSampler, type Logger } from "../log.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import { canonicalSerial, type RevocationIndex } from "../pki/index.js";
 import type { BucketLimit } from "../ratelimit/index.js";
-import { admitPeer, clientErrorReason, ConnectionCaps, ConnectionGate, handshakeFacts, peerExpiresAtMs, SERVER_TLS_OPTIONS, type Peer } from "../tls/index.js";
+import { admitPeer, alpnOptions, clientErrorReason, ConnectionCaps, ConnectionGate, handshakeFacts, peerExpiresAtMs, SERVER_TLS_OPTIONS, type Peer } from "../tls/index.js";
 import { logAccess } from "./access-log.js";
 import { headerSectionRefusal } from "./header-rules.js";
 import { Http2Side } from "./http2-side.js";
@@ -119,7 +119,7 @@ export class MtlsServer {
         requestCert: true,
         rejectUnauthorized: false,
         handshakeTimeout: options.handshakeTimeoutSeconds * 1000,
-        ALPNProtocols: options.http2 ? ["h2", "http/1.1"] : ["http/1.1"],
+        ...alpnOptions(options.http2 ? ["h2", "http/1.1"] : ["http/1.1"]),
         maxHeaderSize: options.maxHeaderBytes,
         headersTimeout: options.headersTimeoutSeconds * 1000,
         requestTimeout: Math.max(options.requestTimeoutSeconds, options.headersTimeoutSeconds) * 1000,

@@ -6,5 +6,5 @@ export { clientErrorReason } from "./handshake.js";
 export { trustedSources } from "./proxy-protocol.js";
 export { ConnectionGate } from "./connection-gate.js";
 export { handshakeFacts } from "./handshake-facts.js";
-export { SERVER_TLS_OPTIONS } from "./server-options.js";
+export { SERVER_TLS_OPTIONS, alpnOptions } from "./server-options.js";
 export { type TlsReloadOutcome, type TlsReloadTrigger, TlsReloader, type TlsReloaderOptions } from "./tls-reloader.js";
