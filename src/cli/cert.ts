@@ -1,14 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { AdminClient, CertificateJson, IssuedCertificateJson } from "../client/index.js";
+import { REVOCATION_REASON_NAMES, type AdminClient, type CertificateJson, type IssuedCertificateJson } from "../client/index.js";
 import { environmentVariable } from "../config/index.js";
-import { REVOCATION_REASONS } from "../pki/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient, withSecondFactor } from "./admin-options.js";
 import { KEY_TYPES_TEXT, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
-import { parseDurationSeconds } from "./keys.js";
+import { parseDurationSeconds } from "./duration-flag.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
-const REASONS = Object.keys(REVOCATION_REASONS).filter((r) => r !== "removeFromCRL");
+const REASONS: readonly string[] = REVOCATION_REASON_NAMES;
 
 export const usage = `postern cert issue --csr FILE [--id ID] [--role R]... [--profile P] [--lifetime 12h] [--out FILE] [--json]
 postern cert issue --p12 FILE --id ID (--password-file F | --password-env VAR) [--key-type T] [--role R]... [--profile P] [--lifetime D] [--json]

@@ -14,7 +14,7 @@ import {
   type SealCurve,
 } from "../sealed/index.js";
 import { cliDefaults } from "./defaults.js";
-import { parseDurationSeconds } from "./keys.js";
+import { parseDurationSeconds } from "./duration-flag.js";
 import { UsageError } from "./usage.js";
 
 

@@ -1,8 +1,9 @@
 import { parseArgs } from "node:util";
-import { PASSPHRASE_ENV, parseDuration, stateLocations } from "../config/index.js";
+import { PASSPHRASE_ENV, stateLocations } from "../config/index.js";
 import { caExists, resolvePassphrase, DEFAULT_OVERLAP_SECONDS, SigningKeyRing, type RingKeyEntry } from "../pki/index.js";
 import { PosternError } from "../errors.js";
 import { cliDefaults } from "./defaults.js";
+import { parseDurationSeconds } from "./duration-flag.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 export const usage = `postern keys rotate [--pki-dir DIR] [--overlap DURATION] [--json]
@@ -32,16 +33,6 @@ only) to the gateway and name it in backends.<BACKEND>.sealing.publicKeys.
   --alg ALG         ECDH-ES+A256KW | ECDH-ES (default ECDH-ES+A256KW), always with A256GCM
   --curve CURVE     X25519 | P-256 (default X25519)
   --overlap D       how long the retired key stays current: 30s, 15m, 12h, 7d (default 7d)`;
-
-/** A duration (`30s`, `15m`, `12h`, `7d`) in seconds; bad input is a UsageError naming `flag`. */
-export function parseDurationSeconds(text: string, flag: string): number {
-  try {
-    return parseDuration(text, flag);
-  } catch (error) {
-    if (error instanceof PosternError) throw new UsageError(`${error.message}, not ${JSON.stringify(text.slice(0, 40))}`);
-    throw error;
-  }
-}
 
 export async function runKeys(args: string[]): Promise<number> {
   const [action, ...rest] = args;

@@ -1,11 +1,10 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { AdminClient, PosternRequestError, type IssuedCertificateJson } from "../client/index.js";
 import { PosternError } from "../errors.js";
-import { keyAlgorithmOf } from "../pki/index.js";
-import { KEY_TYPES_TEXT, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
+import { KEY_TYPES_TEXT, keyTypeOf, newKeyWithCsr, parseKeyType, writePublicFile, writeSecretFile } from "./csr.js";
 import { cliDefaults } from "./defaults.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
@@ -44,7 +43,7 @@ export async function runRenew(args: string[]): Promise<number> {
   const [certPem, keyPem, caPem] = await Promise.all([readFile(values.cert, "utf8"), readFile(values.key, "utf8"), readFile(values.ca ?? join(cliDefaults().pkiDir, "ca-bundle.pem"), "utf8")]);
   const current = new X509Certificate(certPem);
   const fresh = values["new-key"]
-    ? await newKeyWithCsr(parseKeyType(values["key-type"], keyAlgorithmOf(createPrivateKey(keyPem)) ?? "P-256"))
+    ? await newKeyWithCsr(parseKeyType(values["key-type"], await keyTypeOf(keyPem)))
     : undefined;
 
   const client = new AdminClient({ url: values.url ?? cliDefaults().adminUrl, cert: certPem, key: keyPem, ca: caPem });

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { PosternRequestError } from "../client/index.js";
 import { ADMIN_OPTIONS, ADMIN_USAGE, adminClient, withSecondFactor } from "./admin-options.js";
-import { parseDurationSeconds } from "./keys.js";
+import { parseDurationSeconds } from "./duration-flag.js";
 import { JSON_USAGE, printJson, UsageError } from "./usage.js";
 
 export const usage = `postern token create --id IDENTITY [--ttl 15m] [--role R]... [--profile P] [--json]

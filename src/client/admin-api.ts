@@ -117,3 +117,12 @@ export interface AuditViewJson {
 export interface TrafficJson {
   minutes: Array<{ at: string; outcomes: Record<string, number> }>;
 }
+
+/**
+ * The key types the admin API makes keys of (a PKCS#12 issue's `keyType`) and a client may enroll
+ * with, as the PKI names them: the CLI checks its flags against this list without loading the PKI.
+ */
+export const KEY_TYPES = ["P-256", "P-384", "Ed25519", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
+
+/** The revocation reasons the admin API takes: RFC 5280 CRLReason names (removeFromCRL is no reason to revoke). */
+export const REVOCATION_REASON_NAMES = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"] as const;

@@ -2,7 +2,7 @@ import t, { type Test } from "tap";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseDurationSeconds } from "../../src/cli/keys.js";
+import { parseDurationSeconds } from "../../src/cli/duration-flag.js";
 import { UsageError } from "../../src/cli/usage.js";
 import { ensurePki } from "../../src/pki/ca/bootstrap.js";
 import { SigningKeyRing } from "../../src/pki/signing-keys/signing-keys.js";

@@ -29,7 +29,7 @@ async function listen(callbacks: boolean, onSocket: (socket: TLSSocket) => void 
 function negotiate(port: number, offer: string[] | undefined): Promise<string | false> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: "127.0.0.1", servername: "localhost", ca: cert, ...(offer ? { ALPNProtocols: offer } : {}) }, () => {
-      resolve(socket.alpnProtocol);
+      resolve(socket.alpnProtocol ?? false);
       socket.end();
     });
     socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
