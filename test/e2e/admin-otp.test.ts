@@ -163,6 +163,7 @@ t.test("the CLI on a terminal asks for the code when the gateway wants one", asy
     const check = () => { if (/one-time code: /.test(out)) { clearTimeout(timer); resolve(); } };
     child.stdout.on("data", check);
   });
+  child.stdin.on("error", () => undefined); // script gone already: its exit code tells
   child.stdin.write(`${await code(secret)}\n`);
   t.equal(await done, 0, out);
   t.match(out, /revoked /);

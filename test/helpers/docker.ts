@@ -11,24 +11,28 @@ export interface CommandResult {
 }
 
 /**
- * Runs the docker CLI; resolves whatever the exit code (-1 when docker is missing or the
- * command timed out). DOCKER_BUILDKIT=0: the legacy builder on every machine, whose step
- * output `buildStageImage` reads, and the builder a machine without buildx has anyway.
+ * Runs `file` with `input` on its stdin; resolves whatever the exit code (-1 when it is missing
+ * or timed out). A command that exits without reading its stdin makes the write fail with
+ * EPIPE: that is no error of the run (its exit code tells), so it is not left to crash the test.
  */
-export function docker(args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+export function runCommand(file: string, args: readonly string[], options: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = execFile(
-      "docker",
-      args,
-      { env: { ...process.env, DOCKER_BUILDKIT: "0" }, maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : -1) : 0;
-        // No exit code: docker is not installed (ENOENT) or was killed at the timeout.
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) || (code === -1 && error ? error.message : "") });
-      },
-    );
+    const child = execFile(file, args, { env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : -1) : 0;
+      // No exit code: the command is not installed (ENOENT) or was killed at the timeout.
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) || (code === -1 && error ? error.message : "") });
+    });
+    child.stdin?.on("error", () => undefined);
     child.stdin?.end(options.input ?? "");
   });
+}
+
+/**
+ * Runs the docker CLI (`runCommand`). DOCKER_BUILDKIT=0: the legacy builder on every machine,
+ * whose step output `buildStageImage` reads, and the builder a machine without buildx has anyway.
+ */
+export function docker(args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+  return runCommand("docker", args, { ...options, env: { ...process.env, DOCKER_BUILDKIT: "0" } });
 }
 
 /** Why no Docker engine can be used here, or undefined when `docker info` answers. */
