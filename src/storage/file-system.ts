@@ -43,8 +43,13 @@ export interface StorageFileSystem {
   syncDirectory(path: string): Promise<void>;
 }
 
+/** O_DSYNC where the platform has it (not on Windows: there an append is a write and an fsync). */
+const O_DSYNC: number = constants.O_DSYNC ?? 0;
+/** Read and write, each write durable when it returns (`writesAreDurable`). */
+const DURABLE_READ_WRITE = constants.O_RDWR | O_DSYNC;
+
 class NodeStorageFile implements StorageFile {
-  readonly writesAreDurable = true;
+  readonly writesAreDurable = O_DSYNC !== 0;
   constructor(private readonly handle: FileHandle) {}
   async write(data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return (await this.handle.write(data, offset, length, position)).bytesWritten;
@@ -65,9 +70,6 @@ class NodeStorageFile implements StorageFile {
     return this.handle.close();
   }
 }
-
-/** Read and write, each write durable when it returns (`writesAreDurable`). */
-const DURABLE_READ_WRITE = constants.O_RDWR | constants.O_DSYNC;
 
 const errno = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
 
