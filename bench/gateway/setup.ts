@@ -131,9 +131,8 @@ export async function startTargets(
       notes.push(`nginx: ${installed.missing}: skipped`);
     } else {
       if (had === undefined) notes.push(`nginx: installed from Debian's packages by this run (the system service is never started by the bench)`);
-      const version = installed.version;
       await mkdir(join(dir, "nginx"));
-      targets.push(await startTarget("nginx", `nginx ${version} mTLS return 202`, () => startNginx({ dir: join(dir, "nginx"), tls, cpu }), cleanups));
+      targets.push(await startTarget("nginx", `nginx ${installed.version} mTLS return 202`, () => startNginx({ dir: join(dir, "nginx"), tls, cpu }), cleanups));
     }
   }
   if (wanted.has("embedded")) targets.push(embedded);

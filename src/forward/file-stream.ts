@@ -33,8 +33,8 @@ export interface FileStreamBackendOptions {
 /**
  * The embedded stream backend: one JSON line per message (see stored-entry.ts), in
  * `<dataDir>/<backend>.jsonl` or, for a templated stream name, `<dataDir>/<backend>/<stream>.jsonl`.
- * The nonce claim and the message are one line, one write, one fsync, before `deliver`
- * resolves; concurrent messages share that write and fsync (group commit). A batch that
+ * The nonce claim and the message are one line, one durable write, before `deliver`
+ * resolves; concurrent messages share that write (group commit). A batch that
  * cannot be stored whole is rolled back and every message in it gets `storage-unavailable`
  * (503) with its nonce given back, so the same signed request may be retried. The file is
  * opened only after the nonce is claimed: a duplicate, a replay or a refused name creates

@@ -1,8 +1,9 @@
 /**
  * All-or-nothing appends to one file. The log knows the file's committed length (every byte
  * before it was acknowledged); an append writes its whole batch there (looping on short
- * writes), fsyncs, and only then moves the committed length. Any failure (ENOSPC, EIO, a
- * write that makes no progress, a failed fsync) cuts the file back to the committed length,
+ * writes), makes it durable (the write itself on a file opened O_DSYNC, else an fsync), and
+ * only then moves the committed length. Any failure (ENOSPC, EIO, a write that makes no
+ * progress, a failed fsync) cuts the file back to the committed length,
  * so a full disk never leaves a torn line for the next append to be glued onto. When even the
  * cut fails, the log is dirty and cuts again before it writes anything else.
  */

@@ -43,7 +43,7 @@ interface Pending {
 
 /**
  * Group commit over one AppendLog: appends that arrive while a batch is on its way are joined
- * into the next one (one write, one fsync). A batch is stored whole or not at all; when it
+ * into the next one (one durable write). A batch is stored whole or not at all; when it
  * fails, every append in it rejects with `storage-unavailable` (503).
  */
 export class GroupCommitLog {
@@ -73,7 +73,7 @@ export class GroupCommitLog {
 
   /**
    * Queues one record; `line` is called at once, so records land in the file in the order
-   * their lines were made (entry ids stay increasing). Resolves once the record is fsynced.
+   * their lines were made (entry ids stay increasing). Resolves once the record is durable.
    * @throws PosternError storage-unavailable when its batch could not be stored.
    */
   append(line: () => string): Promise<void> {

@@ -50,7 +50,7 @@ export class LogPool {
 
   /**
    * Appends one record to `path`, opening or creating the file first; resolves once it is
-   * fsynced. `line` is called when the record is queued (see GroupCommitLog.append).
+   * durable. `line` is called when the record is queued (see GroupCommitLog.append).
    * `rotation`, taken when the file is opened, rotates it by size and age (see rotation.ts).
    * @throws PosternError storage-unavailable when it could not be stored.
    */
