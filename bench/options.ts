@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "../src/pki/keys/keys.js";
 
-export const SECTIONS = ["signing", "sealed", "gateway", "pki", "cli"] as const;
+export const SECTIONS = ["signing", "sealed", "gateway", "redis", "pki", "cli"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export const TARGETS = ["bare", "nginx", "embedded", "workers2", "redis"] as const;
@@ -35,7 +35,7 @@ export interface BenchArgs {
   gateway: GatewayBenchOptions;
 }
 
-export const USAGE = `npm run bench -- [signing] [sealed] [gateway] [pki] [cli] [flags]    (all sections when none is named)
+export const USAGE = `npm run bench -- [signing] [sealed] [gateway] [redis] [pki] [cli] [flags]    (all sections when none is named)
 gateway flags:
   --messages N            timed messages per keep-alive run (default 8000)
   --connections N         keep-alive mTLS connections (default 32)

@@ -18,6 +18,8 @@ export interface Measured {
   serverRssBytes: number;
   redisCpuSeconds?: number;
   redisNetInputBytes?: number;
+  /** redis-server's wake-ups in the timed part: messages per wake-up is how many it handled at once. */
+  redisWakeUps?: number;
   /** Per Redis command: calls and microseconds (INFO commandstats) in the timed part. */
   redisCommands?: CommandStats;
   /**
@@ -52,7 +54,7 @@ async function redisBackground(target: Target): Promise<Measured["redisBackgroun
   };
 }
 
-function redisDelta(before: RedisSample | undefined, after: RedisSample | undefined): Pick<Measured, "redisCpuSeconds" | "redisNetInputBytes" | "redisCommands"> {
+function redisDelta(before: RedisSample | undefined, after: RedisSample | undefined): Pick<Measured, "redisCpuSeconds" | "redisNetInputBytes" | "redisCommands" | "redisWakeUps"> {
   if (!before || !after) return {};
   const commands: CommandStats = new Map();
   for (const [name, { calls, usec }] of after.commands) {
@@ -63,6 +65,7 @@ function redisDelta(before: RedisSample | undefined, after: RedisSample | undefi
     redisNetInputBytes: after.netInputBytes - before.netInputBytes,
     redisCommands: commands,
     ...(before.cpuSeconds !== undefined && after.cpuSeconds !== undefined ? { redisCpuSeconds: after.cpuSeconds - before.cpuSeconds } : {}),
+    ...(before.wakeUps !== undefined && after.wakeUps !== undefined ? { redisWakeUps: after.wakeUps - before.wakeUps } : {}),
   };
 }
 

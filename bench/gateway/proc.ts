@@ -51,6 +51,24 @@ export function parseStatusRssBytes(status: string): number | undefined {
   return match ? Number(match[1]) * 1024 : undefined;
 }
 
+/**
+ * voluntary_ctxt_switches of a /proc/<pid>/status text: for a single-threaded event loop such as
+ * redis-server's, how often it went to sleep waiting for work (each one is a wake-up later).
+ */
+export function parseStatusVoluntarySwitches(status: string): number | undefined {
+  const match = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** How often a process's main thread has slept waiting for work so far; undefined when /proc cannot tell. */
+export function voluntarySwitches(pid: number): number | undefined {
+  try {
+    return parseStatusVoluntarySwitches(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 /** `root` and every process below it, given each process's parent. */
 export function descendantsOf(root: number, parents: ReadonlyMap<number, number>): number[] {
   const children = new Map<number, number[]>();

@@ -6,7 +6,7 @@
  */
 import { Redis } from "ioredis";
 import { deleteKeysWithPrefix } from "../../test/helpers/redis.js";
-import { commandName, sampleTree } from "./proc.js";
+import { commandName, sampleTree, voluntarySwitches } from "./proc.js";
 
 /** Calls and microseconds per command from INFO commandstats. */
 export type CommandStats = Map<string, { calls: number; usec: number }>;
@@ -25,6 +25,8 @@ export interface RedisSample {
   commands: CommandStats;
   /** undefined when redis-server is not a process this machine can read. */
   cpuSeconds?: number;
+  /** Times its event loop slept and was woken by work (main thread's voluntary context switches); as cpuSeconds. */
+  wakeUps?: number;
 }
 
 export class RedisProbe {
@@ -54,12 +56,14 @@ export class RedisProbe {
 
   async sample(): Promise<RedisSample> {
     const cpu = this.pid === undefined ? undefined : sampleTree(this.pid)?.cpuSeconds;
+    const wakeUps = this.pid === undefined ? undefined : voluntarySwitches(this.pid);
     const stats = await this.redis.info("stats");
     const commands = parseCommandStats(await this.redis.info("commandstats"));
     return {
       netInputBytes: Number(/^total_net_input_bytes:(\d+)/m.exec(stats)?.[1] ?? Number.NaN),
       commands,
       ...(cpu === undefined ? {} : { cpuSeconds: cpu }),
+      ...(wakeUps === undefined ? {} : { wakeUps }),
     };
   }
 

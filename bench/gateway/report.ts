@@ -74,6 +74,7 @@ function redisPerMessage(runs: Measured[]) {
   return {
     cpu: per((m) => (m.redisCpuSeconds === undefined ? undefined : (m.redisCpuSeconds * 1e6) / m.result.completed)),
     bytes: per((m) => (m.redisNetInputBytes === undefined ? undefined : m.redisNetInputBytes / m.result.completed)),
+    perWakeUp: per((m) => (m.redisWakeUps ? m.result.completed / m.redisWakeUps : undefined)),
     backgroundCpu: per((m) => (m.redisBackground?.cpuSecondsPerSecond === undefined ? undefined : (m.redisBackground.cpuSecondsPerSecond * m.result.elapsedSeconds * 1e6) / m.result.completed)),
     backgroundBytes: per((m) => (m.redisBackground === undefined ? undefined : (m.redisBackground.bytesPerSecond * m.result.elapsedSeconds) / m.result.completed)),
   };
@@ -123,6 +124,8 @@ function keepAliveSection(results: TargetResults[], bare: TargetResults | undefi
       [
         ["redis-server CPU us/msg", f(minimum(per.cpu), 1), f(median(per.cpu), 1), per.cpu.map((v) => f(v)).join("/"), `${f(median(per.backgroundCpu), 1)} us/msg`],
         ["Redis bytes in per msg", f(minimum(per.bytes)), f(median(per.bytes)), per.bytes.map((v) => f(v)).join("/"), `${f(median(per.backgroundBytes))} B/msg`],
+        // How many messages Redis handled per wake-up: its CPU per message falls as this grows (npm run bench -- redis).
+        ["msgs per Redis wake-up", f(minimum(per.perWakeUp), 1), f(median(per.perWakeUp), 1), per.perWakeUp.map((v) => f(v, 1)).join("/"), ""],
       ],
     );
     text += `\n${commandsLine(redis.keepAlive)}`;

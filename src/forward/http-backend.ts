@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Pool, type Dispatcher } from "undici";
+import type { Dispatcher, Pool } from "undici";
 import type { BackendConfig } from "../config/index.js";
 import { PosternError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics/index.js";
 import type { NonceGuard, NonceClaim } from "../replay/index.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { CircuitBreaker, type BreakerPermit } from "./circuit-breaker.js";
-import { upstreamConnector, type UpstreamConnector } from "./http-connector.js";
+import { undici, upstreamConnector, type UpstreamConnector } from "./http-connector.js";
 import { filterResponseHeaders } from "./http-headers.js";
 import { buildUpstreamRequest, type UpstreamRequest } from "./http-request.js";
 import type { ForwardSigner } from "./stream-entry.js";
@@ -78,7 +78,7 @@ export class HttpBackend implements Backend {
       pinSha256: config.tls.pinSha256,
       timeoutMs: config.connectTimeoutSeconds * 1000,
     });
-    this.pool = new Pool(this.base.origin, {
+    this.pool = new (undici().Pool)(this.base.origin, {
       connections: config.maxConnections,
       headersTimeout: config.headersTimeoutSeconds * 1000,
       bodyTimeout: config.bodyTimeoutSeconds * 1000,

@@ -4,8 +4,18 @@
  * mark on every error raised before a connection existed (so only those are ever retried).
  */
 import { createHash, X509Certificate } from "node:crypto";
+import { createRequire } from "node:module";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import { buildConnector } from "undici";
+import type { buildConnector } from "undici";
+
+/**
+ * undici, loaded when the first HTTP backend is built: a gateway without one (and every CLI
+ * command but those that make requests) does not pay its ~120 ms of loading. CommonJS, so
+ * `require` loads it at once and the constructors stay synchronous.
+ */
+export function undici(): typeof import("undici") {
+  return createRequire(import.meta.url)("undici") as typeof import("undici");
+}
 
 export interface UpstreamTlsOptions {
   /** PEM of the CAs that may sign the upstream's certificate. */
@@ -38,7 +48,7 @@ export function spkiSha256(certDer: Uint8Array): string {
  */
 export function upstreamConnector(options: UpstreamTlsOptions & { timeoutMs: number }): UpstreamConnector {
   const pins = new Set(options.pinSha256);
-  const base = buildConnector({
+  const base = undici().buildConnector({
     timeout: options.timeoutMs,
     ca: options.caPem,
     rejectUnauthorized: true,

@@ -3,7 +3,7 @@ import { parseBenchArgs, TARGETS } from "../../bench/options.js";
 
 t.test("no arguments: every section, every target, the documented defaults", async (t) => {
   const args = parseBenchArgs([]);
-  t.same(args.sections, ["signing", "sealed", "gateway", "pki", "cli"]);
+  t.same(args.sections, ["signing", "sealed", "gateway", "redis", "pki", "cli"]);
   t.match(args.gateway, { messages: 8000, connections: 32, bodyBytes: 1024, algorithm: "P-256", repeats: 3, redisUrl: "redis://127.0.0.1:6379" });
   t.same(args.gateway.targets, [...TARGETS]);
 });

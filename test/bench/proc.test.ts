@@ -1,5 +1,5 @@
 import t from "tap";
-import { descendantsOf, parseMachineBusyTicks, parseProcStat, parseStatusRssBytes } from "../../bench/gateway/proc.js";
+import { descendantsOf, parseMachineBusyTicks, parseProcStat, parseStatusRssBytes, parseStatusVoluntarySwitches, voluntarySwitches } from "../../bench/gateway/proc.js";
 import { parseCpuList } from "../../bench/gateway/processes.js";
 
 t.test("a /proc stat line is read from its last parenthesis, whatever the command name holds", async (t) => {
@@ -17,6 +17,15 @@ t.test("a line without the stat shape is refused", async (t) => {
 t.test("VmRSS is read in kB and returned in bytes; absent, undefined", async (t) => {
   t.equal(parseStatusRssBytes("Name:\tnode\nVmHWM:\t  90000 kB\nVmRSS:\t   81234 kB\nThreads:\t11\n"), 81234 * 1024);
   t.equal(parseStatusRssBytes("Name:\tkthreadd\nThreads:\t1\n"), undefined);
+});
+
+t.test("wake-ups are the main thread's voluntary context switches, not the involuntary ones", async (t) => {
+  t.equal(parseStatusVoluntarySwitches("Name:\tredis-server\nvoluntary_ctxt_switches:\t48213\nnonvoluntary_ctxt_switches:\t907\n"), 48213);
+  t.equal(parseStatusVoluntarySwitches("Name:\tx\nnonvoluntary_ctxt_switches:\t907\n"), undefined);
+  const before = voluntarySwitches(process.pid);
+  t.type(before, "number", "this process's own count is readable");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.ok(voluntarySwitches(process.pid)! > before!, "sleeping in the event loop counts");
 });
 
 t.test("a process tree holds the root and every descendant, and nothing else", async (t) => {

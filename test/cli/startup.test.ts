@@ -30,3 +30,11 @@ t.test("commands that only call the admin API start without the PKI's libraries 
   }
   t.ok((await packagesLoadedBy("cli/init.js")).includes("@peculiar/x509"), "(the probe sees them where they are loaded: init makes a CA)");
 });
+
+t.test("the gateway loads ioredis, undici and node-forge only when it uses them (about 200 ms of its start)", async (t) => {
+  for (const module of ["cli/serve.js", "app/index.js"]) {
+    const loaded = await packagesLoadedBy(module);
+    for (const lazy of ["ioredis", "undici", "node-forge"]) t.notOk(loaded.includes(lazy), `${module} does not load ${lazy} when imported`);
+    t.ok(loaded.includes("prom-client"), `(the probe sees what ${module} does load)`);
+  }
+});

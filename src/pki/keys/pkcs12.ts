@@ -15,8 +15,14 @@ import { DER_NULL, ctx, octets, oid, seq, set, tlv, uint, type Bytes } from "../
 import { issueLeafDer, type IssuedCertificate, type IssuingCa, identityAllowed, keyAllowed, keyFamilyOf, lifetimeFor, rolesAllowed, type CertificateProfile } from "../issue/index.js";
 import { generateKeyPair, spkiOf, type KeyAlgorithm } from "./keys.js";
 
-// node-forge is CommonJS and its typings declare no default export; require gives the typed namespace.
-const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
+/**
+ * node-forge, loaded the first time a PFX is made (a gateway that never makes one does not pay
+ * its ~40 ms of loading). It is CommonJS and its typings declare no default export: require
+ * gives the typed namespace.
+ */
+function forge(): typeof import("node-forge") {
+  return createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
+}
 
 const OIDS = {
   data: "1.2.840.113549.1.7.1",
@@ -89,14 +95,8 @@ function dataContentInfo(content: Uint8Array): Bytes {
 
 /** RFC 7292 Appendix B.2 key derivation (ID 3 = MAC key) with SHA-256, via node-forge. */
 function pkcs12MacKey(password: string, salt: Uint8Array, iterations: number): Buffer {
-  const key = forge.pkcs12.generateKey(
-    password,
-    forge.util.createBuffer(Buffer.from(salt).toString("binary")),
-    3,
-    iterations,
-    32,
-    forge.md.sha256.create(),
-  );
+  const { md, pkcs12, util } = forge();
+  const key = pkcs12.generateKey(password, util.createBuffer(Buffer.from(salt).toString("binary")), 3, iterations, 32, md.sha256.create());
   return Buffer.from(key.getBytes(), "binary");
 }
 
