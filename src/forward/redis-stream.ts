@@ -1,7 +1,7 @@
 import type { BackendConfig } from "../config/index.js";
 import type { RedisClient } from "../redis/index.js";
 import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
-import { appendRefusal, CLAIM_AND_APPEND, clientCertificatesKey, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
+import { appendRefusal, claimAndAppendScript, clientCertificatesKey, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, certificateSha256, type ForwardSigner } from "./stream-entry.js";
 import type { StreamNameTemplate } from "./stream-template.js";
@@ -71,7 +71,7 @@ export class RedisStreamBackend implements Backend {
     const kept = (this.keptCertificates.get(thumbprint) ?? 0) > now;
     const fields = buildStreamEntry(message, signer, { sha256 });
     const certificate = { thumbprint, der: kept ? ("" as const) : message.clientCertDer };
-    const result = await guard.claimWith(CLAIM_AND_APPEND, streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream, certificate), ...fields.flat()]);
+    const result = await guard.claimWith(claimAndAppendScript(stream), streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream, certificate), ...fields.flat()]);
     if (result.outcome === "refused") throw appendRefusal(result.reason, result.values, stream, this.name);
     if (result.outcome === "claimed" && !kept) this.rememberKept(thumbprint, now);
     if (result.outcome === "replayed") return { kind: "replayed" };

@@ -1,6 +1,6 @@
 import t from "tap";
 import { backendSchema, configSchema } from "../../src/config/schema.js";
-import { streamAppendArguments } from "../../src/forward/redis-append.js";
+import { claimAndAppendScript, streamAppendArguments } from "../../src/forward/redis-append.js";
 
 const parse = (extra: Record<string, unknown>) => backendSchema.safeParse({ type: "stream", ...extra });
 const stream = (extra: Record<string, unknown>) => {
@@ -38,28 +38,54 @@ t.test("stream templates, consumer group and backpressure are checked", async (t
   t.same(issuePaths({ consumerGroup: "a b" }), ["consumerGroup"]);
 });
 
-t.test("script arguments: trim strategy, value, operator, group, limits, the certificate once", async (t) => {
+t.test("script arguments: the certificate once, then the group's and the templated stream's names", async (t) => {
   const key = "p:{b}:s";
   const certificatesKey = "p:{b}:meta:client-certs";
   const kept = { thumbprint: "T", der: "" as const };
-  t.same(streamAppendArguments({ key, certificatesKey, trim: { strategy: "maxlen", maxLength: 7, approximate: true } }, kept), ["maxlen", 7, "~", "", 0, 0, "", 0, "T", ""]);
-  t.same(streamAppendArguments({ key, certificatesKey, trim: { strategy: "minid", maxAgeSeconds: 3, approximate: false } }, kept), ["minid", 3000, "=", "", 0, 0, "", 0, "T", ""]);
+  t.same(streamAppendArguments({ key, certificatesKey, trim: { strategy: "maxlen", maxLength: 7, approximate: true } }, kept), ["T", ""]);
   t.same(
-    streamAppendArguments({ key, certificatesKey, trim: { strategy: "none" } }, { thumbprint: "T", der: new Uint8Array([1, 2]) }).slice(-2),
+    streamAppendArguments({ key, certificatesKey, trim: { strategy: "none" } }, { thumbprint: "T", der: new Uint8Array([1, 2]) }),
     ["T", Buffer.from([1, 2])],
     "a certificate not yet kept travels as its DER",
   );
-  t.same(
-    streamAppendArguments({
-      key,
-      certificatesKey,
-      trim: { strategy: "none" },
-      consumerGroup: "workers",
-      backpressure: { maxBacklog: 5, maxGroupLag: 9, retryAfterSeconds: 2 },
-      names: { key: "p:{b}:meta:streams", stream: "s", maxStreams: 3 },
-    }, kept),
-    ["none", 0, "=", "workers", 5, 9, "s", 3, "T", ""],
-  );
+  const full = {
+    key,
+    certificatesKey,
+    trim: { strategy: "none" as const },
+    consumerGroup: "workers",
+    backpressure: { maxBacklog: 5, maxGroupLag: 9, retryAfterSeconds: 2 },
+    names: { key: "p:{b}:meta:streams", stream: "s", maxStreams: 3 },
+  };
+  t.same(streamAppendArguments(full, kept), ["T", "", "workers", "s"]);
+  t.same(streamAppendArguments({ ...full, consumerGroup: undefined, backpressure: undefined }, kept), ["T", "", "s"]);
+});
+
+t.test("one script per stream shape, with its limits written in and nothing it has no use for", async (t) => {
+  const base = { key: "p:{b}:s", certificatesKey: "p:{b}:meta:client-certs" };
+  const plain = claimAndAppendScript({ ...base, trim: { strategy: "maxlen", maxLength: 1_000_000, approximate: true } });
+  t.equal(claimAndAppendScript({ ...base, key: "p:{b}:other", trim: { strategy: "maxlen", maxLength: 1_000_000, approximate: true } }), plain, "another stream of the same shape shares it");
+  t.match(plain.lua, /'XADD', stream, 'MAXLEN', '~', '1000000', '\*', unpack\(ARGV, 6\)\)/);
+  for (const unused of ["'XLEN'", "'XINFO'", "'SISMEMBER'", "'TIME'"]) t.notOk(plain.lua.includes(unused), `the default shape has no ${unused}`);
+  const exact = claimAndAppendScript({ ...base, trim: { strategy: "maxlen", maxLength: 1_000_000, approximate: false } });
+  t.not(exact.name, plain.name, "a different shape is a different command");
+  t.match(exact.lua, /'MAXLEN', '=', '1000000'/);
+  const minid = claimAndAppendScript({ ...base, trim: { strategy: "minid", maxAgeSeconds: 3, approximate: false } });
+  t.match(minid.lua, /'MINID', '=', string\.format\('%\.0f', nowMs - 3000\)/);
+  const full = claimAndAppendScript({
+    ...base,
+    trim: { strategy: "none" },
+    consumerGroup: "workers",
+    backpressure: { maxBacklog: 5, maxGroupLag: 9, retryAfterSeconds: 2 },
+    names: { key: "p:{b}:meta:streams", stream: "s", maxStreams: 3 },
+  });
+  t.match(full.lua, /if count >= 3 then return \{'limit'/);
+  t.match(full.lua, /if length >= 5 then return \{'full', 'backlog'/);
+  t.match(full.lua, /if lag >= 9 then return \{'full', 'lag'/);
+  t.match(full.lua, /local group = ARGV\[6\]/);
+  t.match(full.lua, /SISMEMBER', KEYS\[4\], ARGV\[7\]/);
+  t.match(full.lua, /'XADD', stream, '\*', unpack\(ARGV, 8\)\)/);
+  t.notOk(claimAndAppendScript({ ...base, trim: { strategy: "none" }, consumerGroup: "workers" }).lua.includes("XREVRANGE"), "no lag check without maxGroupLag");
+  t.throws(() => claimAndAppendScript({ ...base, trim: { strategy: "maxlen", maxLength: 1.5, approximate: true } }), /not an integer/);
 });
 
 t.test("maxStreams: default 256, a positive integer up to 100 000", async (t) => {
