@@ -21,6 +21,13 @@ import { median } from "./gateway/stats.js";
 const SOURCE_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 const HANDSHAKE_CONCURRENCY = 8;
 const HALF_RATE_SECONDS = 5;
+/**
+ * V8 flags of the Node servers in the idle phase: the young generation held at 1 MB. Left to
+ * itself, V8 grows it to tens of MB under the message each new connection sends, and that
+ * growth (heap headroom for the message rate, not memory per connection) was 11 KB of Postern's
+ * 74 KB slope per connection in a run here (bare Node's grows less: it allocates less per message).
+ */
+const IDLE_NODE_FLAGS = ["--max-semi-space-size=1"];
 
 export async function benchGateway(options: GatewayBenchOptions): Promise<void> {
   const startedMs = performance.now();
@@ -70,6 +77,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
     if (options.idleConnections > 0) {
       await each("the idle phase", async (r) => {
         if ((r.target.name === "redis" || r.target.name === "workers2") && results.has("embedded")) return;
+        await r.target.restart(IDLE_NODE_FLAGS);
         r.idle = await measureIdle(generator, r.target, options.idleConnections);
         progress(`idle  ${r.target.label}: ${r.idle.connections} connections, ${idleKbPerConnection(r.idle).toFixed(1)} KB RSS each`);
         // A fresh process for the message phases, so their RSS is not this phase's high-water mark.

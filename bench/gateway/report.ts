@@ -279,7 +279,7 @@ export function printGatewayReport(say: (line?: string) => void, report: Gateway
   say(`\n### handshakes: a new mTLS connection each (handshake, close; no request); resumed: TLS 1.3 session tickets, ${options.handshakes} per run`);
   say(handshakeSection(results, bare));
   if (results.some((r) => r.idle)) {
-    say("\n### idle mTLS connections (each sent one message, then idles), opened in steps; RSS of the server's process tree");
+    say("\n### idle mTLS connections (each sent one message, then idles), opened in steps; RSS of the server's process tree (Node servers: V8's young generation held at 1 MB)");
     say(idleSection(results));
   }
   say("\n### summary: goals, from medians of this run's runs");

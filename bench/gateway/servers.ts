@@ -119,6 +119,8 @@ export async function startPostern(options: {
   cpu: number | undefined;
   /** V8 CPU profiles go here when set (`node --cpu-prof`). */
   cpuProfDir?: string | undefined;
+  /** Flags for `node` itself (V8's), before the script. */
+  nodeFlags?: readonly string[] | undefined;
 }): Promise<ServerProcess & { adminPort: number }> {
   const configPath = join(options.dir, "postern.yaml");
   // JSON is YAML.
@@ -126,7 +128,7 @@ export async function startPostern(options: {
   const logPath = join(options.dir, "postern.log");
   const log = openSync(logPath, "a");
   const profile = options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`];
-  const child = spawnPinned(options.cpu, process.execPath, [...profile, options.main], {
+  const child = spawnPinned(options.cpu, process.execPath, [...(options.nodeFlags ?? []), ...profile, options.main], {
     cwd: options.dir,
     env: cleanEnv({
       POSTERN_CONFIG: configPath,
@@ -148,14 +150,14 @@ export async function startPostern(options: {
  * The bare baseline: bench/gateway/bare-server.ts, compiled to plain JavaScript here so it runs
  * on `node` alone like Postern's dist/ (no loader thread in its CPU or memory).
  */
-export async function startBare(options: { dir: string; tls: ServerTlsFiles; cpu: number | undefined }): Promise<ServerProcess> {
+export async function startBare(options: { dir: string; tls: ServerTlsFiles; cpu: number | undefined; nodeFlags?: readonly string[] | undefined }): Promise<ServerProcess> {
   const source = readFileSync(join(ROOT, "bench", "gateway", "bare-server.ts"), "utf8");
   const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   const script = join(options.dir, "bare-server.mjs");
   await writeFile(script, js);
   const logPath = join(options.dir, "bare.log");
   const log = openSync(logPath, "a");
-  const child = spawnPinned(options.cpu, process.execPath, [script], {
+  const child = spawnPinned(options.cpu, process.execPath, [...(options.nodeFlags ?? []), script], {
     cwd: options.dir,
     env: cleanEnv({
       BARE_KEY: options.tls.keyPath,

@@ -27,8 +27,11 @@ export interface Target {
   /** The running process; replaced by `restart`. */
   server: ServerProcess;
   address: TargetAddress;
-  /** Starts the server again the same way (same PKI, config and directories) and points `server` and `address` at it. */
-  restart(): Promise<void>;
+  /**
+   * Starts the server again the same way (same PKI, config and directories) and points `server`
+   * and `address` at it; a Node server gets `nodeFlags` (V8's) this time, nginx ignores them.
+   */
+  restart(nodeFlags?: readonly string[]): Promise<void>;
   /** Set for Redis mode: the Redis whose CPU and bytes the messages cost. */
   redis?: RedisProbe;
 }
@@ -46,7 +49,7 @@ export interface Setup {
 async function startTarget(
   name: TargetName,
   label: string,
-  start: () => Promise<ServerProcess>,
+  start: (nodeFlags?: readonly string[]) => Promise<ServerProcess>,
   cleanups: Array<() => Promise<unknown>>,
   redis?: RedisProbe,
 ): Promise<Target> {
@@ -56,9 +59,9 @@ async function startTarget(
     label,
     server,
     address: { name, host: server.host, port: server.port, path: MESSAGE_PATH },
-    async restart() {
+    async restart(nodeFlags) {
       await target.server.stop();
-      target.server = await start();
+      target.server = await start(nodeFlags);
       target.address = { ...target.address, host: target.server.host, port: target.server.port };
     },
     ...(redis ? { redis } : {}),
@@ -111,8 +114,8 @@ export async function startTargets(
   say("starting Postern (embedded mode; its first start makes the PKI every server shares) ...");
   await mkdir(join(dir, "embedded"));
   let adminPort = 0;
-  const embedded = await startTarget("embedded", "Postern embedded", async () => {
-    const started = await startPostern({ main, dir: join(dir, "embedded"), pkiDir, config: benchConfig(), cpu, cpuProfDir: options.cpuProfDir });
+  const embedded = await startTarget("embedded", "Postern embedded", async (nodeFlags) => {
+    const started = await startPostern({ main, dir: join(dir, "embedded"), pkiDir, config: benchConfig(), cpu, cpuProfDir: options.cpuProfDir, nodeFlags });
     adminPort = started.adminPort;
     return started;
   }, cleanups);
@@ -122,7 +125,7 @@ export async function startTargets(
 
   if (wanted.has("bare")) {
     await mkdir(join(dir, "bare"));
-    targets.push(await startTarget("bare", "bare Node mTLS 202", () => startBare({ dir: join(dir, "bare"), tls, cpu }), cleanups));
+    targets.push(await startTarget("bare", "bare Node mTLS 202", (nodeFlags) => startBare({ dir: join(dir, "bare"), tls, cpu, nodeFlags }), cleanups));
   }
   if (wanted.has("nginx")) {
     const had = nginxVersion();
@@ -145,7 +148,7 @@ export async function startTargets(
     // The embedded target holds the PKI store's lock: this one keeps a store and ledger of its own.
     const own = join(dir, "workers2");
     const config = { ...benchConfig(), workers: 2, pki: { storeDir: join(own, "pki-store"), stateDir: join(own, "pki-state") } };
-    targets.push(await startTarget("workers2", "Postern embedded, 2 workers", () => startPostern({ main, dir: own, pkiDir, config, cpu: undefined, cpuProfDir: options.cpuProfDir }), cleanups));
+    targets.push(await startTarget("workers2", "Postern embedded, 2 workers", (nodeFlags) => startPostern({ main, dir: own, pkiDir, config, cpu: undefined, cpuProfDir: options.cpuProfDir, nodeFlags }), cleanups));
     notes.push("Postern embedded, 2 workers: not pinned (primary and both workers may run on every core, the load generator's included); CPU counts the whole process tree");
   }
   if (wanted.has("redis")) {
@@ -164,7 +167,7 @@ export async function startTargets(
       // Its own trust ledger: the shared PKI directory's ledger records the embedded store's
       // certificates, which a Redis store that starts empty would read as lost state.
       const config = { ...benchConfig({ url: options.redisUrl, keyPrefix }), pki: { stateDir: join(dir, "redis", "pki-state") } };
-      targets.push(await startTarget("redis", "Postern Redis mode", () => startPostern({ main, dir: join(dir, "redis"), pkiDir, config, cpu, cpuProfDir: options.cpuProfDir }), cleanups, probe));
+      targets.push(await startTarget("redis", "Postern Redis mode", (nodeFlags) => startPostern({ main, dir: join(dir, "redis"), pkiDir, config, cpu, cpuProfDir: options.cpuProfDir, nodeFlags }), cleanups, probe));
       notes.push(
         `Redis ${probe.version} at ${options.redisUrl}` +
           (probe.pid ? `, redis-server pid ${probe.pid} (shared: other clients' traffic during a run counts too)` : " (not on this machine: no redis-server CPU)") +
