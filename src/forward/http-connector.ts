@@ -8,13 +8,15 @@ import { createRequire } from "node:module";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type { buildConnector } from "undici";
 
+const requireCjs = createRequire(import.meta.url);
+
 /**
  * undici, loaded when the first HTTP backend is built: a gateway without one (and every CLI
  * command but those that make requests) does not pay its ~120 ms of loading. CommonJS, so
  * `require` loads it at once and the constructors stay synchronous.
  */
 export function undici(): typeof import("undici") {
-  return createRequire(import.meta.url)("undici") as typeof import("undici");
+  return requireCjs("undici") as typeof import("undici");
 }
 
 export interface UpstreamTlsOptions {

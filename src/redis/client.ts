@@ -2,12 +2,14 @@ import { createRequire } from "node:module";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import type { PosternConfig } from "../config/index.js";
 
+const requireCjs = createRequire(import.meta.url);
+
 /**
  * ioredis, loaded the first time a client is opened: embedded mode and the CLI never pay for
  * loading it (about 50 ms of a gateway's start). It is CommonJS, so `require` loads it at once.
  */
 function ioredis(): typeof import("ioredis") {
-  return createRequire(import.meta.url)("ioredis") as typeof import("ioredis");
+  return requireCjs("ioredis") as typeof import("ioredis");
 }
 
 /** A standalone, Sentinel-managed or cluster client: the guard, the stores and the limiter use the commands all have. */

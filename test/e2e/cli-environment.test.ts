@@ -6,6 +6,9 @@ import { freePort } from "../helpers/net.js";
 import { finished, spawnTs } from "../helpers/process.js";
 import { startReplica, stopReplicas } from "../helpers/replica.js";
 
+// The file's time, as long as its tests may take together (.taprc's 120 s would cut them short).
+t.setTimeout(180_000);
+
 t.test("CLI commands follow the same environment as the gateway: PKI dir, data dir, admin listener", { timeout: 180_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "postern-cli-env-"));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -4,6 +4,9 @@ import { startGatewayProcess } from "../helpers/gateway-process.js";
 import { openTls, readAnswer, tlsMaterial } from "../helpers/raw-tls.js";
 import { signRawRequest } from "../helpers/signed-raw.js";
 
+// The file's time, as long as its tests may take together (.taprc's 120 s would cut them short).
+t.setTimeout(600_000);
+
 const chunk = fc.oneof(
   fc.string({ unit: "grapheme-ascii", maxLength: 300 }).map((data) => `${Buffer.byteLength(data).toString(16)}\r\n${data}\r\n`),
   fc.constantFrom("0\r\n\r\n", "zz\r\n", "ffffffffffffffff\r\nab\r\n", "5;ext=1\r\nabcde\r\n", "3\r\nabcdef\r\n", "\r\n", "-1\r\n", "1\r\n\n\r\n", "0\r\nx-trailer: 1\r\n\r\n"),

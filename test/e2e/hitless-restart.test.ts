@@ -9,6 +9,9 @@ import { runTool } from "../helpers/process.js";
 import { TEST_REDIS_URL, useTestRedis } from "../helpers/redis.js";
 import { startReplica, stopReplicas, type Replica } from "../helpers/replica.js";
 
+// The file's time, as long as its tests may take together (.taprc's 120 s would cut them short).
+t.setTimeout(240_000);
+
 t.test("two replicas behind HAProxy: restarting one under load loses no request", { timeout: 240_000 }, async (t) => {
   if ((await runTool("haproxy", ["-v"])).code !== 0) {
     t.comment("SKIPPED: haproxy is not installed (Debian package haproxy; .ci/run installs it)");

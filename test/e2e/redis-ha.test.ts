@@ -3,6 +3,9 @@ import t from "tap";
 import { startGateway } from "../helpers/gateway.js";
 import { startOwnCluster, startOwnRedis, startOwnSentinel } from "../helpers/redis-server.js";
 
+// The file's time, as long as its tests may take together (.taprc's 120 s would cut them short).
+t.setTimeout(480_000);
+
 async function until(what: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -2,6 +2,9 @@ import t from "tap";
 import { startGateway } from "../helpers/gateway.js";
 import { spawnTs } from "../helpers/process.js";
 
+// The file's time, as long as its tests may take together (.taprc's 120 s would cut them short).
+t.setTimeout(300_000);
+
 const IDLE = 1000;
 const SLOWLORIS = 800;
 const SLOWBODY = 200;

@@ -15,13 +15,15 @@ import { DER_NULL, ctx, octets, oid, seq, set, tlv, uint, type Bytes } from "../
 import { issueLeafDer, type IssuedCertificate, type IssuingCa, identityAllowed, keyAllowed, keyFamilyOf, lifetimeFor, rolesAllowed, type CertificateProfile } from "../issue/index.js";
 import { generateKeyPair, spkiOf, type KeyAlgorithm } from "./keys.js";
 
+const requireCjs = createRequire(import.meta.url);
+
 /**
  * node-forge, loaded the first time a PFX is made (a gateway that never makes one does not pay
  * its ~40 ms of loading). It is CommonJS and its typings declare no default export: require
  * gives the typed namespace.
  */
 function forge(): typeof import("node-forge") {
-  return createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
+  return requireCjs("node-forge") as typeof import("node-forge");
 }
 
 const OIDS = {
