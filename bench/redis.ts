@@ -10,7 +10,7 @@
  * same run: the same entries appended with a plain pipelined XADD (no claim, no checks), the
  * least an append of these fields can cost.
  */
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { backendSchema } from "../src/config/backend-schema.js";
 import { compileStreamTemplate, RedisStreamBackend, type AcceptedMessage, type StreamBackendConfig } from "../src/forward/index.js";
@@ -20,6 +20,7 @@ import { RedisReplayGuard, streamKey, type NonceClaim } from "../src/replay/inde
 import { createContentDigest } from "../src/signing/index.js";
 import { startOwnRedis } from "../test/helpers/redis-server.js";
 import { RedisProbe, type RedisSample } from "./gateway/redis-probe.js";
+import { formatTable } from "./gateway/report.js";
 
 const DEPTHS = [1, 4, 8, 16, 32] as const;
 const MESSAGES = 8000;
@@ -89,8 +90,7 @@ export async function benchRedis(bodyBytes: number): Promise<void> {
   try {
     if (typeof probe === "string") throw new Error(probe);
     if (probe.pid === undefined) throw new Error("redis-server's CPU cannot be read from /proc here");
-    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const signer = { key: createPrivateKey(privateKey.export({ type: "pkcs8", format: "pem" })), keyid: "bench-forward" };
+    const signer = { key: generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey, keyid: "bench-forward" };
     const certificateDer = randomBytes(480);
     const config = backendSchema.parse({ type: "stream", stream: "messages" }) as StreamBackendConfig;
     const guard = new RedisReplayGuard({ redis, keyPrefix: PREFIX });
@@ -118,16 +118,13 @@ export async function benchRedis(bodyBytes: number): Promise<void> {
         (script.cpuMicros / plain.cpuMicros).toFixed(2) + "x",
       ]);
     }
-    const header = ["depth", "msgs per wake-up", "script CPU us/msg", "msg/s per Redis core", "bytes in/msg", "plain XADD us/msg", "script / XADD"];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => cells.map((cell, i) => cell.padStart(widths[i]!)).join("  ");
-    say(`${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${rows.map(line).join("\n")}`);
+    say(formatTable(["depth", "msgs per wake-up", "script CPU us/msg", "msg/s per Redis core", "bytes in/msg", "plain XADD us/msg", "script / XADD"], rows));
     say(`(redis-server ${probe.version}, own process, no persistence; depth: messages per pipeline, what one wake-up of Redis reads)`);
   } catch (error) {
     say(`skipped: ${(error as Error).message}`);
   } finally {
     redis.disconnect();
-    if (typeof probe !== "string") await probe?.close();
+    if (typeof probe !== "string") await probe.close();
     await own.destroy();
   }
 }
