@@ -19,7 +19,8 @@ import type { ClientIdentity } from "../src/pki/index.js";
 import { RedisReplayGuard, streamKey, type NonceClaim } from "../src/replay/index.js";
 import { createContentDigest } from "../src/signing/index.js";
 import { startOwnRedis } from "../test/helpers/redis-server.js";
-import { RedisProbe, type RedisSample } from "./gateway/redis-probe.js";
+import { redisDelta } from "./gateway/phases.js";
+import { RedisProbe } from "./gateway/redis-probe.js";
 import { formatTable } from "./gateway/report.js";
 
 const DEPTHS = [1, 4, 8, 16, 32] as const;
@@ -70,9 +71,12 @@ async function inGroups<T>(items: readonly T[], depth: number, send: (item: T) =
 async function perMessage(probe: RedisProbe, count: number, run: () => Promise<void>): Promise<{ cpuMicros: number; bytesIn: number; perWakeUp: number }> {
   const before = await probe.sample();
   await run();
-  const after = await probe.sample();
-  const delta = (pick: (s: RedisSample) => number | undefined) => (pick(after) ?? Number.NaN) - (pick(before) ?? Number.NaN);
-  return { cpuMicros: (delta((s) => s.cpuSeconds) * 1e6) / count, bytesIn: delta((s) => s.netInputBytes) / count, perWakeUp: count / delta((s) => s.wakeUps) };
+  const spent = redisDelta(before, await probe.sample());
+  return {
+    cpuMicros: ((spent.redisCpuSeconds ?? Number.NaN) * 1e6) / count,
+    bytesIn: (spent.redisNetInputBytes ?? Number.NaN) / count,
+    perWakeUp: count / (spent.redisWakeUps ?? Number.NaN),
+  };
 }
 
 export async function benchRedis(bodyBytes: number): Promise<void> {

@@ -54,7 +54,8 @@ async function redisBackground(target: Target): Promise<Measured["redisBackgroun
   };
 }
 
-function redisDelta(before: RedisSample | undefined, after: RedisSample | undefined): Pick<Measured, "redisCpuSeconds" | "redisNetInputBytes" | "redisCommands" | "redisWakeUps"> {
+/** What Redis spent between two samples: CPU, bytes in, wake-ups, and per-command calls and time. */
+export function redisDelta(before: RedisSample | undefined, after: RedisSample | undefined): Pick<Measured, "redisCpuSeconds" | "redisNetInputBytes" | "redisCommands" | "redisWakeUps"> {
   if (!before || !after) return {};
   const commands: CommandStats = new Map();
   for (const [name, { calls, usec }] of after.commands) {

@@ -1,6 +1,6 @@
 import type { BackendConfig } from "../config/index.js";
 import type { RedisClient } from "../redis/index.js";
-import { type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
+import { type ClaimScript, type NonceClaim, streamKey, streamNamesKey, type RedisReplayGuard } from "../replay/index.js";
 import { appendRefusal, claimAndAppendScript, clientCertificatesKey, createConsumerGroup, streamAppendArguments, streamAppendKeys, type StreamAppend } from "./redis-append.js";
 import type { AcceptedMessage, Backend, Delivery } from "./backend.js";
 import { buildStreamEntry, certificateSha256, type ForwardSigner } from "./stream-entry.js";
@@ -34,6 +34,8 @@ export class RedisStreamBackend implements Backend {
   private readonly options: RedisStreamBackendOptions;
   /** Thumbprints whose certificate this process has seen kept in Redis (a claim answered), until when it sends the DER again. */
   private readonly keptCertificates = new Map<string, number>();
+  /** The claim-and-append script of this backend's shape (its configuration), made with its first message. */
+  private script: ClaimScript | undefined;
 
   private constructor(options: RedisStreamBackendOptions) {
     this.name = options.name;
@@ -71,7 +73,8 @@ export class RedisStreamBackend implements Backend {
     const kept = (this.keptCertificates.get(thumbprint) ?? 0) > now;
     const fields = buildStreamEntry(message, signer, { sha256 });
     const certificate = { thumbprint, der: kept ? ("" as const) : message.clientCertDer };
-    const result = await guard.claimWith(claimAndAppendScript(stream), streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream, certificate), ...fields.flat()]);
+    this.script ??= claimAndAppendScript(stream);
+    const result = await guard.claimWith(this.script, streamAppendKeys(stream), claim, message.messageId, [...streamAppendArguments(stream, certificate), ...fields.flat()]);
     if (result.outcome === "refused") throw appendRefusal(result.reason, result.values, stream, this.name);
     if (result.outcome === "claimed" && !kept) this.rememberKept(thumbprint, now);
     if (result.outcome === "replayed") return { kind: "replayed" };

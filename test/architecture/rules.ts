@@ -119,3 +119,22 @@ export function layoutViolations(sources: readonly SourceFile[]): string[] {
   }
   return problems;
 }
+
+/** A millisecond amount as the tests write it: `120_000`, `20 * 60_000`. */
+function millis(text: string): number {
+  return text.split("*").reduce((product, factor) => product * Number(factor.replace(/[_\s]/g, "")), 1);
+}
+
+/**
+ * What a test file's own timeout must cover: the file runs its tests one after the other, so
+ * when they may take longer together than .taprc's per-file timeout, the runner would kill the
+ * file while a test is still inside its own allowance (a Sentinel failover in CI: all checks
+ * passed at 106 s, the file was killed in its teardown at 120 s).
+ */
+export function timeoutProblem(source: string, fileTimeoutMs: number): string | undefined {
+  const tests = [...source.matchAll(/^t\.test\([^\n]*\{ ?timeout: ([0-9_ *]+)[,}]/gm)].reduce((sum, m) => sum + millis(m[1]!), 0);
+  if (tests <= fileTimeoutMs) return undefined;
+  const own = /^t\.setTimeout\(([0-9_ *]+)\)/m.exec(source);
+  const allowed = own ? millis(own[1]!) : fileTimeoutMs;
+  return allowed >= tests ? undefined : `its tests may take ${tests / 1000} s together, the file ${allowed / 1000} s`;
+}
